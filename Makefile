@@ -1,0 +1,50 @@
+# vaegen's everyday commands. Every target is idempotent; bare `make` runs the tests.
+#   make run      set up if needed, then draw 64 digits from the shipped model into grid.png
+#   make test     set up if needed, then run the fast test suite
+#   make test-all the fast and the slow tests (real MNIST when VAEGEN_DATA_DIR points at it)
+#   make lint     ruff
+#   make bench    side-by-side benchmarks into benchmarks/results/
+#   make weights  retrain the shipped model (about two hours on a 2-core CPU)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU build of torch; GPU users see the README ("Installing with a GPU").
+TORCH  ?= torch==2.13.0
+
+.DEFAULT_GOAL := test
+.PHONY: install run test test-all lint bench weights clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[train,dev]"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/vaegen sample -n 64 -o grid.png --scale 2
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-all: install
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check vaegen tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+# The shipped model: one seeded command, then a full evaluation for the model card.
+WEIGHTS_RUN ?= runs/weights-mnist
+weights: install
+	$(BIN)/vaegen train --arch mlp --latent-dim 32 --hidden 512 --epochs 150 --batch-size 128 \
+	  --lr 1e-3 --kl-warmup 10 --seed 0 --threads 2 --out $(WEIGHTS_RUN) $(if $(wildcard $(WEIGHTS_RUN)/checkpoint.pt),--resume,)
+	$(BIN)/python -m vaegen.tools.ship $(WEIGHTS_RUN) weights/mnist
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

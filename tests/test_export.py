@@ -1,0 +1,124 @@
+"""Export (vaegen.training.export and `vaegen export`): the bundle contract,
+the parity check, and atomic replacement. Needs torch and onnx."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from vaegen.bundle import load_bundle, sha256_file  # noqa: E402
+from vaegen.cli import cli  # noqa: E402
+from vaegen.errors import ExportError  # noqa: E402
+from vaegen.runtime import Model  # noqa: E402
+from vaegen.training import export as export_module  # noqa: E402
+from vaegen.training.export import RANDOM_OPS, export_bundle, verify_parity  # noqa: E402
+from vaegen.training.model import VAE, ModelConfig  # noqa: E402
+
+
+def tiny_model(arch="mlp", seed=0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(ModelConfig(arch=arch, latent_dim=3, hidden=16, conv_channels=4)).eval()
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_bundle_follows_the_contract(tmp_path, arch):
+    model = tiny_model(arch)
+    path = export_bundle(model, tmp_path / "b", dataset="mnist")
+    meta = json.loads((path / "vaegen.json").read_text())
+    for name in ("encoder.onnx", "decoder.onnx"):
+        assert meta["files"][name]["sha256"] == sha256_file(path / name)
+        graph = onnx.load(str(path / name))
+        props = {p.key: p.value for p in graph.metadata_props}
+        assert json.loads(props["vaegen"])["latent_dim"] == 3
+        assert props["vaegen.model_id"] == meta["model_id"]
+        assert not {n.op_type for n in graph.graph.node} & RANDOM_OPS
+    assert (path / "README.md").read_text().startswith("# vaegen model")
+    assert meta["image_shape"] == [1, 28, 28] and meta["preprocessing"] == "mnist"
+    # The batch axis is dynamic: a batch size the export never saw runs.
+    runtime = Model(load_bundle(path), provider="cpu")
+    mu, logvar = runtime.encode(np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32))
+    assert mu.shape == logvar.shape == (5, 3)
+    assert runtime.decode(mu).shape == (5, 1, 28, 28)
+    with torch.inference_mode():
+        expected = torch.sigmoid(model.decode(torch.from_numpy(mu))).numpy()
+    np.testing.assert_allclose(runtime.decode(mu), expected, atol=1e-5)
+
+
+def test_parity_catches_a_corrupted_graph(tmp_path):
+    model = tiny_model()
+    path = export_bundle(model, tmp_path / "b")
+    graph = onnx.load(str(path / "decoder.onnx"))
+    weights = next(i for i in graph.graph.initializer if len(i.dims) == 2)
+    array = onnx.numpy_helper.to_array(weights).copy()
+    array[0, 0] += 0.01
+    weights.CopyFrom(onnx.numpy_helper.from_array(array, weights.name))
+    onnx.save(graph, str(path / "decoder.onnx"))
+    with pytest.raises(ExportError, match="Parity check failed: (logits|probs) differs from torch"):
+        verify_parity(model, path / "encoder.onnx", path / "decoder.onnx")
+
+
+def test_parity_failure_leaves_no_bundle_and_keeps_the_old_one(tmp_path, monkeypatch):
+    old = export_bundle(tiny_model(seed=1), tmp_path / "b")
+    old_meta = (old / "vaegen.json").read_text()
+    real_export = export_module._export_graph
+
+    def corrupting(module, example, path, input_name, outputs):
+        real_export(module, example, path, input_name, outputs)
+        if input_name == "image":
+            graph = onnx.load(str(path))
+            bias = next(i for i in graph.graph.initializer if len(i.dims) == 1)
+            array = onnx.numpy_helper.to_array(bias).copy() + 0.5
+            bias.CopyFrom(onnx.numpy_helper.from_array(array, bias.name))
+            onnx.save(graph, str(path))
+
+    monkeypatch.setattr(export_module, "_export_graph", corrupting)
+    with pytest.raises(ExportError, match="no bundle was written"):
+        export_bundle(tiny_model(seed=2), tmp_path / "b")
+    assert (tmp_path / "b" / "vaegen.json").read_text() == old_meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no temporary folder left
+    with pytest.raises(ExportError):
+        export_bundle(tiny_model(seed=2), tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_export_replaces_an_old_bundle_whole(tmp_path):
+    export_bundle(tiny_model(seed=1), tmp_path / "b")
+    first = json.loads((tmp_path / "b" / "vaegen.json").read_text())["model_id"]
+    export_bundle(tiny_model(seed=2), tmp_path / "b")
+    second = load_bundle(tmp_path / "b").model_id
+    assert first != second
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_export_command_from_checkpoint(tmp_path, tiny_bundle):
+    checkpoint = tiny_bundle.parent / "checkpoint.pt"
+    out = tmp_path / "exported"
+    result = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert load_bundle(out).model_id == load_bundle(tiny_bundle).model_id
+    assert f"vaegen sample --model {out}" in result.stderr
+
+
+def test_export_refuses_foreign_pickles_and_garbage(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"format": 1, "model": Evil()}, protocol=2))
+    result = CliRunner().invoke(cli, ["export", str(evil), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "holds objects vaegen did not write; refusing to unpickle it" in result.stderr
+    assert "pwned" not in result.output
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    result = CliRunner().invoke(cli, ["export", str(garbage), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "is not a readable vaegen checkpoint" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,197 @@
+"""Training (vaegen.training.loop and `vaegen train`): tiny runs on drawn data.
+
+These tests need torch (the train extra).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.conftest import draw_digits
+
+torch = pytest.importorskip("torch")
+
+from vaegen.cli import cli  # noqa: E402
+from vaegen.errors import TrainingError  # noqa: E402
+from vaegen.training import loop  # noqa: E402
+from vaegen.training.loop import Interrupted, Reporter, TrainConfig, load_checkpoint, train  # noqa: E402
+from vaegen.training.model import ModelConfig  # noqa: E402
+
+
+def run_cli(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def small_cfg(data_dir, **kw) -> TrainConfig:
+    base = dict(dataset="mnist", data_dir=str(data_dir), epochs=2, batch_size=32, seed=0, threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_train_cli_writes_run_and_verified_bundle(tiny_mnist, tmp_path, arch):
+    out = tmp_path / "run"
+    result = run_cli("train", "--arch", arch, "--epochs", "1", "--batch-size", "32", "--hidden", "32",
+                     "--latent-dim", "4", "--data-dir", str(tiny_mnist), "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (out / "checkpoint.pt").is_file()
+    assert (out / "samples" / "epoch_001.png").is_file()
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    metrics = json.loads(lines[0])
+    assert metrics["epoch"] == 1 and np.isfinite(metrics["test_neg_elbo"])
+    assert metrics["test_neg_elbo"] == pytest.approx(metrics["test_recon"] + metrics["test_kl"])
+    meta = json.loads((out / "model" / "vaegen.json").read_text())
+    assert meta["architecture"]["arch"] == arch
+    assert max(meta["parity_max_abs_diff"].values()) <= 1e-4
+    assert "--latent-dim 4 --hidden 32" in meta["training"]["command"]
+    with Image.open(out / "samples" / "epoch_001.png") as grid:
+        assert grid.size == (8 * 30 + 2, 8 * 30 + 2)
+
+
+def test_train_prints_next_command(tiny_mnist, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--arch", "mlp", "--epochs", "1", "--batch-size", "64", "--hidden", "16",
+                                      "--data-dir", str(tiny_mnist), "--out", str(out)])
+    assert result.exit_code == 0
+    assert f"vaegen sample --model {out / 'model'}" in result.stderr
+    assert "epoch 1:" in result.stderr
+
+
+def test_loss_decreases_over_epochs(tiny_mnist, tmp_path):
+    metrics = train(small_cfg(tiny_mnist, epochs=4), ModelConfig(arch="mlp", latent_dim=4, hidden=32), tmp_path / "r")
+    history = load_checkpoint(tmp_path / "r" / "checkpoint.pt")["history"]
+    assert metrics["epoch"] == 4
+    assert history[-1]["test_neg_elbo"] < history[0]["test_neg_elbo"]
+
+
+class StopAt(Reporter):
+    """Simulates Ctrl-C at the start of a given epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def epoch_start(self, epoch, epochs, steps):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tiny_mnist, tmp_path):
+    model_cfg = ModelConfig(arch="mlp", latent_dim=4, hidden=32)
+    train(small_cfg(tiny_mnist, epochs=3), model_cfg, tmp_path / "straight")
+    with pytest.raises(Interrupted) as info:
+        train(small_cfg(tiny_mnist, epochs=3), model_cfg, tmp_path / "stopped", reporter=StopAt(2))
+    assert info.value.epoch_done == 1
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoint.pt")["epoch"] == 1
+    train(small_cfg(tiny_mnist, epochs=3), model_cfg, tmp_path / "stopped", resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "stopped" / "checkpoint.pt")
+    assert a["epoch"] == b["epoch"] == 3
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    assert [m["test_neg_elbo"] for m in a["history"]] == [m["test_neg_elbo"] for m in b["history"]]
+
+
+def test_ctrl_c_in_cli_keeps_checkpoint_and_says_how_to_resume(tiny_mnist, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    calls = {"n": 0}
+    original = loop.batch_loss
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 12:  # inside epoch 2 (256 images / 32 = 8 steps an epoch)
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batch_loss", interrupting)
+    result = CliRunner().invoke(cli, ["train", "--arch", "mlp", "--epochs", "3", "--batch-size", "32", "--hidden", "16",
+                                      "--data-dir", str(tiny_mnist), "--out", str(out), "--quiet"])
+    assert result.exit_code == 1
+    assert "Interrupted; the checkpoint of epoch 1 is kept" in result.stderr
+    assert "vaegen train --resume --epochs 3" in result.stderr
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+    assert not (out / "model").exists()
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_mnist, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    calls = {"n": 0}
+    original = loop.batch_loss
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss, recon, kl = original(*args, **kwargs)
+        return (loss * float("nan"), recon, kl) if calls["n"] > 10 else (loss, recon, kl)
+
+    monkeypatch.setattr(loop, "batch_loss", poisoned)
+    with pytest.raises(TrainingError, match="The loss became nan at epoch 2"):
+        train(small_cfg(tiny_mnist, epochs=3), ModelConfig(arch="mlp", latent_dim=4, hidden=16), out)
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+
+
+def test_iw_training_runs_and_is_finite(tiny_mnist, tmp_path):
+    metrics = train(small_cfg(tiny_mnist, epochs=1, iw_samples=3), ModelConfig(arch="mlp", latent_dim=4, hidden=16),
+                    tmp_path / "iw")
+    assert np.isfinite(metrics["train_loss"])
+
+
+def test_train_on_image_folder(tmp_path):
+    folder = tmp_path / "pics"
+    images, labels = draw_digits(60, seed=5)
+    for i, (img, label) in enumerate(zip(images, labels, strict=True)):
+        (folder / f"class{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - img).convert("RGB").resize((40, 40)).save(folder / f"class{label}" / f"{i}.jpg")
+    out = tmp_path / "run"
+    result = run_cli("train", "--dataset", str(folder), "--arch", "conv", "--image-size", "16", "--epochs", "1",
+                     "--batch-size", "16", "--hidden", "16", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "model" / "vaegen.json").read_text())
+    assert meta["image_shape"] == [1, 16, 16]
+    assert meta["preprocessing"] == "resize"
+
+
+def test_resume_without_run_and_rerun_into_existing_run(tiny_mnist, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--resume", "--out", str(out), "--data-dir", str(tiny_mnist)])
+    assert result.exit_code == 1 and f"Error: No checkpoint at {out / 'checkpoint.pt'}" in result.stderr
+    train(small_cfg(tiny_mnist, epochs=1), ModelConfig(arch="mlp", latent_dim=2, hidden=8), out)
+    result = CliRunner().invoke(cli, ["train", "--out", str(out), "--data-dir", str(tiny_mnist)])
+    assert result.exit_code == 1 and "already holds a run; pass --resume" in result.stderr
+    result = CliRunner().invoke(cli, ["train", "--resume", "--epochs", "1", "--out", str(out)])
+    assert result.exit_code == 1 and "already holds 1 epochs" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--lr", "0"], "--lr"),
+    (["--arch", "resnet"], "--arch"),
+])
+def test_train_usage_errors_exit_2(args, needle, tmp_path):
+    result = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_on_empty_folder_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    result = CliRunner().invoke(cli, ["train", "--dataset", str(empty), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: Dataset folder {empty} holds no PNG or JPEG image."
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_train_on_corrupt_idx_is_a_clear_error(tiny_mnist, tmp_path):
+    target = tiny_mnist / "train-images-idx3-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:100])
+    result = CliRunner().invoke(cli, ["train", "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "gzip" in result.stderr
+    assert "Traceback" not in result.output

@@ -1,0 +1,148 @@
+"""Find, read and verify a model bundle (the folder that training exports).
+
+A bundle holds encoder.onnx, decoder.onnx and vaegen.json (see DESIGN.md).
+Loading checks the format version, the sha256 of each graph and the facts the
+runtime relies on; any mismatch is a BundleError, never a wrong picture.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vaegen.errors import BundleError
+
+BUNDLE_FORMAT = 1
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+META_FILE = "vaegen.json"
+DEFAULT_MODEL = "mnist"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    meta: dict
+
+    @property
+    def encoder_path(self) -> Path:
+        return self.path / ENCODER_FILE
+
+    @property
+    def decoder_path(self) -> Path:
+        return self.path / DECODER_FILE
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.meta["image_shape"])
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.meta["latent_dim"])
+
+    @property
+    def preprocessing(self) -> str:
+        return self.meta.get("preprocessing", "resize")
+
+    @property
+    def model_id(self) -> str:
+        return self.meta.get("model_id", "")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def shipped_model_dir(name: str = DEFAULT_MODEL) -> Path:
+    """The bundled default model: inside the installed package (a wheel), or
+    in the source checkout's weights/ (an editable install)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "weights" / name, here.parent / "weights" / name):
+        if (candidate / META_FILE).is_file():
+            return candidate
+    return here.parent / "weights" / name
+
+
+def resolve_model_dir(model: str | os.PathLike | None) -> Path:
+    """--model, else $VAEGEN_MODEL, else the shipped weights/mnist.
+
+    A training run folder is accepted too: its bundle is in <run>/model.
+    """
+    if model is None:
+        model = os.environ.get("VAEGEN_MODEL") or shipped_model_dir()
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise BundleError(f"Model bundle {path} does not exist; pass --model DIR with a folder from `vaegen train`.")
+    if not path.is_dir():
+        raise BundleError(f"Model bundle {path} is not a folder; pass the folder that holds {META_FILE}.")
+    if not (path / META_FILE).exists() and (path / "model" / META_FILE).exists():
+        path = path / "model"
+    return path
+
+
+def _require(meta: dict, key: str, kind, where: Path):
+    value = meta.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BundleError(f"{where / META_FILE} is malformed: '{key}' is missing or not a {kind.__name__}.")
+    return value
+
+
+def read_meta(path: Path) -> dict:
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        raise BundleError(f"{path} is not a model bundle: {META_FILE} is missing.")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{meta_path} is malformed JSON ({exc}); re-export the bundle.") from exc
+    if not isinstance(meta, dict):
+        raise BundleError(f"{meta_path} is malformed: expected a JSON object.")
+    version = _require(meta, "format", int, path)
+    if version > BUNDLE_FORMAT:
+        raise BundleError(
+            f"{path} is bundle format {version}, newer than this vaegen reads ({BUNDLE_FORMAT}); upgrade vaegen."
+        )
+    if version < 1:
+        raise BundleError(f"{meta_path} is malformed: format {version} is not a vaegen bundle format.")
+    shape = _require(meta, "image_shape", list, path)
+    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise BundleError(f"{meta_path} is malformed: image_shape must be three positive integers, not {shape}.")
+    if _require(meta, "latent_dim", int, path) < 1:
+        raise BundleError(f"{meta_path} is malformed: latent_dim must be positive.")
+    files = _require(meta, "files", dict, path)
+    for name in (ENCODER_FILE, DECODER_FILE):
+        entry = files.get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise BundleError(f"{meta_path} is malformed: no sha256 for {name}.")
+    return meta
+
+
+def load_bundle(model: str | os.PathLike | None = None, *, verify: bool = True) -> Bundle:
+    """Locate and verify a bundle; the graphs themselves are checked by the runtime."""
+    path = resolve_model_dir(model)
+    meta = read_meta(path)
+    for name in (ENCODER_FILE, DECODER_FILE):
+        file = path / name
+        if not file.is_file():
+            raise BundleError(f"{path} is incomplete: {name} is missing; re-export the bundle.")
+        if verify:
+            expected = meta["files"][name]
+            size = expected.get("bytes")
+            if isinstance(size, int) and file.stat().st_size != size:
+                raise BundleError(
+                    f"{file} is {file.stat().st_size} bytes, not the {size} recorded in {META_FILE}: "
+                    "truncated or replaced; re-export the bundle."
+                )
+            if sha256_file(file) != expected["sha256"]:
+                raise BundleError(
+                    f"{file} does not match its sha256 in {META_FILE}: tampered or corrupt; re-export the bundle."
+                )
+    return Bundle(path=path, meta=meta)

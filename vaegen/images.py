@@ -1,0 +1,216 @@
+"""Images in and out, with Pillow and numpy only: reading user images safely,
+MNIST-style preprocessing, grids, PNG and GIF writing (always atomic).
+
+Model-side images are float32 arrays [N, C, H, W] in [0, 1].
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vaegen.errors import ImageError
+from vaegen.fileio import atomic_path
+
+# Decoding a larger image is refused before its pixels are read: a 40 kB PNG
+# can claim a billion pixels (a decompression bomb).
+MAX_PIXELS = 40_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode an image, refusing bombs and broken files."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"Image {path} does not exist.")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"{path} is {width}x{height} pixels, more than the limit of {MAX_PIXELS:,}; "
+                        "shrink it first."
+                    )
+                if width == 0 or height == 0:
+                    raise ImageError(f"{path} has no pixels.")
+                img.load()
+                return img.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path} is too large to decode safely (decompression bomb); shrink it first.") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{path} is not an image Pillow can read (PNG, JPEG, ...).") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path} is damaged or truncated ({exc}).") from exc
+
+
+def to_gray_array(img: Image.Image) -> np.ndarray:
+    """Any mode (RGB, RGBA, P, 16-bit, CMYK, float) -> float32 [H, W] in [0, 1].
+
+    Transparency is composited onto white, as a drawing on paper would be.
+    """
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if img.mode == "F" and arr.max() <= 1.0:
+            top = 1.0
+        return np.clip(arr / top, 0, 1).astype(np.float32)
+    if img.mode == "P" or img.mode == "LA" or img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    if img.mode == "CMYK":
+        img = img.convert("RGB")
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any mode -> float32 [3, H, W] in [0, 1], transparency onto white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        gray = to_gray_array(img)
+        return np.repeat(gray[None], 3, axis=0)
+    img = img.convert("RGBA")
+    background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    img = Image.alpha_composite(background, img).convert("RGB")
+    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def _resize_gray(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize float [H, W] to (H, W) `size` with antialiasing."""
+    img = Image.fromarray(arr.astype(np.float32), mode="F")
+    return np.asarray(img.resize((size[1], size[0]), Image.Resampling.LANCZOS), dtype=np.float32)
+
+
+def resize_to(img: Image.Image, *, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """Centre-crop to the target aspect, resize, and return uint8 [C, H, W]."""
+    height, width = size
+    img = ImageOps.fit(_as_display_mode(img), (width, height), Image.Resampling.LANCZOS)
+    arr = to_gray_array(img)[None] if channels == 1 else to_rgb_array(img)
+    return np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
+
+
+def _as_display_mode(img: Image.Image) -> Image.Image:
+    """Bring exotic modes to one ImageOps can resize, keeping the pixel values."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return Image.fromarray(np.round(to_gray_array(img) * 255).astype(np.uint8), mode="L")
+    if img.mode in ("P", "LA", "PA", "CMYK", "1"):
+        return img.convert("RGBA")
+    return img
+
+
+def mnist_preprocess(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
+    """The MNIST recipe: a white digit on black, cropped to its bounding box,
+    fitted into `box` x `box` keeping its aspect, and placed by centre of mass
+    in a `size` x `size` frame. Input and output are float32 [H, W] in [0, 1].
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:  # dark ink on light paper: make the ink bright
+        gray = 1.0 - gray
+        border = 1.0 - border
+    background = float(np.median(border))
+    peak = float(gray.max())
+    if peak - background < 0.1:
+        raise ImageError("the image is blank (no digit stands out from its background)")
+    # Stretch so the paper is 0 and the darkest ink is 1; faint noise drops out.
+    ink = np.clip((gray - background) / (peak - background), 0, 1)
+    ink[ink < 0.15] = 0.0
+    rows = np.flatnonzero(ink.max(axis=1) > 0)
+    cols = np.flatnonzero(ink.max(axis=0) > 0)
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = ink.shape
+    scale = box / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    ink = np.clip(_resize_gray(ink, (new_h, new_w)), 0, 1)
+    total = ink.sum()
+    ys, xs = np.indices(ink.shape)
+    cy, cx = (ys * ink).sum() / total, (xs * ink).sum() / total
+    top = int(np.clip(round(size / 2 - cy - 0.5), 0, size - new_h))
+    left = int(np.clip(round(size / 2 - cx - 0.5), 0, size - new_w))
+    out = np.zeros((size, size), dtype=np.float32)
+    out[top : top + new_h, left : left + new_w] = ink
+    return out
+
+
+def prepare_image(path: str | os.PathLike, *, image_shape: tuple[int, int, int], preprocessing: str) -> np.ndarray:
+    """A user image as the model's input: float32 [C, H, W] in [0, 1]."""
+    img = load_image(path)
+    channels, height, width = image_shape
+    if preprocessing == "mnist":
+        try:
+            gray = mnist_preprocess(to_gray_array(img), size=height, box=round(height * 20 / 28))
+        except ImageError as exc:
+            raise ImageError(f"{path}: {exc}.") from exc
+        return gray[None]
+    return resize_to(img, channels=channels, size=(height, width)).astype(np.float32) / 255.0
+
+
+def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 0.5) -> Image.Image:
+    """Tile float images [N, C, H, W] in [0, 1] into one picture, `nrow` per row."""
+    n, c, h, w = images.shape
+    nrow = max(1, min(nrow, n))
+    rows = -(-n // nrow)
+    grid = np.full((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), pad_value, np.float32)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        y, x = padding + r * (h + padding), padding + col * (w + padding)
+        grid[:, y : y + h, x : x + w] = images[i]
+    return to_pil(grid)
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """float [C, H, W] in [0, 1] -> an L or RGB Pillow image."""
+    arr = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    if arr.shape[0] == 1:
+        return Image.fromarray(arr[0], mode="L")
+    return Image.fromarray(arr.transpose(1, 2, 0), mode="RGB")
+
+
+def save_png(img: Image.Image, path: str | os.PathLike, scale: int = 1) -> None:
+    """Write a PNG atomically; `scale` enlarges it with nearest-neighbour pixels."""
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG", optimize=False)
+
+
+def save_gif(frames: list[Image.Image], path: str | os.PathLike, duration_ms: int = 80, scale: int = 1) -> None:
+    """Write an animated GIF (looping forever) atomically."""
+    if scale > 1:
+        frames = [f.resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in frames]
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+
+
+class GridWriter:
+    """Fill a grid batch by batch, so `sample -n 100000` holds one uint8 canvas
+    and one batch of floats, never all the images as floats."""
+
+    def __init__(self, n: int, image_shape: tuple[int, int, int], nrow: int, padding: int = 2, pad_value: int = 128):
+        c, h, w = image_shape
+        self.n, self.h, self.w, self.padding = n, h, w, padding
+        self.nrow = max(1, min(nrow, n))
+        rows = -(-n // self.nrow)
+        self.canvas = np.full((c, rows * (h + padding) + padding, self.nrow * (w + padding) + padding),
+                              pad_value, np.uint8)
+        self.count = 0
+
+    def add(self, batch: np.ndarray) -> None:
+        pixels = np.round(np.clip(batch, 0, 1) * 255).astype(np.uint8)
+        for image in pixels:
+            r, col = divmod(self.count, self.nrow)
+            y, x = self.padding + r * (self.h + self.padding), self.padding + col * (self.w + self.padding)
+            self.canvas[:, y : y + self.h, x : x + self.w] = image
+            self.count += 1
+
+    def image(self) -> Image.Image:
+        if self.canvas.shape[0] == 1:
+            return Image.fromarray(self.canvas[0], mode="L")
+        return Image.fromarray(self.canvas.transpose(1, 2, 0), mode="RGB")

@@ -1,0 +1,187 @@
+"""ONNX Runtime sessions for a bundle: provider choice, threads, batching.
+
+`auto` means CUDA when it really runs, else CPU; `cuda` means CUDA or a clear
+error. ONNX Runtime falls back to the CPU silently, so the providers a session
+really got are read back after it is made. Imports numpy, onnxruntime and
+vaegen's torch-free modules only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import onnxruntime as ort
+
+from vaegen.bundle import Bundle
+from vaegen.errors import BundleError, ProviderError
+
+PROVIDERS = ("auto", "cuda", "cpu")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+DEFAULT_BATCH = 1024
+
+_quiet_logs = True
+
+
+def set_verbose(verbose: bool) -> None:
+    """ONNX Runtime's own log lines are hidden unless --verbose."""
+    global _quiet_logs
+    _quiet_logs = not verbose
+    ort.set_default_logger_severity(0 if verbose else 3)
+
+
+set_verbose(False)
+
+
+def cuda_driver_present() -> bool:
+    """Is an NVIDIA driver loadable? A cheap test before asking ORT for CUDA."""
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def provider_report() -> dict:
+    """Installed providers and which ones can really run here."""
+    installed = ort.get_available_providers()
+    runs = [CPU]
+    if CUDA in installed and cuda_driver_present():
+        runs.insert(0, CUDA)
+    return {"onnxruntime": ort.__version__, "installed": installed, "usable": runs}
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # One pool of `threads` for the GEMMs; the inter-op pool is idle in a
+    # sequential chain of layers, so it gets one thread.
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3 if _quiet_logs else 0
+    return options
+
+
+def make_session(path, provider: str = "auto", threads: int | None = None) -> ort.InferenceSession:
+    """An InferenceSession on the requested provider, verified to be running it."""
+    if provider not in PROVIDERS:
+        raise ProviderError(f"Unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}.")
+    wants_cuda = provider == "cuda" or (provider == "auto" and CUDA in ort.get_available_providers()
+                                        and cuda_driver_present())
+    if provider == "cuda" and CUDA not in ort.get_available_providers():
+        raise ProviderError(
+            "--provider cuda: this ONNX Runtime has no CUDA provider (install onnxruntime-gpu); use --provider cpu."
+        )
+    providers = [CUDA, CPU] if wants_cuda else [CPU]
+    try:
+        session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+    except Exception as exc:  # ORT's exception classes are not importable by name
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise BundleError(f"ONNX Runtime cannot load {path}: {first}") from exc
+    if provider == "cuda" and session.get_providers()[0] != CUDA:
+        raise ProviderError(
+            "--provider cuda: the CUDA provider is installed but cannot run here (no GPU, driver or CUDA "
+            "libraries); use --provider cpu or auto."
+        )
+    return session
+
+
+def _check_io(session: ort.InferenceSession, want_in: dict, want_out: dict, name: str) -> None:
+    def shape_ok(actual, expected):
+        if len(actual) != len(expected):
+            return False
+        return all(e is None or a == e for a, e in zip(actual, expected, strict=True))
+
+    got_in = {i.name: i.shape for i in session.get_inputs()}
+    got_out = {o.name: o.shape for o in session.get_outputs()}
+    for kind, got, want in (("input", got_in, want_in), ("output", got_out, want_out)):
+        for key, shape in want.items():
+            if key not in got:
+                raise BundleError(f"{name} has no {kind} named '{key}' (it has {', '.join(got) or 'none'}).")
+            if not shape_ok(got[key], shape):
+                raise BundleError(f"{name}: {kind} '{key}' has shape {got[key]}, the bundle says {shape}.")
+
+
+class Model:
+    """The encoder and decoder of a bundle, each session made on first use."""
+
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int | None = None,
+                 batch_size: int = DEFAULT_BATCH):
+        if provider not in PROVIDERS:
+            raise ProviderError(f"Unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}.")
+        self.bundle = bundle
+        self.provider = provider
+        self.threads = threads
+        self.batch_size = batch_size
+        self._encoder = None
+        self._decoder = None
+
+    def _session(self, path, inputs: dict, outputs: dict) -> ort.InferenceSession:
+        session = make_session(path, self.provider, self.threads)
+        _check_io(session, inputs, outputs, path.name)
+        meta = session.get_modelmeta().custom_metadata_map
+        graph_id = meta.get("vaegen.model_id")
+        if graph_id != self.bundle.model_id:
+            raise BundleError(
+                f"{path.name} belongs to model {graph_id or 'unknown'}, but the bundle is model "
+                f"{self.bundle.model_id or 'unknown'}: encoder and decoder come from different exports."
+            )
+        return session
+
+    @property
+    def encoder(self) -> ort.InferenceSession:
+        if self._encoder is None:
+            c, h, w = self.bundle.image_shape
+            d = self.bundle.latent_dim
+            self._encoder = self._session(self.bundle.encoder_path, {"image": [None, c, h, w]},
+                                          {"mu": [None, d], "logvar": [None, d]})
+        return self._encoder
+
+    @property
+    def decoder(self) -> ort.InferenceSession:
+        if self._decoder is None:
+            c, h, w = self.bundle.image_shape
+            d = self.bundle.latent_dim
+            self._decoder = self._session(self.bundle.decoder_path, {"z": [None, d]},
+                                          {"logits": [None, c, h, w], "probs": [None, c, h, w]})
+        return self._decoder
+
+    @property
+    def active_provider(self) -> str:
+        session = self._decoder or self._encoder or self.decoder
+        return session.get_providers()[0]
+
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """images float32 [N, C, H, W] in [0, 1] -> mu, logvar float32 [N, D]."""
+        mus, logvars = [], []
+        for start in range(0, len(images), self.batch_size):
+            batch = np.ascontiguousarray(images[start : start + self.batch_size], dtype=np.float32)
+            mu, logvar = self.encoder.run(["mu", "logvar"], {"image": batch})
+            mus.append(mu)
+            logvars.append(logvar)
+        if not mus:
+            d = self.bundle.latent_dim
+            return np.zeros((0, d), np.float32), np.zeros((0, d), np.float32)
+        return np.concatenate(mus), np.concatenate(logvars)
+
+    def decode_batches(self, z: np.ndarray, output: str = "probs") -> Iterator[np.ndarray]:
+        """Decode z [N, D] in batches, yielding [b, C, H, W] arrays: memory stays bounded."""
+        if z.ndim != 2 or z.shape[1] != self.bundle.latent_dim:
+            raise BundleError(f"latents have shape {z.shape}; this model takes [N, {self.bundle.latent_dim}].")
+        for start in range(0, len(z), self.batch_size):
+            batch = np.ascontiguousarray(z[start : start + self.batch_size], dtype=np.float32)
+            yield self.decoder.run([output], {"z": batch})[0]
+
+    def decode(self, z: np.ndarray, output: str = "probs") -> np.ndarray:
+        parts = list(self.decode_batches(z, output))
+        if not parts:
+            return np.zeros((0, *self.bundle.image_shape), np.float32)
+        return np.concatenate(parts)

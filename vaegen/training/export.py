@@ -1,0 +1,263 @@
+"""Export a trained VAE to an ONNX model bundle, verified before it is kept.
+
+The bundle (encoder.onnx, decoder.onnx, vaegen.json, README.md, samples.png)
+is built in a temporary folder beside its destination. It is moved into place
+only after onnx.checker, a scan for random ops, and a parity check of ONNX
+Runtime (CPU) against torch at several batch sizes have all passed; an old
+bundle at the destination is swapped out in one atomic step where the system
+allows it (Linux renameat2), so a reader sees the old bundle or the new one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from vaegen import __version__
+from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, META_FILE, sha256_file
+from vaegen.errors import ExportError
+from vaegen.images import make_grid, save_png
+from vaegen.training.model import VAE, DecoderGraph, EncoderGraph
+
+OPSET = 17
+PARITY_BATCHES = (1, 7, 64)
+PARITY_ATOL = 1e-4
+RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
+
+
+def _export_graph(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str, outputs: list[str]):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (example,), str(path), input_names=[input_name], output_names=outputs,
+            dynamic_axes={input_name: {0: "N"}, **{o: {0: "N"} for o in outputs}},
+            opset_version=OPSET, dynamo=False,
+        )
+
+
+def _stamp(path: Path, facts: dict, role: str) -> None:
+    """Write the bundle's facts into the graph's metadata_props; check the graph."""
+    model = onnx.load(str(path))
+    found = {node.op_type for node in model.graph.node} & RANDOM_OPS
+    if found:
+        raise ExportError(f"{path.name} contains random ops ({', '.join(sorted(found))}); refusing to export.")
+    del model.metadata_props[:]
+    for key, value in {"vaegen": json.dumps(facts, sort_keys=True), "vaegen.role": role,
+                       "vaegen.model_id": facts["model_id"]}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name, model.producer_version = "vaegen", __version__
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+
+
+def verify_parity(model: VAE, encoder_path: Path, decoder_path: Path, *, seed: int = 0,
+                  batches=PARITY_BATCHES, atol: float = PARITY_ATOL) -> dict:
+    """Compare ONNX Runtime (CPU) with torch on mu, logvar, logits and probs.
+
+    Returns the largest absolute difference per output; raises ExportError on
+    a mismatch above `atol`, a missing output or a wrong shape.
+    """
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        enc = ort.InferenceSession(str(encoder_path), options, providers=["CPUExecutionProvider"])
+        dec = ort.InferenceSession(str(decoder_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own non-exported exception types
+        raise ExportError(f"ONNX Runtime cannot load the exported graphs: {exc}") from exc
+    gen = torch.Generator().manual_seed(seed)
+    worst = {"mu": 0.0, "logvar": 0.0, "logits": 0.0, "probs": 0.0}
+    cfg = model.cfg
+    model.eval()
+    for n in batches:
+        x = torch.rand((n, *cfg.image_shape), generator=gen).round()
+        z = torch.randn((n, cfg.latent_dim), generator=gen)
+        with torch.inference_mode():
+            mu, logvar = model.encode(x)
+            logits = model.decode(z)
+            expected = {"mu": mu, "logvar": logvar, "logits": logits, "probs": torch.sigmoid(logits)}
+        got = dict(zip(["mu", "logvar"], enc.run(["mu", "logvar"], {"image": x.numpy()}), strict=True))
+        got.update(zip(["logits", "probs"], dec.run(["logits", "probs"], {"z": z.numpy()}), strict=True))
+        for name, want in expected.items():
+            have = got[name]
+            if have.shape != tuple(want.shape):
+                raise ExportError(f"Parity check failed: {name} has shape {have.shape}, torch gives {tuple(want.shape)}.")
+            diff = float(np.max(np.abs(have - want.numpy())))
+            if not np.isfinite(diff) or diff > atol:
+                raise ExportError(
+                    f"Parity check failed: {name} differs from torch by {diff:.3g} at batch size {n} "
+                    f"(tolerance {atol:g}); no bundle was written."
+                )
+            worst[name] = max(worst[name], diff)
+    return worst
+
+
+def _model_id(model: VAE) -> str:
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _exchange(src: Path, dst: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = libc.renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_exchange)
+    return rc == 0
+
+
+def install_folder(tmp: Path, dst: Path) -> None:
+    """Move the finished folder `tmp` to `dst`, replacing any old `dst` atomically."""
+    if dst.exists() and not dst.is_dir():
+        raise ExportError(f"{dst} exists and is not a folder; choose another output.")
+    if dst.exists():
+        if _exchange(tmp, dst):
+            shutil.rmtree(tmp)  # tmp now holds the old bundle
+            return
+        old = dst.with_name(f".{dst.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+        os.replace(tmp, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dst)
+
+
+def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", training: dict | None = None,
+                  metrics: dict | None = None, preprocessing: str | None = None) -> Path:
+    """Export `model` as a verified bundle folder at `dst`; return its path."""
+    dst = Path(dst)
+    model = model.cpu().eval()
+    cfg = model.cfg
+    if not dst.parent.exists():
+        dst.parent.mkdir(parents=True)
+    if preprocessing is None:
+        preprocessing = "mnist" if dataset in ("mnist", "fashion-mnist") and cfg.image_shape == (1, 28, 28) else "resize"
+    if dataset == "fashion-mnist":
+        preprocessing = "resize"
+    facts = {
+        "format": BUNDLE_FORMAT,
+        "vaegen_version": __version__,
+        "model_id": _model_id(model),
+        "image_shape": list(cfg.image_shape),
+        "latent_dim": cfg.latent_dim,
+        "likelihood": "bernoulli",
+        "preprocessing": preprocessing,
+        "dataset": dataset,
+        "architecture": cfg.to_dict(),
+        "training": training or {},
+        "metrics": metrics or {},
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a bundle is shared like any folder
+    try:
+        _export_graph(EncoderGraph(model), torch.rand(2, *cfg.image_shape), tmp / ENCODER_FILE, "image", ["mu", "logvar"])
+        _export_graph(DecoderGraph(model), torch.randn(2, cfg.latent_dim), tmp / DECODER_FILE, "z", ["logits", "probs"])
+        _stamp(tmp / ENCODER_FILE, facts, "encoder")
+        _stamp(tmp / DECODER_FILE, facts, "decoder")
+        facts["parity_max_abs_diff"] = verify_parity(model, tmp / ENCODER_FILE, tmp / DECODER_FILE)
+        facts["files"] = {
+            name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
+            for name in (ENCODER_FILE, DECODER_FILE)
+        }
+        facts["exported"] = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+        (tmp / META_FILE).write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+        _write_samples(model, tmp / "samples.png")
+        (tmp / "README.md").write_text(model_card(facts))
+        install_folder(tmp, dst)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"onnx.checker rejected the exported graph: {exc}") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dst
+
+
+def _write_samples(model: VAE, path: Path) -> None:
+    gen = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        probs = torch.sigmoid(model.decode(torch.randn((64, model.cfg.latent_dim), generator=gen))).numpy()
+    save_png(make_grid(probs, nrow=8), path, scale=2)
+
+
+def model_card(facts: dict) -> str:
+    """The bundle's README.md: what it is, how it was made, what it measures."""
+    arch = facts["architecture"]
+    training = facts.get("training", {})
+    lines = [
+        f"# vaegen model: {facts['dataset']}, {arch['arch']} VAE, {facts['latent_dim']}-d latent",
+        "",
+        "![64 samples from the prior](samples.png)",
+        "",
+        f"A variational autoencoder with a {arch['arch']} encoder and decoder, a {facts['latent_dim']}-dimensional "
+        f"Gaussian latent and a Bernoulli decoder over {'x'.join(map(str, facts['image_shape']))} images. "
+        "Made by vaegen; run it with `vaegen sample --model <this folder>`.",
+        "",
+        "## How it was trained",
+        "",
+    ]
+    if training.get("command"):
+        lines += ["```", training["command"], "```", ""]
+    keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "seed")
+    lines += [f"- {k}: {training[k]}" for k in keys if k in training]
+    for key in ("wall_time", "hardware"):
+        if key in training:
+            lines.append(f"- {key.replace('_', ' ')}: {training[key]}")
+    lines += ["", "## Metrics (nats per image)", ""]
+    metrics = facts.get("metrics", {})
+    if metrics:
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.2f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+    else:
+        lines.append("No metrics recorded.")
+    lines += ["", f"Bundle format {facts['format']}, vaegen {facts['vaegen_version']}, model id {facts['model_id']}.", ""]
+    return "\n".join(lines)
+
+
+def export_checkpoint(checkpoint: str | Path, dst: str | Path) -> Path:
+    """Load a vaegen checkpoint (weights_only) and export its bundle to `dst`."""
+    from vaegen.training.loop import load_checkpoint, model_from_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(state)
+    training = dict(state.get("train_config", {}))
+    training.pop("extra", None)
+    training.pop("data_dir", None)
+    history = state.get("history", [])
+    training["epochs_trained"] = state.get("epoch")
+    seconds = sum(m.get("seconds", 0.0) for m in history)
+    if seconds:
+        training["wall_time"] = f"{seconds / 60:.1f} min of training epochs"
+    metrics = {}
+    if history:
+        last = history[-1]
+        metrics = {k: last[k] for k in ("test_neg_elbo", "test_recon", "test_kl") if k in last}
+    return export_bundle(model, dst, dataset=training.get("dataset", "mnist"), training=training, metrics=metrics)
+
+
+def export_run(run: str | Path, reporter=None) -> Path:
+    """Export the bundle of a training run folder to <run>/model."""
+    run = Path(run)
+    return export_checkpoint(run / "checkpoint.pt", run / "model")

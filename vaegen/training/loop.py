@@ -1,0 +1,339 @@
+"""Training: the epoch loop, checkpoints, resume, and the per-epoch report.
+
+A run folder holds checkpoint.pt (model, optimizer, epoch, RNG states,
+configs), metrics.jsonl (one line per epoch), samples/epoch_NNN.png, and the
+exported bundle in model/. Everything is written atomically; a run stopped by
+Ctrl-C, a kill or a NaN keeps its last complete epoch.
+
+Randomness comes from torch.Generators that live in the checkpoint, so a
+resumed run on the CPU ends with exactly the model of a run never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaegen.data import ImageSet, binarize, load_dataset
+from vaegen.errors import TrainingError
+from vaegen.fileio import atomic_path
+from vaegen.images import make_grid, save_png
+from vaegen.training.model import VAE, ModelConfig, bernoulli_nll, gaussian_kl, log_normal
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+TEST_SEED = 0  # the fixed binarization of held-out images, shared with `vaegen evaluate`
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"  # cosine (to lr/100) or constant
+    beta: float = 1.0
+    kl_warmup: float = 0.0  # epochs over which the KL weight ramps from 0 to beta
+    binarize: bool | None = None  # None: on for mnist and fashion-mnist
+    iw_samples: int = 1  # >1 trains on the importance-weighted bound (Burda et al.)
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    command: str = ""  # the exact command line, for the model card
+    extra: dict = field(default_factory=dict)
+
+    def binarized(self) -> bool:
+        return self.dataset in ("mnist", "fashion-mnist") if self.binarize is None else self.binarize
+
+
+class Reporter:
+    """Receives progress; the CLI's subclass draws it on stderr. Silent here."""
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
+    def step(self, stats: dict) -> None: ...
+    def epoch_end(self, metrics: dict) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training; the last complete epoch's checkpoint is kept."""
+
+    def __init__(self, epoch_done: int, out: Path):
+        super().__init__(f"interrupted after epoch {epoch_done}")
+        self.epoch_done = epoch_done
+        self.out = out
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu.")
+    return torch.device(name)
+
+
+def split_data(cfg: TrainConfig, model_cfg: ModelConfig, reporter: Reporter) -> tuple[ImageSet, ImageSet]:
+    """Train and held-out sets. An image folder keeps every 10th image apart."""
+    kw = dict(channels=model_cfg.channels, size=(model_cfg.height, model_cfg.width))
+    train = load_dataset(cfg.dataset, "train", cfg.data_dir, **kw)
+    if cfg.dataset in ("mnist", "fashion-mnist"):
+        return train, load_dataset(cfg.dataset, "test", cfg.data_dir, **kw)
+    if len(train) < 2:
+        raise TrainingError(f"{cfg.dataset} holds {len(train)} image; training needs at least 2.")
+    held = np.zeros(len(train), dtype=bool)
+    held[::10] = True
+    part = lambda mask: ImageSet(train.images[mask], train.labels[mask], train.name)  # noqa: E731
+    return part(~held), part(held)
+
+
+def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    if cfg.lr_schedule == "constant" or total <= 1:
+        return cfg.lr
+    floor = cfg.lr / 100
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(step, total) / total))
+
+
+def _beta_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    if cfg.kl_warmup <= 0:
+        return cfg.beta
+    return cfg.beta * min(1.0, step / (cfg.kl_warmup * steps_per_epoch))
+
+
+def batch_loss(model: VAE, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.Generator):
+    """(loss to minimise, mean reconstruction nats, mean KL nats) for a batch x."""
+    mu, logvar = model.encode(x)
+    if iw_samples <= 1:
+        eps = torch.randn(mu.shape, generator=gen, device=mu.device)
+        logits = model.decode(model.reparameterize(mu, logvar, eps))
+        recon, kl = bernoulli_nll(logits, x), gaussian_kl(mu, logvar)
+        return (recon + beta * kl).mean(), recon.mean(), kl.mean()
+    k, (b, d) = iw_samples, mu.shape
+    eps = torch.randn((k, b, d), generator=gen, device=mu.device)
+    z = model.reparameterize(mu, logvar, eps)  # (K, B, D)
+    logits = model.decode(z.reshape(k * b, d))
+    recon = bernoulli_nll(logits, x.repeat(k, 1, 1, 1)).view(k, b)
+    log_q = log_normal(z, mu, logvar)  # (K, B)
+    kl_terms = log_q - log_normal(z)
+    log_w = -recon - beta * kl_terms
+    bound = torch.logsumexp(log_w, dim=0) - math.log(k)
+    return -bound.mean(), recon.mean(), kl_terms.mean()
+
+
+@torch.inference_mode()
+def held_out_elbo(model: VAE, x_test: torch.Tensor, batch_size: int, device: torch.device) -> dict:
+    """Negative ELBO on held-out images with a fixed noise draw: nats per image."""
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(TEST_SEED)
+    recon_sum = kl_sum = 0.0
+    for start in range(0, len(x_test), 1000):
+        x = x_test[start : start + 1000].to(device)
+        mu, logvar = model.encode(x)
+        eps = torch.randn(mu.shape, generator=gen, device=device)
+        logits = model.decode(model.reparameterize(mu, logvar, eps))
+        recon_sum += bernoulli_nll(logits, x).sum().item()
+        kl_sum += gaussian_kl(mu, logvar).sum().item()
+    model.train()
+    n = len(x_test)
+    return {"test_neg_elbo": (recon_sum + kl_sum) / n, "test_recon": recon_sum / n, "test_kl": kl_sum / n}
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint written by vaegen; weights_only=True, so nothing is unpickled."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"No checkpoint at {path}.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on foreign pickle protocols
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):
+            raise TrainingError(f"{path} holds objects vaegen did not write; refusing to unpickle it.") from exc
+        raise TrainingError(f"{path} is not a readable vaegen checkpoint ({_first_line(exc)}).") from exc
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise TrainingError(f"{path} is not a readable vaegen checkpoint ({_first_line(exc)}).") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
+        raise TrainingError(f"{path} is not a vaegen checkpoint (format {CHECKPOINT_FORMAT}).")
+    return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def model_from_checkpoint(state: dict) -> VAE:
+    cfg = ModelConfig.from_dict(state["model_config"])
+    model = VAE(cfg)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model
+
+
+def write_sample_grid(model: VAE, path: Path, device: torch.device, n: int = 64, seed: int = 0) -> None:
+    """An 8x8 grid of the decoder's means for a fixed set of prior draws."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn((n, model.cfg.latent_dim), generator=gen).to(device)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        probs = torch.sigmoid(model.decode(z)).float().cpu().numpy()
+    model.train(was_training)
+    save_png(make_grid(probs, nrow=8), path)
+
+
+def train(
+    cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+) -> dict:
+    """Train (or resume) a run in `out`; return the last epoch's metrics."""
+    reporter = reporter or Reporter()
+    out = Path(out)
+    ckpt_path = out / CHECKPOINT
+    state = None
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        saved = TrainConfig(**{**state["train_config"], "extra": dict(state["train_config"].get("extra", {}))})
+        saved.epochs, saved.device, saved.threads = cfg.epochs, cfg.device, cfg.threads
+        saved.command = cfg.command or saved.command
+        if cfg.data_dir:
+            saved.data_dir = cfg.data_dir
+        cfg, model_cfg = saved, ModelConfig.from_dict(state["model_config"])
+        if state["epoch"] >= cfg.epochs:
+            raise TrainingError(
+                f"{out} already holds {state['epoch']} epochs; pass --epochs above {state['epoch']} to train more."
+            )
+    elif ckpt_path.exists():
+        raise TrainingError(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    train_set, test_set = split_data(cfg, model_cfg, reporter)
+    if tuple(train_set.images.shape[1:]) != model_cfg.image_shape:
+        raise TrainingError(
+            f"{cfg.dataset} images are {train_set.images.shape[1:]}, the model expects {model_cfg.image_shape}."
+        )
+    images = torch.from_numpy(np.array(train_set.images, copy=True))  # (N, C, H, W) uint8, writable
+    if cfg.binarized():
+        x_test = torch.from_numpy(binarize(test_set.images, TEST_SEED))
+    else:
+        x_test = torch.from_numpy(test_set.images.astype(np.float32) / 255.0)
+
+    torch.manual_seed(cfg.seed)  # parameter initialisation
+    model = VAE(model_cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    data_gen = torch.Generator().manual_seed(cfg.seed)  # shuffling (CPU)
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # binarization, eps
+    start_epoch, history = 0, []
+    if state is None:
+        model.init_output_bias(images.float().mean(0).to(device) / 255.0)
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        data_gen.set_state(state["rng"]["data"])
+        noise_gen.set_state(state["rng"]["noise"])
+        start_epoch, history = state["epoch"], list(state.get("history", []))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+
+    n = len(images)
+    batch = min(cfg.batch_size, n)
+    steps_per_epoch = n // batch  # drop the ragged last batch
+    total_steps = steps_per_epoch * cfg.epochs
+    metrics: dict = history[-1] if history else {}
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        try:
+            metrics = _run_epoch(model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, batch, total_steps,
+                                 data_gen, noise_gen, device, out, reporter)
+        except KeyboardInterrupt:
+            raise Interrupted(epoch - 1, out) from None
+        history.append(metrics)
+        write_sample_grid(model, out / "samples" / f"epoch_{epoch:03d}.png", device)
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "model_config": model_cfg.to_dict(),
+            "train_config": asdict(cfg),
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": {"data": data_gen.get_state(), "noise": noise_gen.get_state()},
+            "history": history,
+        }
+        try:
+            save_checkpoint(ckpt_path, state)
+        except KeyboardInterrupt:  # the save is atomic: finish it, then stop
+            save_checkpoint(ckpt_path, state)
+            raise Interrupted(epoch, out) from None
+        _write_metrics(out / "metrics.jsonl", history)
+        reporter.epoch_end(metrics)
+    return metrics
+
+
+def _run_epoch(model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, batch, total_steps,
+               data_gen, noise_gen, device, out, reporter) -> dict:
+    """One pass over the training images; returns the epoch's metrics."""
+    reporter.epoch_start(epoch, cfg.epochs, steps_per_epoch)
+    model.train()
+    t0 = time.perf_counter()
+    order = torch.randperm(len(images), generator=data_gen)
+    sums = torch.zeros(3, dtype=torch.float64)
+    lr = beta = 0.0
+    for i in range(steps_per_epoch):
+        step = (epoch - 1) * steps_per_epoch + i
+        lr, beta = _lr_at(cfg, step, total_steps), _beta_at(cfg, step, steps_per_epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = images[order[i * batch : (i + 1) * batch]].to(device).float().div_(255.0)
+        if cfg.binarized():
+            x = torch.bernoulli(x, generator=noise_gen)
+        loss, recon, kl = batch_loss(model, x, beta, cfg.iw_samples, noise_gen)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"The loss became {loss.item()} at epoch {epoch}, step {i + 1}; stopped. "
+                f"The last good checkpoint (epoch {epoch - 1}) is kept in {out}; try a lower --lr."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums += torch.tensor([loss.item(), recon.item(), kl.item()], dtype=torch.float64)
+        seconds = time.perf_counter() - t0
+        reporter.step({
+            "loss": sums[0].item() / (i + 1), "recon": sums[1].item() / (i + 1),
+            "kl": sums[2].item() / (i + 1), "images_per_s": (i + 1) * batch / max(seconds, 1e-9),
+        })
+    seconds = time.perf_counter() - t0
+    return {
+        "epoch": epoch,
+        "train_loss": sums[0].item() / steps_per_epoch,
+        "train_recon": sums[1].item() / steps_per_epoch,
+        "train_kl": sums[2].item() / steps_per_epoch,
+        **held_out_elbo(model, x_test, batch, device),
+        "lr": lr,
+        "beta": beta,
+        "seconds": seconds,
+        "images_per_s": steps_per_epoch * batch / seconds,
+    }
+
+
+def _write_metrics(path: Path, history: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(m) + "\n" for m in history))

@@ -1,0 +1,159 @@
+"""The VAE: a Gaussian encoder q(z|x) and a Bernoulli decoder p(x|z).
+
+The hyper-parameters live in ModelConfig, which is saved in the checkpoint
+and in the bundle and rebuilds the model. The loss follows Kingma & Welling
+(2014), Appendix B: the Gaussian KL in closed form, the reconstruction term a
+Bernoulli log-likelihood, all in nats per image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ARCHS = ("conv", "mlp")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "conv"  # conv: strided convolutions; mlp: dense layers
+    channels: int = 1
+    height: int = 28
+    width: int = 28
+    latent_dim: int = 32
+    hidden: int = 512  # width of the dense layers (the mlp's outer layers are 2x this)
+    conv_channels: int = 32  # conv: channels after the first stride-2 convolution
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.arch == "conv" and (self.height % 4 or self.width % 4):
+            raise ValueError("the conv arch needs image sides divisible by 4")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+    @property
+    def pixels(self) -> int:
+        return self.channels * self.height * self.width
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _encoder(cfg: ModelConfig) -> nn.Module:
+    h, c, d = cfg.hidden, cfg.conv_channels, cfg.latent_dim
+    if cfg.arch == "mlp":
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(cfg.pixels, 2 * h), nn.ELU(),
+            nn.Linear(2 * h, h), nn.ELU(),
+            nn.Linear(h, 2 * d),
+        )
+    flat = 2 * c * (cfg.height // 4) * (cfg.width // 4)
+    return nn.Sequential(
+        nn.Conv2d(cfg.channels, c, 4, 2, 1), nn.ELU(),  # (B, c, H/2, W/2)
+        nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ELU(),  # (B, 2c, H/4, W/4)
+        nn.Flatten(),
+        nn.Linear(flat, h), nn.ELU(),
+        nn.Linear(h, 2 * d),
+    )
+
+
+def _decoder(cfg: ModelConfig) -> nn.Module:
+    h, c, d = cfg.hidden, cfg.conv_channels, cfg.latent_dim
+    if cfg.arch == "mlp":
+        return nn.Sequential(
+            nn.Linear(d, h), nn.ELU(),
+            nn.Linear(h, 2 * h), nn.ELU(),
+            nn.Linear(2 * h, cfg.pixels),
+            nn.Unflatten(1, cfg.image_shape),
+        )
+    return nn.Sequential(
+        nn.Linear(d, h), nn.ELU(),
+        nn.Linear(h, 2 * c * (cfg.height // 4) * (cfg.width // 4)), nn.ELU(),
+        nn.Unflatten(1, (2 * c, cfg.height // 4, cfg.width // 4)),
+        nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ELU(),  # (B, c, H/2, W/2)
+        nn.ConvTranspose2d(c, cfg.channels, 4, 2, 1),  # (B, C, H, W) logits
+    )
+
+
+class VAE(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = _encoder(cfg)
+        self.decoder = _decoder(cfg)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C, H, W) in [0, 1] -> mu, logvar (B, D)."""
+        mu, logvar = self.encoder(x).split(self.cfg.latent_dim, dim=1)  # static sizes keep [N, D] in ONNX
+        # A bounded log-variance keeps exp() finite early in training.
+        return mu, logvar.clamp(-20.0, 10.0)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, D) -> Bernoulli logits (B, C, H, W)."""
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def init_output_bias(self, mean_image: torch.Tensor) -> None:
+        """Start the decoder at the data's mean image: logits = logit(mean)."""
+        last = self.decoder[-2] if self.cfg.arch == "mlp" else self.decoder[-1]
+        p = mean_image.clamp(1e-3, 1 - 1e-3)
+        logit = torch.log(p) - torch.log1p(-p)
+        if self.cfg.arch == "mlp":
+            last.bias.copy_(logit.reshape(-1))
+        else:
+            last.bias.copy_(logit.mean(dim=(1, 2)))
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per image, summed over dimensions: (B,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) per image, summed over pixels: (B,)."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """log N(z; mu, exp(logvar)) summed over the last dimension."""
+    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
+
+
+class EncoderGraph(nn.Module):
+    """What encoder.onnx computes: image -> (mu, logvar)."""
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, image: torch.Tensor):
+        return self.vae.encode(image)
+
+
+class DecoderGraph(nn.Module):
+    """What decoder.onnx computes: z -> (logits, probs)."""
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, z: torch.Tensor):
+        logits = self.vae.decode(z)
+        return logits, torch.sigmoid(logits)
