@@ -92,6 +92,17 @@ class _ClickReporter:
             self.bar = None
 
 
+def _require_torch(command: str) -> None:
+    """The train extra is optional: say how to get it instead of a traceback."""
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise VaegenError(
+            f"vaegen {command} needs torch and onnx ({exc.name or exc} is missing): pip install 'vaegen[train]'"
+        ) from None
+
+
 def _command_line(ctx: click.Context) -> str:
     """The command as a user would retype it: the options that differ from their defaults."""
     words = ["vaegen", ctx.info_name or "train"]
@@ -151,6 +162,7 @@ def train(dataset, data_dir, arch, latent_dim, hidden, image_size, channels, epo
         vaegen train --arch mlp --latent-dim 2 --out runs/mnist-2d
         vaegen train --resume --epochs 40 --out runs/mnist
     """
+    _require_torch("train")
     from vaegen.training.loop import Interrupted, TrainConfig
     from vaegen.training.loop import train as run_training
     from vaegen.training.model import ModelConfig
@@ -621,7 +633,7 @@ def info(as_json, model_dir, provider, threads, verbose):
 
 
 @cli.command()
-@click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist"]), default="mnist", help="Evaluation dataset.")
+@click.option("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder of PNG/JPEG images.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the IDX files are. [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to score.")
@@ -642,11 +654,12 @@ def evaluate(dataset, data_dir, split, k, limit, seed, as_json, model_dir, provi
         vaegen evaluate --limit 500 --k 100
         vaegen evaluate --json > metrics.json
     """
-    from vaegen.data import binarize, load_idx_dataset
+    from vaegen.data import binarize, load_dataset
     from vaegen.metrics import evaluate as run_evaluation
 
     model = _open_model(model_dir, provider, threads, verbose)
-    data = load_idx_dataset(dataset, split, data_dir)
+    c, h, w = model.bundle.image_shape
+    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w))
     if data.images.shape[1:] != tuple(model.bundle.image_shape):
         raise VaegenError(f"{dataset} images are {data.images.shape[1:]}, the model takes {model.bundle.image_shape}.")
     images = data.images[:limit] if limit else data.images
@@ -680,6 +693,7 @@ def export(checkpoint, output, quiet):
     Example:
         vaegen export runs/mnist/checkpoint.pt -o my-model
     """
+    _require_torch("export")
     from vaegen.training.export import export_checkpoint
 
     if output.exists() and not output.is_dir():

@@ -116,12 +116,15 @@ def mnist_preprocess(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndar
         gray = 1.0 - gray
         border = 1.0 - border
     background = float(np.median(border))
+    # The paper's grain (sensor or JPEG noise), robustly from the border: one
+    # noise pixel kept as ink would stretch the bounding box to the whole photo.
+    grain = 1.4826 * float(np.median(np.abs(border - background)))
     peak = float(gray.max())
-    if peak - background < 0.1:
+    if peak - background < max(0.1, 6 * grain):
         raise ImageError("the image is blank (no digit stands out from its background)")
     # Stretch so the paper is 0 and the darkest ink is 1; faint noise drops out.
     ink = np.clip((gray - background) / (peak - background), 0, 1)
-    ink[ink < 0.15] = 0.0
+    ink[ink < max(0.15, 6 * grain / (peak - background))] = 0.0
     rows = np.flatnonzero(ink.max(axis=1) > 0)
     cols = np.flatnonzero(ink.max(axis=0) > 0)
     ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

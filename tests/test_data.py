@@ -1,0 +1,371 @@
+"""Tests for vaegen.data: IDX parsing, finding, verifying and downloading
+MNIST-layout files (against a local HTTP server), image folders, binarize.
+
+All data is made here and is tiny; only the slow integration test at the end
+reads real MNIST, from $VAEGEN_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import socket
+import struct
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vaegen import data
+from vaegen.data import IdxDataset, IdxFile, encode_idx, load_idx_dataset, load_image_folder
+from vaegen.errors import DataError
+
+NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def tiny_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """Tiny MNIST-like arrays: 6 train and 4 test images of 5x7, labels 0..9."""
+    rng = np.random.default_rng(seed)
+    return {
+        "train_images": rng.integers(0, 256, (6, 5, 7), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, 6, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (4, 5, 7), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, 4, dtype=np.uint8),
+    }
+
+
+def write_idx_files(folder: Path, arrays: dict[str, np.ndarray], gz: bool = True) -> None:
+    """The arrays as MNIST-named IDX files (<name>.gz or raw <name>) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, array in arrays.items():
+        raw = encode_idx(array)
+        path = folder / (f"{NAMES[key]}.gz" if gz else NAMES[key])
+        path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
+
+
+def fake_dataset(arrays: dict[str, np.ndarray], mirrors: tuple[str, ...] = ()) -> IdxDataset:
+    """An 'mnist' IdxDataset whose raw md5s are those of `arrays`."""
+    files = {key: IdxFile(NAMES[key], hashlib.md5(encode_idx(a)).hexdigest()) for key, a in arrays.items()}
+    return IdxDataset(name="mnist", mirrors=mirrors, **files)
+
+
+@pytest.fixture
+def use_dataset(monkeypatch):
+    """Register an IdxDataset as 'mnist' for this test only."""
+    return lambda dataset: monkeypatch.setitem(data.DATASETS, "mnist", dataset)
+
+
+@pytest.fixture
+def http_server(request, monkeypatch):
+    """start(root, status=None) -> (base URL ending in '/', list of request paths).
+
+    Serves `root` on 127.0.0.1, or answers every request with `status`.
+    """
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")  # even where an http_proxy is set
+
+    def start(root: Path, status: int | None = None) -> tuple[str, list[str]]:
+        requests: list[str] = []
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self):
+                requests.append(self.path)
+                if status:
+                    self.send_error(status)
+                else:
+                    super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+
+        def stop():
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+        request.addfinalizer(stop)
+        return f"http://127.0.0.1:{server.server_address[1]}/", requests
+
+    return start
+
+
+def dead_url() -> str:
+    """A 127.0.0.1 URL with nothing listening on its port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+# ---------------------------------------------------------------- IDX format
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_round_trip(tmp_path, gz):
+    for key, array in tiny_arrays().items():
+        raw = encode_idx(array)
+        path = tmp_path / NAMES[key]
+        path.write_bytes(gzip.compress(raw) if gz else raw)
+        back = data.read_idx_file(path, ndim=array.ndim)
+        assert back.dtype == np.uint8 and back.shape == array.shape
+        np.testing.assert_array_equal(back, array)
+
+
+@pytest.mark.parametrize(
+    ("raw", "ndim", "words"),
+    [
+        (encode_idx(np.zeros((2, 3, 4), np.uint8)), 1, ["not an IDX file of 1-D", "00000803"]),
+        (b"\x00\x00\x0d\x01" + struct.pack(">I", 2) + bytes(8), 1, ["unsigned bytes", "00000d01"]),
+        (b"\x01\x00\x08\x01" + struct.pack(">I", 2) + bytes(2), 1, ["not an IDX file"]),
+        (b"\x00\x00\x08\x03\x00\x00", 3, ["too short", "6 bytes"]),
+        (encode_idx(np.zeros((2, 3, 4), np.uint8))[:-1], 3, ["(2, 3, 4)", "23 bytes", "truncated or corrupt"]),
+        (encode_idx(np.zeros(5, np.uint8)) + b"\x00", 1, ["(5,)", "6 bytes", "truncated or corrupt"]),
+        # 2**31 * 2**31 * 4 == 2**64: must not wrap around to match an empty body.
+        (b"\x00\x00\x08\x03" + struct.pack(">3I", 2**31, 2**31, 4), 3, ["truncated or corrupt"]),
+    ],
+    ids=["3-D-as-1-D", "not-ubyte", "nonzero-magic", "short-header", "short-body", "long-body", "overflow"],
+)
+def test_parse_idx_rejects_bad_data(raw, ndim, words):
+    with pytest.raises(DataError) as info:
+        data.parse_idx(raw, ndim=ndim, source="bad.idx")
+    for word in ["bad.idx", *words]:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x1f\x8bnot really gzip at all", gzip.compress(encode_idx(np.ones((3, 4, 4), np.uint8)))[:-12]],
+    ids=["garbage", "truncated"],
+)
+def test_read_idx_file_rejects_bad_gzip(tmp_path, content):
+    path = tmp_path / "x-idx3-ubyte.gz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="not a valid gzip file") as info:
+        data.read_idx_file(path, ndim=3)
+    assert str(path) in str(info.value)
+
+
+def test_read_idx_file_missing(tmp_path):
+    with pytest.raises(DataError, match="Cannot read"):
+        data.read_idx_file(tmp_path / "absent", ndim=1)
+
+
+# ---------------------------------------------------------------- local IDX datasets
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_load_idx_dataset_from_folder(tmp_path, use_dataset, gz):
+    arrays = tiny_arrays()
+    write_idx_files(tmp_path / "mnist", arrays, gz=gz)
+    use_dataset(fake_dataset(arrays))
+    for split in ("train", "test"):
+        ds = load_idx_dataset("mnist", split, tmp_path / "mnist", download=False)
+        n = len(arrays[f"{split}_labels"])
+        assert ds.images.shape == (n, 1, 5, 7) and ds.images.dtype == np.uint8
+        assert ds.labels.shape == (n,) and ds.labels.dtype == np.int64
+        np.testing.assert_array_equal(ds.images[:, 0], arrays[f"{split}_images"])
+        np.testing.assert_array_equal(ds.labels, arrays[f"{split}_labels"])
+    with pytest.raises(DataError, match="Unknown split"):
+        load_idx_dataset("mnist", "valid", tmp_path / "mnist", download=False)
+
+
+def test_load_idx_dataset_wrong_md5(tmp_path, use_dataset):
+    arrays = tiny_arrays()
+    write_idx_files(tmp_path, arrays, gz=False)
+    use_dataset(fake_dataset(tiny_arrays(seed=1)))  # other data, other md5s
+    with pytest.raises(DataError, match="md5") as info:
+        load_idx_dataset("mnist", "train", tmp_path, download=False)
+    assert str(tmp_path / NAMES["train_images"]) in str(info.value)
+
+
+def test_load_idx_dataset_count_mismatch(tmp_path, use_dataset):
+    arrays = {**tiny_arrays(), "train_labels": np.zeros(5, np.uint8)}
+    write_idx_files(tmp_path, arrays)
+    use_dataset(fake_dataset(arrays))
+    with pytest.raises(DataError, match="6 images but 5 labels"):
+        load_idx_dataset("mnist", "train", tmp_path, download=False)
+
+
+def test_data_dir_from_environment(tmp_path, monkeypatch, use_dataset):
+    arrays = tiny_arrays()
+    write_idx_files(tmp_path / "env", arrays)
+    use_dataset(fake_dataset(arrays))
+    monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "env"))
+    assert data.default_data_dir("mnist") == tmp_path / "env"
+    ds = load_idx_dataset("mnist", "test", None, download=False)
+    np.testing.assert_array_equal(ds.labels, arrays["test_labels"])
+
+
+def test_default_data_dir_in_home_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("VAEGEN_DATA_DIR", raising=False)
+    folder = tmp_path / ".cache" / "vaegen" / "fashion-mnist"
+    assert data.default_data_dir("fashion-mnist") == folder
+    with pytest.raises(DataError, match="is not in") as info:
+        load_idx_dataset("fashion-mnist", "train", None, download=False)
+    assert str(folder) in str(info.value)
+
+
+# ---------------------------------------------------------------- downloading
+
+
+def test_download_verifies_and_caches(tmp_path, use_dataset, http_server):
+    arrays = tiny_arrays()
+    write_idx_files(tmp_path / "served", arrays)
+    url, requests = http_server(tmp_path / "served")
+    use_dataset(fake_dataset(arrays, mirrors=(url,)))
+    folder, seen = tmp_path / "data", []
+    ds = load_idx_dataset("mnist", "train", folder, timeout=5, progress=lambda done, total: seen.append((done, total)))
+    np.testing.assert_array_equal(ds.images[:, 0], arrays["train_images"])
+    np.testing.assert_array_equal(ds.labels, arrays["train_labels"])
+    names = [f"{NAMES['train_images']}.gz", f"{NAMES['train_labels']}.gz"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    for name in names:
+        assert (folder / name).read_bytes() == (tmp_path / "served" / name).read_bytes()
+    assert sorted(requests) == sorted(f"/{name}" for name in names)
+    assert seen and seen[-1][0] == seen[-1][1]
+    load_idx_dataset("mnist", "train", folder, timeout=5)
+    assert len(requests) == 2  # the second load used the verified files on disk
+
+
+@pytest.mark.parametrize("corruption", ["wrong-md5", "not-gzip"])
+def test_corrupt_download_leaves_nothing(tmp_path, use_dataset, http_server, corruption):
+    arrays = tiny_arrays()
+    served = tmp_path / "served"
+    write_idx_files(served, tiny_arrays(seed=1) if corruption == "wrong-md5" else arrays)
+    if corruption == "not-gzip":
+        (served / f"{NAMES['train_images']}.gz").write_bytes(os.urandom(300))
+    url, requests = http_server(served)
+    use_dataset(fake_dataset(arrays, mirrors=(url,)))
+    folder = tmp_path / "data"
+    with pytest.raises(DataError, match="by hand") as info:
+        load_idx_dataset("mnist", "train", folder, timeout=5)
+    message = str(info.value)
+    assert str(folder) in message and NAMES["train_images"] in message
+    assert ("md5" if corruption == "wrong-md5" else "gzip") in message
+    assert requests == [f"/{NAMES['train_images']}.gz"]
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("failure", ["refused", 404, 500])
+def test_download_falls_back_to_next_mirror(tmp_path, use_dataset, http_server, failure):
+    arrays = tiny_arrays()
+    write_idx_files(tmp_path / "served", arrays)
+    good, good_requests = http_server(tmp_path / "served")
+    if failure == "refused":
+        bad, bad_requests = dead_url(), []
+    else:
+        bad, bad_requests = http_server(tmp_path / "served", status=failure)
+    use_dataset(fake_dataset(arrays, mirrors=(bad, good)))
+    ds = load_idx_dataset("mnist", "test", tmp_path / "data", timeout=5)
+    np.testing.assert_array_equal(ds.labels, arrays["test_labels"])
+    assert len(good_requests) == 2
+    assert len(bad_requests) == (0 if failure == "refused" else 2)
+    assert (tmp_path / "data" / f"{NAMES['test_images']}.gz").is_file()
+
+
+# ---------------------------------------------------------------- image folders
+
+
+def make_image_folder(root: Path) -> None:
+    """Five images, sorted: a/x.png a/y.jpg b/w.png b/z.png root.png."""
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    Image.new("RGB", (50, 40), (255, 0, 0)).save(root / "a" / "x.png")
+    Image.new("RGB", (28, 28), (0, 0, 0)).save(root / "a" / "y.jpg", quality=95)
+    Image.new("P", (64, 64), 0).save(root / "b" / "w.png")
+    Image.new("RGBA", (20, 35), (0, 0, 0, 0)).save(root / "b" / "z.png")  # transparent: white
+    Image.new("L", (31, 17), 200).save(root / "root.png")
+    (root / "notes.txt").write_text("not an image")
+
+
+def test_load_image_folder_gray(tmp_path):
+    make_image_folder(tmp_path / "imgs")
+    ds = load_image_folder(tmp_path / "imgs")
+    assert ds.images.shape == (5, 1, 28, 28) and ds.images.dtype == np.uint8
+    assert ds.labels.dtype == np.int64 and ds.labels.tolist() == [0, 0, 1, 1, -1]
+    assert ds.name == "imgs"
+    assert np.all(ds.images[1] <= 3)  # black JPEG
+    assert np.all(ds.images[3] == 255)  # transparent onto white
+    assert np.all(ds.images[4] == 200)
+
+
+def test_load_image_folder_rgb(tmp_path):
+    make_image_folder(tmp_path / "imgs")
+    ds = load_image_folder(tmp_path / "imgs", channels=3, size=(16, 12))
+    assert ds.images.shape == (5, 3, 16, 12)
+    assert np.all(ds.images[0, 0] == 255) and np.all(ds.images[0, 1:] == 0)  # red stays red
+
+
+@pytest.mark.parametrize("contents", [[], ["readme.txt"]])
+def test_load_image_folder_without_images(tmp_path, contents):
+    for name in contents:
+        (tmp_path / name).write_text("x")
+    with pytest.raises(DataError, match="holds no PNG or JPEG"):
+        load_image_folder(tmp_path)
+
+
+def test_load_image_folder_missing(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_image_folder(tmp_path / "absent")
+
+
+def test_load_dataset_unknown_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="mnist") as info:
+        data.load_dataset("cifar10")
+    assert "cifar10" in str(info.value)
+
+
+# ---------------------------------------------------------------- binarize
+
+
+def test_binarize():
+    images = np.full((4, 1, 28, 28), 128, np.uint8)
+    out = data.binarize(images, seed=0)
+    assert out.dtype == np.float32 and out.shape == images.shape
+    assert set(np.unique(out).tolist()) == {0.0, 1.0}
+    np.testing.assert_array_equal(out, data.binarize(images, seed=0))
+    assert not np.array_equal(out, data.binarize(images, seed=1))
+    assert np.all(data.binarize(np.full((2, 1, 5, 5), 255, np.uint8), seed=3) == 1.0)
+    assert np.all(data.binarize(np.zeros((2, 1, 5, 5), np.uint8), seed=3) == 0.0)
+
+
+# ---------------------------------------------------------------- real MNIST
+
+
+def _has_real_mnist() -> bool:
+    folder = os.environ.get("VAEGEN_DATA_DIR")
+    return bool(folder) and all(
+        (Path(folder) / n).is_file() or (Path(folder) / f"{n}.gz").is_file() for n in NAMES.values()
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_real_mnist(), reason="set VAEGEN_DATA_DIR to a folder holding real MNIST")
+def test_real_mnist():
+    folder = os.environ["VAEGEN_DATA_DIR"]
+    expected = {
+        "train": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+        "test": [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009],
+    }
+    for split, counts in expected.items():
+        ds = load_idx_dataset("mnist", split, folder, download=False)
+        assert ds.images.shape == (sum(counts), 1, 28, 28) and ds.images.dtype == np.uint8
+        assert np.bincount(ds.labels, minlength=10).tolist() == counts

@@ -1,0 +1,105 @@
+"""The light commands never import torch (nor onnx), transitive imports
+included: each runs in a subprocess where importing either one fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import draw_digits
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BLOCKER = '''
+import sys
+
+class _Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "onnx"):
+            raise ImportError(f"{name} is blocked: the light commands must not import it")
+        return None
+
+sys.meta_path.insert(0, _Blocked())
+'''
+
+
+@pytest.fixture
+def no_torch_env(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]))
+    env.pop("VAEGEN_DEBUG", None)
+    return env
+
+
+def run(env, cwd, *args):
+    return subprocess.run([sys.executable, "-m", "vaegen", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_blocker_really_blocks(no_torch_env, tmp_path):
+    result = subprocess.run([sys.executable, "-c", "import torch"], env=no_torch_env, capture_output=True, text=True)
+    assert result.returncode != 0 and "blocked" in result.stderr
+
+
+def test_light_commands_run_without_torch(no_torch_env, tmp_path, tiny_bundle):
+    images, _ = draw_digits(12, seed=9)
+    digits = tmp_path / "digits"
+    digits.mkdir()
+    for i, img in enumerate(images):
+        Image.fromarray(255 - img).save(digits / f"d{i}.png")  # dark ink on white paper
+    a, b = str(digits / "d0.png"), str(digits / "d1.png")
+    np.save(tmp_path / "z.npy", np.zeros((3, 4), np.float32))
+    model = ["--model", str(tiny_bundle)]
+    commands = [
+        ["sample", "-n", "9", "-o", "s.png", *model],
+        ["reconstruct", a, b, "-o", "r.png", *model],
+        ["interpolate", a, b, "-o", "i.png", *model],
+        ["interpolate", a, b, "--gif", "-o", "i.gif", *model],
+        ["encode", a, "--json", *model],
+        ["decode", str(tmp_path / "z.npy"), "-o", "d.png", *model],
+        ["traverse", "-o", "t.png", *model],
+        ["info", "--json", *model],
+        ["evaluate", "--dataset", str(digits), "--k", "8", "--json", "--quiet", *model],
+    ]
+    for args in commands:
+        result = run(no_torch_env, tmp_path, *args)
+        assert result.returncode == 0, f"{args[0]}: {result.stderr}"
+    for name in ("s.png", "r.png", "i.png", "i.gif", "d.png", "t.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    report = json.loads(run(no_torch_env, tmp_path, "evaluate", "--dataset", str(digits), "--k", "4", "--json",
+                            "--quiet", *model).stdout)
+    assert report["images"] == 12 and np.isfinite(report["nll"])
+
+
+def test_train_says_what_to_install_without_torch(no_torch_env, tmp_path):
+    result = run(no_torch_env, tmp_path, "train", "--epochs", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error: vaegen train needs torch")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_built_wheel_carries_the_shipped_model(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next((tmp_path / "dist").glob("vaegen-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("encoder.onnx", "decoder.onnx", "vaegen.json", "README.md"):
+        assert f"vaegen/weights/mnist/{name}" in names
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    code = "from vaegen.bundle import load_bundle; print(load_bundle().path)"
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    env.pop("VAEGEN_MODEL", None)
+    found = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == tmp_path / "site" / "vaegen" / "weights" / "mnist"
