@@ -44,7 +44,7 @@ WEIGHTS_RUN ?= runs/weights-mnist
 weights: install
 	$(BIN)/vaegen train --arch mlp --latent-dim 32 --hidden 512 --epochs 150 --batch-size 128 \
 	  --lr 1e-3 --kl-warmup 10 --seed 0 --threads 2 --out $(WEIGHTS_RUN) $(if $(wildcard $(WEIGHTS_RUN)/checkpoint.pt),--resume,)
-	$(BIN)/python -m vaegen.tools.ship $(WEIGHTS_RUN) weights/mnist
+	$(BIN)/python -m vaegen.training.ship $(WEIGHTS_RUN) weights/mnist
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

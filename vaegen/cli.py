@@ -18,16 +18,41 @@ from vaegen import __version__
 from vaegen.errors import VaegenError
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_in_one_line(exc: click.UsageError) -> click.UsageError:
+    """click prints a usage error as four lines (usage, hint, blank, error);
+    vaegen prints one, `Error: ...`, with the hint at its end."""
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        return exc  # a bare `vaegen` prints the help, as it should
+    where = exc.ctx.command_path if exc.ctx is not None else "vaegen"
+    return click.UsageError(f"{_one_line(exc.format_message())} (see '{where} --help')")
+
+
 class VaegenGroup(click.Group):
     """Maps vaegen's errors to one-line messages and exit codes."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _usage_in_one_line(exc) from None
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _usage_in_one_line(exc) from None
         except VaegenError as exc:
             if os.environ.get("VAEGEN_DEBUG"):
                 raise
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_one_line(str(exc))) from None
+        except MemoryError:
+            if os.environ.get("VAEGEN_DEBUG"):
+                raise
+            raise click.ClickException("Out of memory; ask for less (a smaller -n, --steps or --limit).") from None
 
 
 @click.group(cls=VaegenGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -145,16 +170,23 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--seed", type=int, default=0, help="Random seed (initialisation, shuffling, noise).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               help="auto: CUDA when torch sees a GPU.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              help="bf16 runs the forward pass in bfloat16 autocast (CUDA only).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch. [default: torch's choice]")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder. [default: runs/<dataset>]")
-@click.option("--resume", is_flag=True, help="Continue the run in --out up to --epochs.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out up to --epochs, with its saved settings; options given now win.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def train(dataset, data_dir, arch, latent_dim, hidden, image_size, channels, epochs, batch_size, lr, lr_schedule,
-          beta, kl_warmup, binarize, iw_samples, seed, device, threads, out, resume, quiet):
+          beta, kl_warmup, binarize, iw_samples, seed, device, precision, threads, out, resume, quiet):
     """Train a VAE with PyTorch and export it as an ONNX model bundle.
 
     Each epoch writes a checkpoint, metrics.jsonl and a sample grid in the
     run folder; the bundle goes to <out>/model, ready for `vaegen sample`.
+
+    Under torchrun (`torchrun --nproc-per-node N -m vaegen train ...`) it
+    trains with DistributedDataParallel: --batch-size is the global batch,
+    split evenly over the processes, and rank 0 alone writes files.
 
     \b
     Example:
@@ -167,23 +199,29 @@ def train(dataset, data_dir, arch, latent_dim, hidden, image_size, channels, epo
     from vaegen.training.loop import train as run_training
     from vaegen.training.model import ModelConfig
 
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     name = Path(dataset).name if dataset not in ("mnist", "fashion-mnist") else dataset
     out = out or Path("runs") / name
     size = 28 if dataset in ("mnist", "fashion-mnist") else image_size
     try:
-        model_cfg = ModelConfig(arch=arch, channels=int(channels) if size != 28 or channels != "1" else 1,
-                                height=size, width=size, latent_dim=latent_dim, hidden=hidden)
+        model_cfg = ModelConfig(arch=arch, channels=int(channels), height=size, width=size, latent_dim=latent_dim,
+                                hidden=hidden)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     cfg = TrainConfig(
         dataset=dataset, data_dir=str(data_dir) if data_dir else None, epochs=epochs, batch_size=batch_size,
         lr=lr, lr_schedule=lr_schedule, beta=beta, kl_warmup=kl_warmup, binarize=binarize,
-        iw_samples=iw_samples, seed=seed, device=device, threads=threads,
-        command=_command_line(click.get_current_context()),
+        iw_samples=iw_samples, seed=seed, device=device, precision=precision, threads=threads,
+        command=_command_line(ctx),
     )
+    # With --resume, options given now override the saved ones; the model's own shape cannot change.
+    overrides = given & {"arch", "latent_dim", "hidden", "image_size", "channels", "dataset",
+                         "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples",
+                         "precision"}
     reporter = _ClickReporter(quiet)
     try:
-        run_training(cfg, model_cfg, out, resume=resume, reporter=reporter)
+        run_training(cfg, model_cfg, out, resume=resume, overrides=overrides, reporter=reporter)
     except Interrupted as exc:
         reporter.close()
         raise click.ClickException(
@@ -192,12 +230,13 @@ def train(dataset, data_dir, arch, latent_dim, hidden, image_size, channels, epo
         ) from None
     finally:
         reporter.close()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 exports
     from vaegen.training.export import export_run
 
     bundle = export_run(out, reporter=reporter)
     _echo_err(f"Model bundle written to {bundle}", quiet)
     _echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)
-
 
 
 # ---------------------------------------------------------------- shared options
@@ -240,14 +279,14 @@ def _check_output(path: Path, suffixes: tuple[str, ...], option: str = "-o") -> 
 
 
 def _check_out_dir(path: Path) -> Path:
+    """Check that --out-dir can be written; _write_each creates it, so a failed command leaves no empty folder."""
     if path.exists() and not path.is_dir():
         raise click.UsageError(f"--out-dir {path} is a file, not a folder.")
-    if not path.exists():
-        if not path.parent.is_dir():
-            raise VaegenError(f"Cannot create {path}: its parent folder does not exist.")
-        path.mkdir()
-    if not os.access(path, os.W_OK):
-        raise VaegenError(f"Cannot write in {path}: permission denied.")
+    if not path.exists() and not path.parent.is_dir():
+        raise VaegenError(f"Cannot create {path}: its parent folder does not exist.")
+    where = path if path.exists() else path.parent
+    if not os.access(where, os.W_OK):
+        raise VaegenError(f"Cannot write in {where}: permission denied.")
     return path
 
 
@@ -262,13 +301,13 @@ def _emit(data: dict, as_json: bool, lines: list[str]) -> None:
 
 
 def _progress(total: int, label: str, quiet: bool):
-    return click.progressbar(length=total, label=label, file=sys.stderr if not quiet else open(os.devnull, "w"),
-                             show_eta=True, width=30)
+    return click.progressbar(length=total, label=label, file=sys.stderr, hidden=quiet, show_eta=True, width=30)
 
 
 def _write_each(images, out_dir: Path, names: list[str], scale: int) -> list[str]:
     from vaegen.images import save_png, to_pil
 
+    out_dir.mkdir(exist_ok=True)
     written = []
     for image, name in zip(images, names, strict=True):
         target = out_dir / name

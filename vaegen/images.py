@@ -20,6 +20,9 @@ from vaegen.fileio import atomic_path
 # can claim a billion pixels (a decompression bomb).
 MAX_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# A grid vaegen writes may be larger (`sample -n 200000` is 180 Mpixels), but
+# not unbounded: `-n 10**9` is refused up front instead of failing for memory.
+MAX_GRID_PIXELS = 1 << 30
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -155,12 +158,20 @@ def prepare_image(path: str | os.PathLike, *, image_shape: tuple[int, int, int],
     return resize_to(img, channels=channels, size=(height, width)).astype(np.float32) / 255.0
 
 
+def grid_size(n: int, image_shape: tuple[int, int, int], nrow: int, padding: int = 2) -> tuple[int, int]:
+    """(width, height) in pixels of a grid of `n` images, `nrow` per row."""
+    _, h, w = image_shape
+    nrow = max(1, min(nrow, n))
+    rows = -(-n // nrow)
+    return nrow * (w + padding) + padding, rows * (h + padding) + padding
+
+
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 0.5) -> Image.Image:
     """Tile float images [N, C, H, W] in [0, 1] into one picture, `nrow` per row."""
     n, c, h, w = images.shape
     nrow = max(1, min(nrow, n))
-    rows = -(-n // nrow)
-    grid = np.full((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), pad_value, np.float32)
+    width, height = grid_size(n, (c, h, w), nrow, padding)
+    grid = np.full((c, height, width), pad_value, np.float32)
     for i in range(n):
         r, col = divmod(i, nrow)
         y, x = padding + r * (h + padding), padding + col * (w + padding)
@@ -200,9 +211,8 @@ class GridWriter:
         c, h, w = image_shape
         self.n, self.h, self.w, self.padding = n, h, w, padding
         self.nrow = max(1, min(nrow, n))
-        rows = -(-n // self.nrow)
-        self.canvas = np.full((c, rows * (h + padding) + padding, self.nrow * (w + padding) + padding),
-                              pad_value, np.uint8)
+        width, height = grid_size(n, image_shape, self.nrow, padding)
+        self.canvas = np.full((c, height, width), pad_value, np.uint8)
         self.count = 0
 
     def add(self, batch: np.ndarray) -> None:

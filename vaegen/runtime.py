@@ -31,7 +31,9 @@ def set_verbose(verbose: bool) -> None:
     """ONNX Runtime's own log lines are hidden unless --verbose."""
     global _quiet_logs
     _quiet_logs = not verbose
-    ort.set_default_logger_severity(0 if verbose else 3)
+    # 4 (fatal) hides ORT's error lines too, such as a CUDA library that fails
+    # to load: vaegen reports each failure itself, as one line.
+    ort.set_default_logger_severity(0 if verbose else 4)
 
 
 set_verbose(False)
@@ -66,7 +68,7 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     # sequential chain of layers, so it gets one thread.
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3 if _quiet_logs else 0
+    options.log_severity_level = 4 if _quiet_logs else 0
     return options
 
 

@@ -236,8 +236,13 @@ def model_card(facts: dict) -> str:
     return "\n".join(lines)
 
 
-def export_checkpoint(checkpoint: str | Path, dst: str | Path) -> Path:
-    """Load a vaegen checkpoint (weights_only) and export its bundle to `dst`."""
+def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics: dict | None = None,
+                      extra_training: dict | None = None) -> Path:
+    """Load a vaegen checkpoint (weights_only) and export its bundle to `dst`.
+
+    `extra_metrics` and `extra_training` (e.g. a full evaluation and the
+    hardware it ran on) join what the checkpoint records.
+    """
     from vaegen.training.loop import load_checkpoint, model_from_checkpoint
 
     state = load_checkpoint(checkpoint)
@@ -254,6 +259,8 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path) -> Path:
     if history:
         last = history[-1]
         metrics = {k: last[k] for k in ("test_neg_elbo", "test_recon", "test_kl") if k in last}
+    metrics.update(extra_metrics or {})
+    training.update(extra_training or {})
     return export_bundle(model, dst, dataset=training.get("dataset", "mnist"), training=training, metrics=metrics)
 
 

@@ -11,8 +11,10 @@ resumed run on the CPU ends with exactly the model of a run never stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import pickle
 import time
 import warnings
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from vaegen.data import ImageSet, binarize, load_dataset
 from vaegen.errors import TrainingError
@@ -47,6 +50,7 @@ class TrainConfig:
     iw_samples: int = 1  # >1 trains on the importance-weighted bound (Burda et al.)
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"  # fp32, or bf16 autocast on CUDA
     threads: int | None = None
     command: str = ""  # the exact command line, for the model card
     extra: dict = field(default_factory=dict)
@@ -108,21 +112,25 @@ def _beta_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return cfg.beta * min(1.0, step / (cfg.kl_warmup * steps_per_epoch))
 
 
-def batch_loss(model: VAE, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.Generator):
-    """(loss to minimise, mean reconstruction nats, mean KL nats) for a batch x."""
-    mu, logvar = model.encode(x)
+def batch_loss(model, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.Generator,
+               latent_dim: int, bf16: bool = False):
+    """(loss to minimise, mean reconstruction nats, mean KL nats) for a batch x.
+
+    `model` is the VAE or its DistributedDataParallel wrapper: the forward
+    pass goes through model(...) so DDP can synchronise the gradients.
+    """
+    b = x.shape[0]
+    shape = (b, latent_dim) if iw_samples <= 1 else (iw_samples, b, latent_dim)
+    eps = torch.randn(shape, generator=gen, device=x.device)
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        mu, logvar, z, logits = model(x, eps)
+    mu, logvar, z, logits = mu.float(), logvar.float(), z.float(), logits.float()
     if iw_samples <= 1:
-        eps = torch.randn(mu.shape, generator=gen, device=mu.device)
-        logits = model.decode(model.reparameterize(mu, logvar, eps))
         recon, kl = bernoulli_nll(logits, x), gaussian_kl(mu, logvar)
         return (recon + beta * kl).mean(), recon.mean(), kl.mean()
-    k, (b, d) = iw_samples, mu.shape
-    eps = torch.randn((k, b, d), generator=gen, device=mu.device)
-    z = model.reparameterize(mu, logvar, eps)  # (K, B, D)
-    logits = model.decode(z.reshape(k * b, d))
+    k = iw_samples
     recon = bernoulli_nll(logits, x.repeat(k, 1, 1, 1)).view(k, b)
-    log_q = log_normal(z, mu, logvar)  # (K, B)
-    kl_terms = log_q - log_normal(z)
+    kl_terms = log_normal(z, mu, logvar) - log_normal(z)  # log q(z|x) - log p(z), (K, B)
     log_w = -recon - beta * kl_terms
     bound = torch.logsumexp(log_w, dim=0) - math.log(k)
     return -bound.mean(), recon.mean(), kl_terms.mean()
@@ -196,27 +204,80 @@ def write_sample_grid(model: VAE, path: Path, device: torch.device, n: int = 64,
     save_png(make_grid(probs, nrow=8), path)
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """Where this process sits in a torchrun job (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
+    """Join the torchrun job when WORLD_SIZE > 1: gloo on CPU, nccl on CUDA."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = pick_device(device_name)
+    if world <= 1:
+        return Distributed(), device
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Distributed(rank, world, local_rank), device
+
+
+MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", "hidden": "hidden", "image_size": "height",
+                 "channels": "channels"}
+
+
+def _resumed_config(state: dict, cfg: TrainConfig, model_cfg: ModelConfig,
+                    overrides: set[str]) -> tuple[TrainConfig, ModelConfig]:
+    """The run's saved settings; training options given explicitly this time
+    win, and model options given explicitly must match the saved model."""
+    saved_model = ModelConfig.from_dict(state["model_config"])
+    saved = TrainConfig(**{**state["train_config"], "extra": dict(state["train_config"].get("extra", {}))})
+    changed = [name for name, field in MODEL_OPTIONS.items()
+               if name in overrides and getattr(model_cfg, field) != getattr(saved_model, field)]
+    if "dataset" in overrides and cfg.dataset != saved.dataset:
+        changed.append("dataset")
+    if changed:
+        names = ", ".join("--" + n.replace("_", "-") for n in changed)
+        raise TrainingError(f"{names} cannot change when resuming; the run in this folder keeps its model and data.")
+    for name in (overrides - set(MODEL_OPTIONS) - {"dataset"}) | {"epochs", "device", "threads"}:
+        setattr(saved, name, getattr(cfg, name))
+    saved.command = cfg.command or saved.command
+    if cfg.data_dir:
+        saved.data_dir = cfg.data_dir
+    return saved, saved_model
+
+
 def train(
     cfg: TrainConfig,
     model_cfg: ModelConfig,
     out: Path,
     *,
     resume: bool = False,
+    overrides: set[str] | None = None,
     reporter: Reporter | None = None,
 ) -> dict:
-    """Train (or resume) a run in `out`; return the last epoch's metrics."""
-    reporter = reporter or Reporter()
+    """Train (or resume) a run in `out`; return the last epoch's metrics.
+
+    Under torchrun (WORLD_SIZE > 1) every process runs this; --batch-size is
+    the global batch, split evenly over the processes, so --lr means the same
+    thing on one process or many. Rank 0 alone writes files and reports.
+    """
     out = Path(out)
     ckpt_path = out / CHECKPOINT
     state = None
     if resume:
         state = load_checkpoint(ckpt_path)
-        saved = TrainConfig(**{**state["train_config"], "extra": dict(state["train_config"].get("extra", {}))})
-        saved.epochs, saved.device, saved.threads = cfg.epochs, cfg.device, cfg.threads
-        saved.command = cfg.command or saved.command
-        if cfg.data_dir:
-            saved.data_dir = cfg.data_dir
-        cfg, model_cfg = saved, ModelConfig.from_dict(state["model_config"])
+        cfg, model_cfg = _resumed_config(state, cfg, model_cfg, overrides or set())
         if state["epoch"] >= cfg.epochs:
             raise TrainingError(
                 f"{out} already holds {state['epoch']} epochs; pass --epochs above {state['epoch']} to train more."
@@ -226,8 +287,17 @@ def train(
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
+    ddp, device = init_distributed(cfg.device)
+    reporter = (reporter or Reporter()) if ddp.is_main else Reporter()
+    if cfg.precision == "bf16" and device.type != "cuda":
+        raise TrainingError("--precision bf16 is for CUDA GPUs; use --precision fp32 on the CPU.")
+    if cfg.batch_size % ddp.world:
+        raise TrainingError(f"--batch-size {cfg.batch_size} does not split evenly over {ddp.world} processes.")
+    if not ddp.is_main:
+        dist.barrier()  # rank 0 downloads the data first
     train_set, test_set = split_data(cfg, model_cfg, reporter)
+    if ddp.is_main and ddp.world > 1:
+        dist.barrier()
     if tuple(train_set.images.shape[1:]) != model_cfg.image_shape:
         raise TrainingError(
             f"{cfg.dataset} images are {train_set.images.shape[1:]}, the model expects {model_cfg.image_shape}."
@@ -238,11 +308,12 @@ def train(
     else:
         x_test = torch.from_numpy(test_set.images.astype(np.float32) / 255.0)
 
-    torch.manual_seed(cfg.seed)  # parameter initialisation
+    torch.manual_seed(cfg.seed)  # parameter initialisation, the same on every rank
     model = VAE(model_cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     data_gen = torch.Generator().manual_seed(cfg.seed)  # shuffling (CPU)
-    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # binarization, eps
+    # binarization and eps; each rank draws its own noise
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1000 * ddp.rank)
     start_epoch, history = 0, []
     if state is None:
         model.init_output_bias(images.float().mean(0).to(device) / 255.0)
@@ -250,22 +321,39 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         data_gen.set_state(state["rng"]["data"])
-        noise_gen.set_state(state["rng"]["noise"])
+        noise_states = state["rng"].get("noise_ranks") or [state["rng"]["noise"]]
+        if len(noise_states) != ddp.world:
+            raise TrainingError(
+                f"{out} was trained by {len(noise_states)} process(es); resume it with the same number ({ddp.world} now)."
+            )
+        noise_gen.set_state(noise_states[ddp.rank])
         start_epoch, history = state["epoch"], list(state.get("history", []))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "samples").mkdir(exist_ok=True)
+    if ddp.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+    wrapped = model
+    if ddp.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     n = len(images)
-    batch = min(cfg.batch_size, n)
+    batch = min(cfg.batch_size, n - n % ddp.world)
     steps_per_epoch = n // batch  # drop the ragged last batch
     total_steps = steps_per_epoch * cfg.epochs
     metrics: dict = history[-1] if history else {}
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         try:
-            metrics = _run_epoch(model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, batch, total_steps,
-                                 data_gen, noise_gen, device, out, reporter)
+            metrics = _run_epoch(wrapped, model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, batch,
+                                 total_steps, data_gen, noise_gen, device, out, reporter, ddp)
         except KeyboardInterrupt:
             raise Interrupted(epoch - 1, out) from None
+        noise_ranks = [noise_gen.get_state()]
+        if ddp.world > 1:
+            noise_ranks = [None] * ddp.world
+            dist.all_gather_object(noise_ranks, noise_gen.get_state().cpu())
+        if not ddp.is_main:
+            continue
         history.append(metrics)
         write_sample_grid(model, out / "samples" / f"epoch_{epoch:03d}.png", device)
         state = {
@@ -275,7 +363,8 @@ def train(
             "epoch": epoch,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "rng": {"data": data_gen.get_state(), "noise": noise_gen.get_state()},
+            "rng": {"data": data_gen.get_state(), "noise": noise_ranks[0].cpu(),
+                    **({"noise_ranks": [s.cpu() for s in noise_ranks]} if ddp.world > 1 else {})},
             "history": history,
         }
         try:
@@ -285,16 +374,40 @@ def train(
             raise Interrupted(epoch, out) from None
         _write_metrics(out / "metrics.jsonl", history)
         reporter.epoch_end(metrics)
+    if ddp.world > 1:
+        _check_ranks_agree(model, ddp, reporter)
+        dist.barrier()
+        dist.destroy_process_group()
     return metrics
 
 
-def _run_epoch(model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, batch, total_steps,
-               data_gen, noise_gen, device, out, reporter) -> dict:
-    """One pass over the training images; returns the epoch's metrics."""
+def _check_ranks_agree(model: VAE, ddp: Distributed, reporter: Reporter) -> None:
+    """DDP keeps replicas identical; verify it rather than trust it."""
+    flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in model.parameters()])
+    digest = hashlib.sha256(flat.numpy().tobytes()).hexdigest()
+    digests = [None] * ddp.world
+    dist.all_gather_object(digests, digest)
+    if len(set(digests)) != 1:
+        raise TrainingError(f"The {ddp.world} processes ended with different parameters; the run is not trustworthy.")
+    reporter.message(f"parameters identical on all {ddp.world} processes (sha256 {digest[:12]})")
+
+
+def _run_epoch(wrapped, model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, batch, total_steps,
+               data_gen, noise_gen, device, out, reporter, ddp: Distributed) -> dict:
+    """One pass over the training images; returns the epoch's metrics (on rank 0)."""
     reporter.epoch_start(epoch, cfg.epochs, steps_per_epoch)
-    model.train()
+    wrapped.train()
     t0 = time.perf_counter()
-    order = torch.randperm(len(images), generator=data_gen)
+    if ddp.world > 1:
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(range(len(images)), num_replicas=ddp.world, rank=ddp.rank, shuffle=True,
+                                     seed=cfg.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler))  # this rank's share of the epoch
+    else:
+        order = torch.randperm(len(images), generator=data_gen)
+    local = batch // ddp.world
     sums = torch.zeros(3, dtype=torch.float64)
     lr = beta = 0.0
     for i in range(steps_per_epoch):
@@ -302,10 +415,11 @@ def _run_epoch(model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, ba
         lr, beta = _lr_at(cfg, step, total_steps), _beta_at(cfg, step, steps_per_epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x = images[order[i * batch : (i + 1) * batch]].to(device).float().div_(255.0)
+        x = images[order[i * local : (i + 1) * local]].to(device).float().div_(255.0)
         if cfg.binarized():
             x = torch.bernoulli(x, generator=noise_gen)
-        loss, recon, kl = batch_loss(model, x, beta, cfg.iw_samples, noise_gen)
+        loss, recon, kl = batch_loss(wrapped, x, beta, cfg.iw_samples, noise_gen, model.cfg.latent_dim,
+                                     bf16=cfg.precision == "bf16")
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"The loss became {loss.item()} at epoch {epoch}, step {i + 1}; stopped. "
@@ -320,17 +434,22 @@ def _run_epoch(model, optimizer, images, x_test, cfg, epoch, steps_per_epoch, ba
             "loss": sums[0].item() / (i + 1), "recon": sums[1].item() / (i + 1),
             "kl": sums[2].item() / (i + 1), "images_per_s": (i + 1) * batch / max(seconds, 1e-9),
         })
+    if ddp.world > 1:
+        dist.all_reduce(sums)  # gloo and nccl both reduce float64 on their device
+        sums /= ddp.world
     seconds = time.perf_counter() - t0
+    held_out = held_out_elbo(model, x_test, batch, device) if ddp.is_main else {}
     return {
         "epoch": epoch,
         "train_loss": sums[0].item() / steps_per_epoch,
         "train_recon": sums[1].item() / steps_per_epoch,
         "train_kl": sums[2].item() / steps_per_epoch,
-        **held_out_elbo(model, x_test, batch, device),
+        **held_out,
         "lr": lr,
         "beta": beta,
         "seconds": seconds,
         "images_per_s": steps_per_epoch * batch / seconds,
+        "processes": ddp.world,
     }
 
 

@@ -108,6 +108,15 @@ class VAE(nn.Module):
         """z (B, D) -> Bernoulli logits (B, C, H, W)."""
         return self.decoder(z)
 
+    def forward(self, x: torch.Tensor, eps: torch.Tensor):
+        """x (B, C, H, W), eps (B, D) or (K, B, D) -> mu, logvar (B, D), z and logits.
+
+        With K samples per image, z is (K, B, D) and logits (K*B, C, H, W).
+        """
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, eps)
+        return mu, logvar, z, self.decode(z.reshape(-1, z.shape[-1]))
+
     @torch.no_grad()
     def init_output_bias(self, mean_image: torch.Tensor) -> None:
         """Start the decoder at the data's mean image: logits = logit(mean)."""

@@ -1,0 +1,161 @@
+"""ONNX Runtime sessions (vaegen.runtime): provider choice and its checks,
+the provider report, and the Model's batched encode and decode. Uses the
+tiny_bundle fixture (made with torch) read through ONNX Runtime only."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from vaegen import runtime
+from vaegen.bundle import load_bundle
+from vaegen.errors import BundleError, ProviderError
+from vaegen.latent import sample_prior
+from vaegen.runtime import CPU, CUDA, Model, make_session, provider_report, session_options
+
+no_gpu = pytest.mark.skipif(runtime.cuda_driver_present(), reason="this machine has an NVIDIA driver")
+
+
+@pytest.fixture
+def model(tiny_bundle) -> Model:
+    return Model(load_bundle(tiny_bundle), provider="cpu")
+
+
+def test_cpu_session_runs_on_the_cpu(tiny_bundle):
+    session = make_session(tiny_bundle / "decoder.onnx", "cpu")
+    assert session.get_providers()[0] == CPU
+    assert CUDA not in session.get_providers()
+
+
+def test_auto_without_a_gpu_falls_back_to_the_cpu(tiny_bundle):
+    session = make_session(tiny_bundle / "decoder.onnx", "auto")
+    if not runtime.cuda_driver_present():
+        assert session.get_providers() == [CPU]
+    else:
+        assert session.get_providers()[0] in (CUDA, CPU)
+
+
+@no_gpu
+def test_cuda_without_a_gpu_is_a_provider_error(tiny_bundle):
+    with pytest.raises(ProviderError, match="--provider cuda: .*use --provider cpu"):
+        make_session(tiny_bundle / "decoder.onnx", "cuda")
+
+
+@no_gpu
+def test_model_with_cuda_fails_on_first_use_without_a_gpu(tiny_bundle):
+    model = Model(load_bundle(tiny_bundle), provider="cuda")
+    with pytest.raises(ProviderError, match="cuda"):
+        model.decode(np.zeros((1, 4), np.float32))
+
+
+@pytest.mark.parametrize("name", ["bogus", "CUDA", "", "CPUExecutionProvider"])
+def test_unknown_provider_is_a_provider_error(tiny_bundle, name):
+    with pytest.raises(ProviderError, match="Unknown provider .*choose one of auto, cuda, cpu"):
+        make_session(tiny_bundle / "decoder.onnx", name)
+    with pytest.raises(ProviderError, match="Unknown provider"):
+        Model(load_bundle(tiny_bundle), provider=name)
+
+
+def test_unloadable_graph_is_a_bundle_error(tmp_path):
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"not an onnx graph at all")
+    with pytest.raises(BundleError, match="ONNX Runtime cannot load .*broken.onnx"):
+        make_session(path, "cpu")
+
+
+def test_provider_report_lists_the_cpu_as_usable():
+    report = provider_report()
+    assert CPU in report["usable"]
+    assert report["usable"][-1] == CPU
+    assert CPU in report["installed"]
+    assert report["onnxruntime"] == ort.__version__
+    if not runtime.cuda_driver_present():
+        assert report["usable"] == [CPU]
+
+
+def test_session_options_threads():
+    assert session_options(3).intra_op_num_threads == 3
+    assert session_options(None).intra_op_num_threads >= 1
+    assert session_options(3).inter_op_num_threads == 1
+
+
+def test_active_provider_is_read_back_from_the_session(model):
+    assert model.active_provider == CPU
+
+
+def test_decode_batches_are_bounded(tiny_bundle):
+    model = Model(load_bundle(tiny_bundle), provider="cpu", batch_size=10)
+    z = sample_prior(25, 4, seed=1)
+    batches = list(model.decode_batches(z))
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert all(b.shape[1:] == (1, 28, 28) and b.dtype == np.float32 for b in batches)
+    one_shot = Model(load_bundle(tiny_bundle), provider="cpu", batch_size=1024).decode(z)
+    assert one_shot.shape == (25, 1, 28, 28)
+    np.testing.assert_allclose(np.concatenate(batches), one_shot, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(model.decode(z), one_shot, atol=1e-6, rtol=0)
+
+
+def test_decode_probs_are_the_sigmoid_of_logits(model):
+    z = sample_prior(6, 4, seed=2)
+    probs = model.decode(z)
+    logits = model.decode(z, output="logits")
+    assert probs.min() >= 0 and probs.max() <= 1
+    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-logits)), atol=1e-5)
+
+
+def test_decode_accepts_float64_and_non_contiguous_latents(model):
+    z = sample_prior(8, 4, seed=3)
+    wide = np.zeros((8, 8), np.float64)
+    wide[:, ::2] = z
+    np.testing.assert_allclose(model.decode(wide[:, ::2]), model.decode(z), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (3,), (2, 2, 4), (4, 3)])
+def test_wrong_latent_shape_is_a_bundle_error(model, shape):
+    with pytest.raises(BundleError, match=r"this model takes \[N, 4\]"):
+        model.decode(np.zeros(shape, np.float32))
+
+
+def test_decode_of_no_latents_is_empty(model):
+    out = model.decode(np.zeros((0, 4), np.float32))
+    assert out.shape == (0, 1, 28, 28)
+    assert out.dtype == np.float32
+
+
+def test_encode_of_no_images_is_empty(model):
+    mu, logvar = model.encode(np.zeros((0, 1, 28, 28), np.float32))
+    assert mu.shape == (0, 4) and logvar.shape == (0, 4)
+    assert mu.dtype == np.float32 and logvar.dtype == np.float32
+
+
+def test_encode_in_batches_matches_one_shot(tiny_bundle):
+    rng = np.random.default_rng(0)
+    x = rng.random((13, 1, 28, 28), dtype=np.float32)
+    small = Model(load_bundle(tiny_bundle), provider="cpu", batch_size=4)
+    big = Model(load_bundle(tiny_bundle), provider="cpu")
+    mu_small, logvar_small = small.encode(x)
+    mu_big, logvar_big = big.encode(x)
+    assert mu_small.shape == (13, 4)
+    np.testing.assert_allclose(mu_small, mu_big, atol=1e-5)
+    np.testing.assert_allclose(logvar_small, logvar_big, atol=1e-5)
+
+
+def test_sessions_are_made_once_and_lazily(model):
+    assert model._encoder is None and model._decoder is None
+    first = model.decoder
+    assert model.decoder is first
+    assert model._encoder is None
+
+
+def test_graph_with_the_wrong_latent_dim_is_refused(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    copy = shutil.copytree(tiny_bundle, tmp_path / "model")
+    meta = json.loads((copy / "vaegen.json").read_text())
+    meta["latent_dim"] = 5  # vaegen.json is not checksummed; the graphs must still agree
+    (copy / "vaegen.json").write_text(json.dumps(meta))
+    model = Model(load_bundle(copy), provider="cpu")
+    with pytest.raises(BundleError, match=r"input 'z' has shape .*the bundle says \[None, 5\]"):
+        _ = model.decoder
