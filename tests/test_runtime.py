@@ -159,3 +159,44 @@ def test_graph_with_the_wrong_latent_dim_is_refused(tiny_bundle, tmp_path):
     model = Model(load_bundle(copy), provider="cpu")
     with pytest.raises(BundleError, match=r"input 'z' has shape .*the bundle says \[None, 5\]"):
         _ = model.decoder
+
+
+def test_io_binding_path_matches_plain_run(tiny_bundle):
+    """The CUDA provider's IO-binding path, exercised here on the CPU provider."""
+    from vaegen.bundle import load_bundle
+    from vaegen.runtime import Model
+
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((37, 4), dtype=np.float32)
+    x = rng.random((9, 1, 28, 28), dtype=np.float32)
+    plain = Model(load_bundle(tiny_bundle), provider="cpu", io_binding=False, batch_size=16)
+    bound = Model(load_bundle(tiny_bundle), provider="cpu", io_binding=True, batch_size=16)
+    np.testing.assert_array_equal(plain.decode(z), bound.decode(z))
+    np.testing.assert_array_equal(plain.decode(z, output="logits"), bound.decode(z, output="logits"))
+    for a, b in zip(plain.encode(x), bound.encode(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fp16_export_is_checked_at_its_stated_tolerance(tmp_path):
+    torch = pytest.importorskip("torch")
+    import json
+
+    from vaegen.bundle import load_bundle
+    from vaegen.runtime import Model
+    from vaegen.training.export import FP16_ATOL, export_bundle
+    from vaegen.training.model import VAE, ModelConfig
+
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(arch="mlp", latent_dim=4, hidden=32)).eval()
+    path = export_bundle(model, tmp_path / "half", fp16=True)
+    meta = json.loads((path / "vaegen.json").read_text())
+    assert meta["decoder_precision"] == "fp16"
+    assert meta["parity_atol"]["logits"] == FP16_ATOL["logits"]
+    assert 0 < meta["parity_max_abs_diff"]["logits"] <= FP16_ATOL["logits"]
+    runtime = Model(load_bundle(path), provider="cpu")
+    z = np.random.default_rng(0).standard_normal((5, 4), dtype=np.float32)
+    probs = runtime.decode(z)
+    assert probs.dtype == np.float32
+    with torch.inference_mode():
+        expected = torch.sigmoid(model.decode(torch.from_numpy(z))).numpy()
+    assert np.abs(probs - expected).max() <= FP16_ATOL["probs"]

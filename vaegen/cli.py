@@ -271,6 +271,8 @@ def _check_output(path: Path, suffixes: tuple[str, ...], option: str = "-o") -> 
         raise click.UsageError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}.")
     if path.is_dir():
         raise click.UsageError(f"{option} {path} is a folder; give a file name.")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise VaegenError(f"Output folder {path.parent} is a file, not a folder.")
     if not path.parent.is_dir():
         raise VaegenError(f"Output folder {path.parent} does not exist; create it first.")
     if not os.access(path.parent, os.W_OK):
@@ -282,12 +284,26 @@ def _check_out_dir(path: Path) -> Path:
     """Check that --out-dir can be written; _write_each creates it, so a failed command leaves no empty folder."""
     if path.exists() and not path.is_dir():
         raise click.UsageError(f"--out-dir {path} is a file, not a folder.")
+    if not path.exists() and path.parent.exists() and not path.parent.is_dir():
+        raise VaegenError(f"Cannot create {path}: {path.parent} is a file, not a folder.")
     if not path.exists() and not path.parent.is_dir():
         raise VaegenError(f"Cannot create {path}: its parent folder does not exist.")
     where = path if path.exists() else path.parent
     if not os.access(where, os.W_OK):
         raise VaegenError(f"Cannot write in {where}: permission denied.")
     return path
+
+
+def _check_grid(image_shape, n: int, nrow: int, scale: int, what: str, out_dir_hint: bool = False) -> None:
+    """Refuse a picture too large to hold in memory before any work is done."""
+    from vaegen.images import MAX_GRID_PIXELS, grid_size
+
+    width, height = grid_size(n, image_shape, nrow)
+    if width * height * scale * scale > MAX_GRID_PIXELS:
+        raise click.UsageError(
+            f"{what} needs {width * scale}x{height * scale} pixels, more than the limit of {MAX_GRID_PIXELS:,}; "
+            f"ask for fewer images{' or write one PNG per image with --out-dir' if out_dir_hint else ''}."
+        )
 
 
 def _emit(data: dict, as_json: bool, lines: list[str]) -> None:
@@ -359,8 +375,10 @@ def sample(n, output, out_dir, seed, temperature, nrow, scale, as_json, model_di
     else:
         _check_out_dir(out_dir)
     model = _open_model(model_dir, provider, threads, verbose)
-    z = sample_prior(n, model.bundle.latent_dim, seed=seed, temperature=temperature)
     nrow = nrow or math.ceil(math.sqrt(n))
+    if out_dir is None:
+        _check_grid(model.bundle.image_shape, n, nrow, scale, f"-n {n}", out_dir_hint=True)
+    z = sample_prior(n, model.bundle.latent_dim, seed=seed, temperature=temperature)
     grid = GridWriter(n, model.bundle.image_shape, nrow=nrow) if out_dir is None else None
     done = 0
     with _progress(n, "sampling", quiet or n < 5000) as bar:
@@ -474,6 +492,10 @@ def interpolate(image_a, image_b, output, steps, method, gif, scale, as_json, mo
     output = output or Path(f"interpolation{suffix}")
     _check_output(output, (suffix,))
     model = _open_model(model_dir, provider, threads, verbose)
+    if gif:
+        _check_grid(model.bundle.image_shape, 2 * steps - 2, 1, scale * 2, f"--steps {steps}")
+    else:
+        _check_grid(model.bundle.image_shape, steps + 2, steps + 2, scale, f"--steps {steps}")
     x = _read_images(model, [image_a, image_b])
     mu, _ = model.encode(x)
     path = (slerp if method == "slerp" else lerp)(mu[0], mu[1], steps)
@@ -551,13 +573,16 @@ def decode(latents, output, out_dir, nrow, scale, as_json, model_dir, provider, 
         _check_out_dir(out_dir)
     model = _open_model(model_dir, provider, threads, verbose)
     z = load_latents(latents, model.bundle.latent_dim)
+    nrow = nrow or math.ceil(math.sqrt(len(z)))
+    if out_dir is None:
+        _check_grid(model.bundle.image_shape, len(z), nrow, scale, f"{latents} ({len(z)} latents)", out_dir_hint=True)
     images = model.decode(z)
     if out_dir is not None:
         target = out_dir
         _write_each(images, out_dir, [f"decoded_{i:06d}.png" for i in range(len(images))], scale)
     else:
         target = output
-        save_png(make_grid(images, nrow=nrow or math.ceil(math.sqrt(len(images)))), output, scale=scale)
+        save_png(make_grid(images, nrow=nrow), output, scale=scale)
     _emit({"output": str(target), "n": len(z), "provider": model.active_provider}, as_json,
           [] if quiet else [f"Wrote {len(z)} decoded images to {target}"])
 
@@ -595,6 +620,7 @@ def traverse(output, image, dims, steps, span, scale, as_json, model_dir, provid
     model = _open_model(model_dir, provider, threads, verbose)
     d = model.bundle.latent_dim
     if d == 2 and dims is None and image is None:
+        _check_grid(model.bundle.image_shape, steps * steps, steps, scale, f"--steps {steps}")
         z = manifold_2d(steps)
         chosen = [0, 1]
     else:
@@ -610,6 +636,7 @@ def traverse(output, image, dims, steps, span, scale, as_json, model_dir, provid
                 raise click.BadParameter(f"dimensions must lie in 0..{d - 1}, got {dims}.", param_hint="--dims")
         else:
             chosen = _active_dims(model, d)
+        _check_grid(model.bundle.image_shape, len(chosen) * steps, steps, scale, f"--steps {steps}")
         z = traversal(base, steps, span=span, dims=chosen)
     save_png(make_grid(model.decode(z), nrow=steps), output, scale=scale)
     _emit({"output": str(output), "dims": chosen, "steps": steps, "span": span}, as_json,
@@ -645,11 +672,14 @@ def info(as_json, model_dir, provider, threads, verbose):
     from vaegen.runtime import provider_report
 
     model = _open_model(model_dir, provider, threads, verbose)
+    model.encoder, model.decoder  # noqa: B018 (load and check both graphs: info vouches for the whole bundle)
     meta = model.bundle.meta
     report = provider_report()
     report["active"] = model.active_provider
     data = {"model": str(model.bundle.path), "bundle": meta, "providers": report}
-    arch = meta.get("architecture", {})
+    # Descriptive fields are not checked when a bundle loads; a wrong type shows as '?'.
+    arch = meta.get("architecture") if isinstance(meta.get("architecture"), dict) else {}
+    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
     lines = [
         f"model        {model.bundle.path}",
         f"dataset      {meta.get('dataset', '?')}",
@@ -657,7 +687,7 @@ def info(as_json, model_dir, provider, threads, verbose):
         f"image {'x'.join(map(str, meta['image_shape']))}",
         f"likelihood   {meta.get('likelihood', '?')}, preprocessing {meta.get('preprocessing', '?')}",
     ]
-    for key, value in meta.get("metrics", {}).items():
+    for key, value in metrics.items():
         lines.append(f"metric       {key} = {value:.2f}" if isinstance(value, float) else f"metric       {key} = {value}")
     lines += [
         f"onnxruntime  {report['onnxruntime']}",
@@ -721,8 +751,9 @@ def evaluate(dataset, data_dir, split, k, limit, seed, as_json, model_dir, provi
 @cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bundle folder to write.")
+@click.option("--fp16", is_flag=True, help="Half-precision decoder (for GPUs), checked at a looser stated tolerance.")
 @quiet_option
-def export(checkpoint, output, quiet):
+def export(checkpoint, output, fp16, quiet):
     """Export a training checkpoint to a verified ONNX model bundle.
 
     The bundle is built aside and moved into place only after the parity
@@ -737,7 +768,7 @@ def export(checkpoint, output, quiet):
 
     if output.exists() and not output.is_dir():
         raise click.UsageError(f"-o {output} is a file; give a folder for the bundle.")
-    bundle = export_checkpoint(checkpoint, output)
+    bundle = export_checkpoint(checkpoint, output, fp16=fp16)
     _echo_err(f"Model bundle written to {bundle}", quiet)
     _echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)
 

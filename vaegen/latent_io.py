@@ -27,11 +27,13 @@ def load_latents(path: str | Path, latent_dim: int) -> np.ndarray:
             data = np.asarray(raw, dtype=np.float32)
     except (ValueError, TypeError, OSError, UnicodeDecodeError) as exc:
         raise LatentError(f"{path} is not a readable latent file (.npy array or JSON list of vectors): {exc}") from exc
+    if data.dtype.kind not in "iuf":  # complex, bool, strings, records: not latents
+        raise LatentError(f"{path} holds {data.dtype} values; latents are real numbers (float32).")
     if data.ndim == 1:
         data = data[None]
     if data.ndim != 2 or data.shape[1] != latent_dim or data.shape[0] == 0:
         raise LatentError(f"{path} holds latents of shape {data.shape}; this model takes [N, {latent_dim}].")
-    if not np.issubdtype(data.dtype, np.number) or not np.isfinite(data).all():
+    if not np.isfinite(data).all():
         raise LatentError(f"{path} holds values that are not finite numbers.")
     return data.astype(np.float32)
 

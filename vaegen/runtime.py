@@ -116,13 +116,14 @@ class Model:
     """The encoder and decoder of a bundle, each session made on first use."""
 
     def __init__(self, bundle: Bundle, provider: str = "auto", threads: int | None = None,
-                 batch_size: int = DEFAULT_BATCH):
+                 batch_size: int = DEFAULT_BATCH, io_binding: bool | None = None):
         if provider not in PROVIDERS:
             raise ProviderError(f"Unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}.")
         self.bundle = bundle
         self.provider = provider
         self.threads = threads
         self.batch_size = batch_size
+        self.io_binding = io_binding  # None: on when the session runs on CUDA
         self._encoder = None
         self._decoder = None
 
@@ -156,6 +157,19 @@ class Model:
                                           {"logits": [None, c, h, w], "probs": [None, c, h, w]})
         return self._decoder
 
+    def _run(self, session: ort.InferenceSession, name: str, batch: np.ndarray, outputs: list[str]) -> list:
+        """One batch through `session`. With IO binding the input is copied to
+        the device once, and only the requested outputs are copied back."""
+        on_cuda = session.get_providers()[0] == CUDA
+        if not (self.io_binding if self.io_binding is not None else on_cuda):
+            return session.run(outputs, {name: batch})
+        binding = session.io_binding()
+        binding.bind_cpu_input(name, batch)
+        for output in outputs:
+            binding.bind_output(output, "cuda" if on_cuda else "cpu")
+        session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()
+
     @property
     def active_provider(self) -> str:
         session = self._decoder or self._encoder or self.decoder
@@ -166,7 +180,7 @@ class Model:
         mus, logvars = [], []
         for start in range(0, len(images), self.batch_size):
             batch = np.ascontiguousarray(images[start : start + self.batch_size], dtype=np.float32)
-            mu, logvar = self.encoder.run(["mu", "logvar"], {"image": batch})
+            mu, logvar = self._run(self.encoder, "image", batch, ["mu", "logvar"])
             mus.append(mu)
             logvars.append(logvar)
         if not mus:
@@ -180,7 +194,7 @@ class Model:
             raise BundleError(f"latents have shape {z.shape}; this model takes [N, {self.bundle.latent_dim}].")
         for start in range(0, len(z), self.batch_size):
             batch = np.ascontiguousarray(z[start : start + self.batch_size], dtype=np.float32)
-            yield self.decoder.run([output], {"z": batch})[0]
+            yield self._run(self.decoder, "z", batch, [output])[0]
 
     def decode(self, z: np.ndarray, output: str = "probs") -> np.ndarray:
         parts = list(self.decode_batches(z, output))

@@ -157,12 +157,17 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """What decoder.onnx computes: z -> (logits, probs)."""
+    """What decoder.onnx computes: z -> (logits, probs), float32 at both ends.
 
-    def __init__(self, vae: VAE):
+    With `half`, the layers run in float16 (the VAE passed in must already be
+    .half()); the graph still takes and returns float32.
+    """
+
+    def __init__(self, vae: VAE, half: bool = False):
         super().__init__()
         self.vae = vae
+        self.half = half
 
     def forward(self, z: torch.Tensor):
-        logits = self.vae.decode(z)
+        logits = self.vae.decode(z.half() if self.half else z).float()
         return logits, torch.sigmoid(logits)
