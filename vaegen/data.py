@@ -14,6 +14,7 @@ import os
 import struct
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,7 @@ def _gunzip(data: bytes, source: str) -> bytes:
     try:
         with gzip.GzipFile(fileobj=_BytesReader(data)) as f:
             out = f.read(MAX_IDX_BYTES + 1)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{source} is not a valid gzip file ({exc}).") from exc
     if len(out) > MAX_IDX_BYTES:
         raise DataError(f"{source} unpacks to more than {MAX_IDX_BYTES >> 20} MiB; refusing it.")

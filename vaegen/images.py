@@ -34,6 +34,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{path} is a folder, not an image.")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": stderr stays one line
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 width, height = img.size

@@ -106,6 +106,10 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, D) -> Bernoulli logits (B, C, H, W)."""
+        if self.cfg.arch == "mlp":
+            # One constant-shape Reshape in ONNX, where nn.Unflatten exports a
+            # Shape/Slice/Concat chain that costs time at small batch sizes.
+            return self.decoder[:-1](z).reshape(-1, *self.cfg.image_shape)
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor):
@@ -169,5 +173,5 @@ class DecoderGraph(nn.Module):
         self.half = half
 
     def forward(self, z: torch.Tensor):
-        logits = self.vae.decode(z.half() if self.half else z).float()
+        logits = self.vae.decode(z.half()).float() if self.half else self.vae.decode(z)
         return logits, torch.sigmoid(logits)

@@ -1,0 +1,381 @@
+"""`make bench`: vaegen measured side by side, each figure a ratio.
+
+Every figure is the median of several runs after a warm-up, the contenders
+alternating run by run, so a slow moment of the machine hits both. Results go
+to benchmarks/results/latest.md and latest.json.
+
+    python benchmarks/run.py [--model weights/mnist] [--quick]
+
+1. cold start of `vaegen sample -n 64 -o grid.png` (wall time, peak RSS)
+   against a bare onnxruntime+numpy+Pillow script and a torch script;
+2. decoder throughput, ONNX Runtime against torch eager (inference mode) on
+   the same weights, at batch 1, 64 and 1024, and as a fraction of this
+   machine's measured sgemm ceiling;
+3. training seconds per epoch, the default `vaegen train` recipe and the
+   shipped recipe against the classic one (MLP 784-400-20, batch 128, Adam);
+4. `vaegen evaluate` at k=1000: images/s and the full test set's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vaegen.bundle import load_bundle  # noqa: E402
+from vaegen.runtime import Model  # noqa: E402
+
+THREADS = os.cpu_count() or 1
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{THREADS} cores, {cpu}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def run_child(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return wall, usage.ru_maxrss / 1024
+
+
+def alternate(contenders: dict, repeats: int, warmup: int = 1) -> dict[str, list]:
+    """Run each contender in turn, `repeats` rounds after `warmup` rounds."""
+    results = {name: [] for name in contenders}
+    for round_ in range(warmup + repeats):
+        for name, fn in contenders.items():
+            value = fn()
+            if round_ >= warmup:
+                results[name].append(value)
+    return results
+
+
+def median(values):
+    return statistics.median(values)
+
+
+# ---------------------------------------------------------------- 1. cold start
+
+
+def bench_cold_start(model_dir: Path, checkpoint: Path, repeats: int) -> dict:
+    py = sys.executable
+    vaegen = str(Path(py).parent / "vaegen")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        contenders = {
+            "vaegen sample": lambda: run_child([vaegen, "sample", "-n", "64", "-o", "grid.png", "--model",
+                                                str(model_dir), "--quiet"], tmp),
+            "bare ORT script": lambda: run_child([py, str(ROOT / "benchmarks/bare_sample.py"), str(model_dir),
+                                                  "bare.png"], tmp),
+        }
+        if checkpoint.is_file():
+            contenders["torch script"] = lambda: run_child(
+                [py, str(ROOT / "benchmarks/torch_sample.py"), str(checkpoint), "torch.png"], tmp)
+        raw = alternate(contenders, repeats)
+    out = {name: {"wall_s": median([w for w, _ in v]), "peak_rss_mib": median([r for _, r in v])}
+           for name, v in raw.items()}
+    base = out["vaegen sample"]["wall_s"]
+    out["ratio_vaegen_over_bare"] = base / out["bare ORT script"]["wall_s"]
+    if "torch script" in out:
+        out["ratio_torch_over_vaegen"] = out["torch script"]["wall_s"] / base
+    return out
+
+
+# ---------------------------------------------------------------- 2. decoder throughput
+
+
+def sgemm_gflops() -> float:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        best = max(best, 5 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def decoder_flops(model_dir: Path) -> int:
+    """FLOPs per image of decoder.onnx's dense layers (2 per multiply-add)."""
+    import onnx
+
+    graph = onnx.load(str(model_dir / "decoder.onnx")).graph
+    dims = {i.name: list(i.dims) for i in graph.initializer}
+    flops = 0
+    for node in graph.node:
+        if node.op_type in ("Gemm", "MatMul"):
+            shape = next(dims[name] for name in node.input[1:2] if name in dims)
+            flops += 2 * shape[0] * shape[1]
+        elif node.op_type in ("Conv", "ConvTranspose"):
+            raise SystemExit("decoder_flops counts dense decoders; this one has convolutions")
+    return flops
+
+
+def torch_decoder(model_dir: Path):
+    """A torch VAE holding the very weights of decoder.onnx."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from vaegen.training.model import VAE, ModelConfig
+
+    meta = load_bundle(model_dir).meta
+    model = VAE(ModelConfig.from_dict(meta["architecture"])).eval()
+    weights = {i.name.removeprefix("vae."): torch.from_numpy(numpy_helper.to_array(i).copy())
+               for i in onnx.load(str(model_dir / "decoder.onnx")).graph.initializer}
+    state = model.state_dict()
+    decoder_keys = [k for k in state if k.startswith("decoder.")]
+    missing = [k for k in decoder_keys if k not in weights]
+    if missing:
+        raise SystemExit(f"cannot map decoder.onnx onto torch: missing {missing}")
+    model.load_state_dict({**state, **{k: weights[k] for k in decoder_keys}})
+    return model
+
+
+def bench_decoder(model_dir: Path, repeats: int) -> dict:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    runtime = Model(load_bundle(model_dir), provider="cpu", threads=THREADS, batch_size=1 << 20)
+    session = runtime.decoder
+    model = torch_decoder(model_dir)
+    d = runtime.bundle.latent_dim
+    flops = decoder_flops(model_dir)
+    ceiling = sgemm_gflops()
+    rows = {}
+    for batch in (1, 64, 1024):
+        z = np.random.default_rng(0).standard_normal((batch, d), dtype=np.float32)
+        zt = torch.from_numpy(z)
+        with torch.inference_mode():
+            np.testing.assert_allclose(session.run(["probs"], {"z": z})[0], torch.sigmoid(model.decode(zt)).numpy(),
+                                       atol=1e-4)
+        calls = max(1, 2048 // batch)
+
+        def ort_rate(z=z, calls=calls, batch=batch):
+            start = time.perf_counter()
+            for _ in range(calls):
+                session.run(["probs"], {"z": z})
+            return calls * batch / (time.perf_counter() - start)
+
+        def torch_rate(zt=zt, calls=calls, batch=batch):
+            with torch.inference_mode():
+                start = time.perf_counter()
+                for _ in range(calls):
+                    torch.sigmoid(model.decode(zt))
+                return calls * batch / (time.perf_counter() - start)
+
+        raw = alternate({"ort": ort_rate, "torch": torch_rate}, repeats, warmup=2)
+        ort_ips, torch_ips = median(raw["ort"]), median(raw["torch"])
+        rows[str(batch)] = {
+            "ort_images_per_s": ort_ips,
+            "torch_images_per_s": torch_ips,
+            "ratio_ort_over_torch": ort_ips / torch_ips,
+            "ort_fraction_of_ceiling": ort_ips * flops / (ceiling * 1e9),
+        }
+    return {"sgemm_gflops": ceiling, "decoder_mflops_per_image": flops / 1e6, "batches": rows}
+
+
+# ---------------------------------------------------------------- 3. training
+
+
+def bench_training(steps: int, repeats: int) -> dict:
+    import torch
+    from torch import nn
+
+    from vaegen.training.loop import batch_loss
+    from vaegen.training.model import VAE, ModelConfig
+
+    torch.set_num_threads(THREADS)
+    gen = torch.Generator().manual_seed(0)
+    data = torch.rand((steps * 128, 1, 28, 28), generator=gen).bernoulli()
+
+    class Classic(nn.Module):
+        """pytorch/examples' VAE: 784-400-20, Bernoulli decoder."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+            self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+        def forward(self, x):
+            h = torch.relu(self.fc1(x.view(-1, 784)))
+            mu, logvar = self.fc21(h), self.fc22(h)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            logits = self.fc4(torch.relu(self.fc3(z)))
+            recon = nn.functional.binary_cross_entropy_with_logits(logits, x.view(-1, 784), reduction="sum")
+            return recon - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+    def timer(make_step):
+        def run():
+            step = make_step()
+            for i in range(3):  # warm the allocator and the kernels
+                step(data[i * 128 : (i + 1) * 128])
+            start = time.perf_counter()
+            for i in range(steps):
+                step(data[i * 128 : (i + 1) * 128])
+            return steps * 128 / (time.perf_counter() - start)
+        return run
+
+    def classic():
+        model = Classic()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step(x):
+            loss = model(x) / len(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return step
+
+    def vaegen_recipe(cfg):
+        def make():
+            model = VAE(cfg)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            noise = torch.Generator().manual_seed(1)
+
+            def step(x):
+                loss, _, _ = batch_loss(model, x, 1.0, 1, noise, cfg.latent_dim)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            return step
+        return make
+
+    contenders = {
+        "classic MLP 784-400-20": timer(classic),
+        "vaegen train default (conv)": timer(vaegen_recipe(ModelConfig())),
+        "shipped recipe (mlp, hidden 512)": timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512))),
+    }
+    raw = alternate(contenders, repeats, warmup=0)
+    out = {}
+    for name, rates in raw.items():
+        ips = median(rates)
+        out[name] = {"images_per_s": ips, "s_per_epoch": 60000 / ips}
+    base = out["classic MLP 784-400-20"]["s_per_epoch"]
+    for name in out:
+        out[name]["ratio_to_classic"] = out[name]["s_per_epoch"] / base
+    return out
+
+
+# ---------------------------------------------------------------- 4. evaluation
+
+
+def bench_evaluate(model_dir: Path, images: int, data_dir: str | None) -> dict:
+    from vaegen.data import binarize, load_idx_dataset
+    from vaegen.metrics import evaluate
+
+    test = load_idx_dataset("mnist", "test", data_dir)
+    x = binarize(test.images[:images], seed=0)
+    runtime = Model(load_bundle(model_dir), provider="cpu", threads=THREADS)
+    evaluate(runtime, x[:5], k=1000)  # warm-up
+    result = evaluate(runtime, x, k=1000)
+    full = 10000 / result["images_per_s"]
+    return {"images": images, "k": 1000, "images_per_s": result["images_per_s"], "full_test_set_s": full,
+            "ratio_to_15_min_budget": full / 900}
+
+
+# ---------------------------------------------------------------- report
+
+
+def markdown(r: dict) -> str:
+    c, d, t, e = r["cold_start"], r["decoder"], r["training"], r.get("evaluate")
+    lines = [f"Measured {r['date']} on {r['machine']} (`make bench`; medians of {r['repeats']} alternating runs).", ""]
+    lines += ["**Cold start**, `vaegen sample -n 64 -o grid.png`:", "",
+              "| program | wall time | peak RSS |", "|---|---|---|"]
+    for name in ("vaegen sample", "bare ORT script", "torch script"):
+        if name in c:
+            lines.append(f"| {name} | {c[name]['wall_s']:.3f} s | {c[name]['peak_rss_mib']:.0f} MiB |")
+    lines += ["", f"vaegen / bare script: **{c['ratio_vaegen_over_bare']:.2f}x** the time"]
+    if "ratio_torch_over_vaegen" in c:
+        lines[-1] += f"; torch script / vaegen: **{c['ratio_torch_over_vaegen']:.1f}x** slower"
+    lines += ["", f"**Decoder throughput** (images/s; sgemm ceiling {d['sgemm_gflops']:.1f} GFLOP/s, "
+              f"decoder {d['decoder_mflops_per_image']:.2f} MFLOP/image):", "",
+              "| batch | ONNX Runtime | torch eager | ORT / torch | ORT share of ceiling |", "|---|---|---|---|---|"]
+    for batch, row in d["batches"].items():
+        lines.append(f"| {batch} | {row['ort_images_per_s']:,.0f} | {row['torch_images_per_s']:,.0f} | "
+                     f"{row['ratio_ort_over_torch']:.2f}x | {row['ort_fraction_of_ceiling']:.0%} |")
+    lines += ["", "**Training** (seconds per 60,000-image epoch, batch 128):", "",
+              "| recipe | s/epoch | images/s | vs classic |", "|---|---|---|---|"]
+    for name, row in t.items():
+        lines.append(f"| {name} | {row['s_per_epoch']:.1f} | {row['images_per_s']:,.0f} | {row['ratio_to_classic']:.2f}x |")
+    if e:
+        lines += ["", f"**Evaluation** at k=1000: {e['images_per_s']:.1f} images/s, so the full 10,000-image test "
+                  f"set takes {e['full_test_set_s'] / 60:.1f} min "
+                  f"({e['ratio_to_15_min_budget']:.2f}x the 15-minute budget)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "weights" / "mnist")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="checkpoint for the torch cold-start script [default: made from the bundle's weights]")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--eval-images", type=int, default=300)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else args.repeats
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "repeats": repeats, "model": str(args.model)}
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            import torch
+
+            from vaegen.training.loop import CHECKPOINT_FORMAT
+
+            model = torch_decoder(args.model)
+            checkpoint = Path(tmp) / "checkpoint.pt"
+            torch.save({"format": CHECKPOINT_FORMAT, "model_config": model.cfg.to_dict(), "model": model.state_dict()},
+                       checkpoint)
+        print("cold start ...", file=sys.stderr)
+        report["cold_start"] = bench_cold_start(args.model, checkpoint, repeats)
+    print("decoder throughput ...", file=sys.stderr)
+    report["decoder"] = bench_decoder(args.model, repeats)
+    print("training ...", file=sys.stderr)
+    report["training"] = bench_training(steps=20 if args.quick else 60, repeats=3)
+    try:
+        print("evaluation ...", file=sys.stderr)
+        report["evaluate"] = bench_evaluate(args.model, 50 if args.quick else args.eval_images, args.data_dir)
+    except Exception as exc:  # no MNIST here: the table says so instead of failing
+        report["evaluate"] = None
+        print(f"evaluation skipped: {exc}", file=sys.stderr)
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / "latest.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
