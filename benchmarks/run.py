@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,21 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vaegen.bundle import load_bundle  # noqa: E402
-from vaegen.runtime import Model  # noqa: E402
+from vaegen.runtime import Model, describe_machine  # noqa: E402
 
 THREADS = os.cpu_count() or 1
-
-
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{THREADS} cores, {cpu}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def run_child(cmd: list[str], cwd: Path) -> tuple[float, float]:
@@ -346,7 +333,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "repeats": repeats, "model": str(args.model)}
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": describe_machine(), "repeats": repeats, "model": str(args.model)}
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint
         if checkpoint is None:

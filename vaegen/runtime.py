@@ -60,6 +60,20 @@ def provider_report() -> dict:
     return {"onnxruntime": ort.__version__, "installed": installed, "usable": runs}
 
 
+def describe_machine() -> str:
+    """One line naming the CPU this runs on, for model cards and benchmark tables."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = "CUDA driver present" if cuda_driver_present() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, {platform.system()}, Python {platform.python_version()}"
+
+
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,20 +24,8 @@ from vaegen.data import binarize, load_idx_dataset
 from vaegen.images import make_grid, save_gif, save_png, to_pil
 from vaegen.latent import sample_prior, slerp
 from vaegen.metrics import evaluate
-from vaegen.runtime import Model
+from vaegen.runtime import Model, describe_machine
 from vaegen.training.export import export_checkpoint
-
-
-def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPU cores ({cpu}), no GPU"
 
 
 def paper_photo(digit: np.ndarray, seed: int) -> Image.Image:
@@ -112,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         "eval_seconds": round(result["seconds"], 1),
         "eval_command": command,
     }
-    export_checkpoint(checkpoint, args.dest, extra_metrics=metrics, extra_training={"hardware": hardware()})
+    export_checkpoint(checkpoint, args.dest, extra_metrics=metrics, extra_training={"hardware": describe_machine()})
     draw_pictures(args.dest, args.docs, args.data_dir)
     shutil.copyfile(args.docs / "interpolate.png", args.dest / "interpolation.png")
     card = (args.dest / "README.md").read_text()
