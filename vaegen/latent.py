@@ -7,8 +7,6 @@ so the same seed gives the same images on every provider and every run.
 
 from __future__ import annotations
 
-from statistics import NormalDist
-
 import numpy as np
 
 
@@ -54,6 +52,8 @@ def traversal(base: np.ndarray, steps: int, span: float = 3.0, dims: list[int] |
 def manifold_2d(steps: int, edge: float = 0.05) -> np.ndarray:
     """Kingma & Welling's figure: a steps x steps grid of 2-D latents placed at
     Gaussian quantiles, so equal areas of prior mass get equal room."""
+    from statistics import NormalDist  # imported here: it costs the other commands' start-up
+
     quantiles = np.linspace(edge, 1 - edge, steps)
     values = np.array([NormalDist().inv_cdf(q) for q in quantiles], dtype=np.float32)
     ys, xs = np.meshgrid(values[::-1], values, indexing="ij")
