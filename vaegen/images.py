@@ -23,6 +23,10 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A grid vaegen writes may be larger (`sample -n 200000` is 180 Mpixels), but
 # not unbounded: `-n 10**9` is refused up front instead of failing for memory.
 MAX_GRID_PIXELS = 1 << 30
+# The pixel modes to_gray_array and to_rgb_array convert; a file in another
+# (a CIELAB TIFF, say) is refused rather than converted wrongly or not at all.
+READABLE_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
+                  "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -46,7 +50,11 @@ def load_image(path: str | os.PathLike) -> Image.Image:
                 if width == 0 or height == 0:
                     raise ImageError(f"{path} has no pixels.")
                 img.load()
-                return img.copy()
+                if img.mode not in READABLE_MODES:
+                    raise ImageError(f"{path} has pixel mode {img.mode}, which vaegen does not read; "
+                                     "save it as an RGB or grayscale PNG or JPEG.")
+                # A phone photo keeps its rotation in EXIF; apply it, as every viewer does.
+                return ImageOps.exif_transpose(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{path} is too large to decode safely (decompression bomb); shrink it first.") from exc
     except UnidentifiedImageError as exc:
