@@ -122,3 +122,19 @@ def test_export_refuses_foreign_pickles_and_garbage(tmp_path):
     result = CliRunner().invoke(cli, ["export", str(garbage), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and "is not a readable vaegen checkpoint" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_export_clears_build_folders_a_killed_export_left(tmp_path):
+    import os
+    import time
+
+    stale = tmp_path / ".b.tmp-killed"
+    stale.mkdir()
+    (stale / "encoder.onnx").write_bytes(b"half")
+    old = time.time() - export_module.STALE_BUILD_SECONDS - 60
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".b.tmp-running"  # another export may be building right now: left alone
+    fresh.mkdir()
+    export_bundle(tiny_model(), tmp_path / "b")
+    assert not stale.exists()
+    assert fresh.exists()

@@ -179,15 +179,9 @@ def test_training_killed_during_its_final_export_keeps_a_complete_checkpoint(dig
     if (run / "model").exists():  # the kill came late: then the bundle is whole
         assert load_bundle(run / "model").model_id == load_bundle(straight_run / "model").model_id
 
-    # `train --resume` at the same --epochs: either it finishes the bundle, or it refuses in one line.
+    # `train --resume` at the same --epochs finishes the bundle the kill interrupted (or finds it whole).
     rc, _, err = finish(start(resume_args(run), tmp_path / "b"), tmp_path / "b")
-    assert "Traceback" not in err
-    if rc != 0:
-        assert rc == 1 and err.startswith("Error: ") and len(err.splitlines()) == 1, err
-        # The way back that always works: export the checkpoint.
-        rc, _, err = finish(start(["export", run / "checkpoint.pt", "-o", run / "model", "-q"], tmp_path / "c"),
-                            tmp_path / "c")
-        assert rc == 0, err
+    assert rc == 0 and "Traceback" not in err, err
     assert load_bundle(run / "model").model_id == load_bundle(straight_run / "model").model_id
 
 

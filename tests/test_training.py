@@ -159,6 +159,9 @@ def test_resume_without_run_and_rerun_into_existing_run(tiny_mnist, tmp_path):
     result = CliRunner().invoke(cli, ["train", "--resume", "--out", str(out), "--data-dir", str(tiny_mnist)])
     assert result.exit_code == 1 and f"Error: No checkpoint at {out / 'checkpoint.pt'}" in result.stderr
     train(small_cfg(tiny_mnist, epochs=1), ModelConfig(arch="mlp", latent_dim=2, hidden=8), out)
+    from vaegen.training.export import export_run
+
+    export_run(out)
     result = CliRunner().invoke(cli, ["train", "--out", str(out), "--data-dir", str(tiny_mnist)])
     assert result.exit_code == 1 and "already holds a run; pass --resume" in result.stderr
     result = CliRunner().invoke(cli, ["train", "--resume", "--epochs", "1", "--out", str(out)])
@@ -218,3 +221,17 @@ def test_one_epoch_on_real_mnist_exports_a_verified_bundle(tmp_path, arch):
     assert metrics["test_neg_elbo"] < 130
     meta = json.loads((out / "model" / "vaegen.json").read_text())
     assert max(meta["parity_max_abs_diff"].values()) <= 1e-4
+
+
+def test_resume_after_a_kill_during_the_final_export_exports_the_bundle(tiny_mnist, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    args = ["train", "--arch", "mlp", "--epochs", "1", "--batch-size", "64", "--hidden", "16",
+            "--data-dir", str(tiny_mnist), "--out", str(out), "--quiet"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    model_id = json.loads((out / "model" / "vaegen.json").read_text())["model_id"]
+    shutil.rmtree(out / "model")  # as if the process died while exporting
+    result = CliRunner().invoke(cli, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "model" / "vaegen.json").read_text())["model_id"] == model_id

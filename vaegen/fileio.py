@@ -58,3 +58,17 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def check_folder_target(path: str | os.PathLike, what: str) -> Path:
+    """Check that folder `path` exists or can be created: it is not a file,
+    and its nearest existing ancestor is a folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise VaegenError(f"{what} {path} is a file, not a folder.")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise VaegenError(f"{what} {path} cannot be made: {ancestor} is a file, not a folder.")
+    return path

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import torch
 from vaegen import __version__
 from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, META_FILE, sha256_file
 from vaegen.errors import ExportError
+from vaegen.fileio import check_folder_target
 from vaegen.images import make_grid, save_png
 from vaegen.training.model import VAE, DecoderGraph, EncoderGraph
 
@@ -120,6 +122,20 @@ def _model_id(model: VAE) -> str:
     return h.hexdigest()[:16]
 
 
+STALE_BUILD_SECONDS = 600  # an export takes seconds; a build folder this old was left by a killed one
+
+
+def _remove_stale_builds(dst: Path) -> None:
+    """Delete `.NAME.tmp-*` build folders that a killed export left beside `dst`."""
+    now = time.time()
+    for leftover in dst.parent.glob(f".{dst.name}.tmp-*"):
+        try:
+            if leftover.is_dir() and now - leftover.stat().st_mtime > STALE_BUILD_SECONDS:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+
+
 def _exchange(src: Path, dst: Path) -> bool:
     """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
     libc_name = ctypes.util.find_library("c")
@@ -157,11 +173,12 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
     With `fp16` the decoder's layers run in float16 (for GPUs); its parity
     is held to FP16_ATOL instead of PARITY_ATOL.
     """
-    dst = Path(dst)
+    dst = check_folder_target(dst, "Bundle folder")
     model = model.cpu().eval()
     cfg = model.cfg
     if not dst.parent.exists():
         dst.parent.mkdir(parents=True)
+    _remove_stale_builds(dst)
     if preprocessing is None:
         preprocessing = "mnist" if dataset in ("mnist", "fashion-mnist") and cfg.image_shape == (1, 28, 28) else "resize"
     if dataset == "fashion-mnist":

@@ -27,7 +27,7 @@ import torch.distributed as dist
 
 from vaegen.data import ImageSet, binarize, load_dataset
 from vaegen.errors import TrainingError
-from vaegen.fileio import atomic_path
+from vaegen.fileio import atomic_path, check_folder_target
 from vaegen.images import make_grid, save_png
 from vaegen.training.model import VAE, ModelConfig, bernoulli_nll, gaussian_kl, log_normal
 
@@ -171,7 +171,7 @@ def load_checkpoint(path: str | Path) -> dict:
     except pickle.UnpicklingError as exc:
         if "Unsupported global" in str(exc):
             raise TrainingError(f"{path} holds objects vaegen did not write; refusing to unpickle it.") from exc
-        raise TrainingError(f"{path} is not a readable vaegen checkpoint ({_first_line(exc)}).") from exc
+        raise TrainingError(f"{path} is not a readable vaegen checkpoint (not a torch checkpoint file).") from exc
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise TrainingError(f"{path} is not a readable vaegen checkpoint ({_first_line(exc)}).") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
@@ -272,12 +272,16 @@ def train(
     the global batch, split evenly over the processes, so --lr means the same
     thing on one process or many. Rank 0 alone writes files and reports.
     """
-    out = Path(out)
+    out = check_folder_target(out, "--out")
     ckpt_path = out / CHECKPOINT
     state = None
     if resume:
         state = load_checkpoint(ckpt_path)
         cfg, model_cfg = _resumed_config(state, cfg, model_cfg, overrides or set())
+        if state["epoch"] == cfg.epochs and not (out / "model" / "vaegen.json").is_file():
+            # Killed during the final export: the epochs are done, the bundle is what is missing.
+            (reporter or Reporter()).message(f"All {cfg.epochs} epochs are done; exporting the missing bundle.")
+            return dict(state.get("history", [{}])[-1])
         if state["epoch"] >= cfg.epochs:
             raise TrainingError(
                 f"{out} already holds {state['epoch']} epochs; pass --epochs above {state['epoch']} to train more."
