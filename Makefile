@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[train,dev]"
+	$(BIN)/python -m compileall -q vaegen  # as pip does for a wheel: no compile at every start
 	touch $(STAMP)
 
 run: install
