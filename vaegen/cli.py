@@ -141,14 +141,21 @@ class _ClickReporter:
 
 
 def _require_torch(command: str) -> None:
-    """The train extra is optional: say how to get it instead of a traceback."""
-    try:
-        import onnx  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError as exc:
+    """The train extra is optional: say how to get it instead of a traceback.
+    (find_spec looks for the packages without importing them.)"""
+    import importlib.util
+
+    missing = []
+    for name in ("torch", "onnx"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    if missing:
         raise VaegenError(
-            f"vaegen {command} needs torch and onnx ({exc.name or exc} is missing): pip install 'vaegen[train]'"
-        ) from None
+            f"vaegen {command} needs torch and onnx ({', '.join(missing)} missing): pip install 'vaegen[train]'"
+        )
 
 
 def _command_line(ctx: click.Context) -> str:
