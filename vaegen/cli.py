@@ -266,7 +266,7 @@ def _make_train() -> click.Command:
             return  # under torchrun, rank 0 exports
         from vaegen.training.export import export_run
 
-        bundle = export_run(out, reporter=reporter)
+        bundle = export_run(out)
         _echo_err(f"Model bundle written to {bundle}", quiet)
         _echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)
     return train

@@ -19,6 +19,8 @@ from vaegen.fileio import atomic_path
 # Decoding a larger image is refused before its pixels are read: a 40 kB PNG
 # can claim a billion pixels (a decompression bomb).
 MAX_PIXELS = 40_000_000
+# Modes with more than 8 bits a pixel (16-bit and 32-bit integers, floats): scaled by hand.
+DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A grid vaegen writes may be larger (`sample -n 200000` is 180 Mpixels), but
 # not unbounded: `-n 10**9` is refused up front instead of failing for memory.
@@ -68,7 +70,7 @@ def to_gray_array(img: Image.Image) -> np.ndarray:
 
     Transparency is composited onto white, as a drawing on paper would be.
     """
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if img.mode in DEEP_MODES:
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         if img.mode == "F" and arr.max() <= 1.0:
@@ -86,7 +88,7 @@ def to_gray_array(img: Image.Image) -> np.ndarray:
 
 def to_rgb_array(img: Image.Image) -> np.ndarray:
     """Any mode -> float32 [3, H, W] in [0, 1], transparency onto white."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if img.mode in DEEP_MODES:
         gray = to_gray_array(img)
         return np.repeat(gray[None], 3, axis=0)
     img = img.convert("RGBA")
@@ -111,7 +113,7 @@ def resize_to(img: Image.Image, *, channels: int, size: tuple[int, int]) -> np.n
 
 def _as_display_mode(img: Image.Image) -> Image.Image:
     """Bring exotic modes to one ImageOps can resize, keeping the pixel values."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if img.mode in DEEP_MODES:
         return Image.fromarray(np.round(to_gray_array(img) * 255).astype(np.uint8), mode="L")
     if img.mode in ("P", "LA", "PA", "CMYK", "1"):
         return img.convert("RGBA")

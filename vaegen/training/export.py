@@ -297,7 +297,7 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics:
                          fp16=fp16)
 
 
-def export_run(run: str | Path, reporter=None) -> Path:
+def export_run(run: str | Path) -> Path:
     """Export the bundle of a training run folder to <run>/model."""
     run = Path(run)
     return export_checkpoint(run / "checkpoint.pt", run / "model")

@@ -85,7 +85,7 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def split_data(cfg: TrainConfig, model_cfg: ModelConfig, reporter: Reporter) -> tuple[ImageSet, ImageSet]:
+def split_data(cfg: TrainConfig, model_cfg: ModelConfig) -> tuple[ImageSet, ImageSet]:
     """Train and held-out sets. An image folder keeps every 10th image apart."""
     kw = dict(channels=model_cfg.channels, size=(model_cfg.height, model_cfg.width))
     train = load_dataset(cfg.dataset, "train", cfg.data_dir, **kw)
@@ -137,7 +137,7 @@ def batch_loss(model, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.
 
 
 @torch.inference_mode()
-def held_out_elbo(model: VAE, x_test: torch.Tensor, batch_size: int, device: torch.device) -> dict:
+def held_out_elbo(model: VAE, x_test: torch.Tensor, device: torch.device) -> dict:
     """Negative ELBO on held-out images with a fixed noise draw: nats per image."""
     model.eval()
     gen = torch.Generator(device=device).manual_seed(TEST_SEED)
@@ -299,7 +299,7 @@ def train(
         raise TrainingError(f"--batch-size {cfg.batch_size} does not split evenly over {ddp.world} processes.")
     if not ddp.is_main:
         dist.barrier()  # rank 0 downloads the data first
-    train_set, test_set = split_data(cfg, model_cfg, reporter)
+    train_set, test_set = split_data(cfg, model_cfg)
     if ddp.is_main and ddp.world > 1:
         dist.barrier()
     if tuple(train_set.images.shape[1:]) != model_cfg.image_shape:
@@ -442,7 +442,7 @@ def _run_epoch(wrapped, model, optimizer, images, x_test, cfg, epoch, steps_per_
         dist.all_reduce(sums)  # gloo and nccl both reduce float64 on their device
         sums /= ddp.world
     seconds = time.perf_counter() - t0
-    held_out = held_out_elbo(model, x_test, batch, device) if ddp.is_main else {}
+    held_out = held_out_elbo(model, x_test, device) if ddp.is_main else {}
     return {
         "epoch": epoch,
         "train_loss": sums[0].item() / steps_per_epoch,
