@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -109,22 +110,54 @@ def test_truncated_decoder_is_refused(bundle_copy):
         load_bundle(bundle_copy)
 
 
-def test_tampered_byte_of_the_same_size_is_refused(bundle_copy):
-    path = bundle_copy / ENCODER_FILE
+def flip_a_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert path.stat().st_size == len(data)
-    with pytest.raises(BundleError, match="does not match its sha256.*tampered or corrupt"):
-        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("name", [ENCODER_FILE, DECODER_FILE])
+def test_tampered_byte_of_the_same_size_is_refused_before_the_graph_runs(bundle_copy, name):
+    flip_a_byte(bundle_copy / name)
+    bundle = load_bundle(bundle_copy)  # sizes match: the sha256 is checked when the graph is read
+    with pytest.raises(BundleError, match=f"{name} does not match its sha256.*tampered or corrupt"):
+        bundle.read_graph(name)
+    model = Model(bundle, provider="cpu")
+    with pytest.raises(BundleError, match="does not match its sha256"):
+        model.encoder if name == ENCODER_FILE else model.decoder  # noqa: B018
+    with pytest.raises(BundleError, match=f"{name} does not match its sha256"):
+        load_bundle(bundle_copy, checksums=True)
+
+
+def test_a_command_never_hashes_a_graph_it_does_not_run(bundle_copy):
+    flip_a_byte(bundle_copy / ENCODER_FILE)
+    model = Model(load_bundle(bundle_copy), provider="cpu")
+    assert model.decode(np.zeros((2, 4), np.float32)).shape == (2, 1, 28, 28)  # sampling needs the decoder alone
+
+
+def test_the_checked_bytes_are_the_bytes_that_run(bundle_copy, monkeypatch):
+    """ONNX Runtime gets the bytes whose sha256 was checked, not the path to
+    read again, so a file swapped between the check and the load cannot run."""
+    import onnxruntime as ort
+
+    import vaegen.runtime
+
+    given = []
+    real = ort.InferenceSession
+
+    def spy(model, *args, **kwargs):
+        given.append(model)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(vaegen.runtime.ort, "InferenceSession", spy)
+    Model(load_bundle(bundle_copy), provider="cpu").decoder  # noqa: B018
+    assert given == [(bundle_copy / DECODER_FILE).read_bytes()]
 
 
 def test_tampered_file_loads_when_verification_is_off(bundle_copy):
-    path = bundle_copy / ENCODER_FILE
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    flip_a_byte(bundle_copy / ENCODER_FILE)
     assert load_bundle(bundle_copy, verify=False).path == bundle_copy
+    assert len(load_bundle(bundle_copy, verify=False).read_graph(ENCODER_FILE)) > 0
 
 
 def test_malformed_json_is_refused(bundle_copy):

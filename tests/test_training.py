@@ -139,6 +139,38 @@ def test_iw_training_runs_and_is_finite(tiny_mnist, tmp_path):
     assert np.isfinite(metrics["train_loss"])
 
 
+def test_a_new_learning_rate_on_resume_starts_a_fine_tuning_stage(tiny_mnist, tmp_path):
+    """--resume with a new --lr (here with --iw-samples, the shipped recipe's
+    second stage) restarts the cosine schedule at the resumed epoch: it
+    starts at the new rate and ends at a hundredth of it."""
+    out, model_cfg = tmp_path / "run", ModelConfig(arch="mlp", latent_dim=4, hidden=16)
+    train(small_cfg(tiny_mnist, epochs=2, command="vaegen train STAGE-1"), model_cfg, out)
+    stage = small_cfg(tiny_mnist, epochs=4, lr=3e-4, iw_samples=3, command="vaegen train --resume STAGE-2")
+    train(stage, model_cfg, out, resume=True, overrides={"lr", "iw_samples"})
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["train_config"]["schedule_start"] == 2
+    assert state["train_config"]["iw_samples"] == 3
+    lrs = [m["lr"] for m in state["history"]]
+    assert lrs[1] < 1e-3 / 50  # the first stage decayed towards 1e-5
+    assert 1.5e-4 < lrs[2] <= 3e-4  # the second restarts near 3e-4 ...
+    assert 3e-6 <= lrs[3] < 1e-5  # ... and ends near 3e-6 (the last step is one short of the end)
+    # Resuming the stage, with or without its --lr again, keeps it: the schedule goes on where it was.
+    train(small_cfg(tiny_mnist, epochs=5, lr=3e-4), model_cfg, out, resume=True, overrides={"lr"})
+    train(small_cfg(tiny_mnist, epochs=6), model_cfg, out, resume=True, overrides=set())
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["train_config"]["schedule_start"] == 2 and state["train_config"]["lr"] == 3e-4
+    assert state["train_config"]["command"] == "vaegen train STAGE-1\nvaegen train --resume STAGE-2"  # for the card
+
+
+def test_lr_schedule_from_a_start_step():
+    cfg = TrainConfig(lr=1e-3, lr_schedule="cosine")
+    assert loop._lr_at(cfg, 0, 100) == pytest.approx(1e-3)
+    assert loop._lr_at(cfg, 100, 100) == pytest.approx(1e-5)
+    assert loop._lr_at(cfg, 40, 100, start=40) == pytest.approx(1e-3)
+    assert loop._lr_at(cfg, 70, 100, start=40) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert loop._lr_at(TrainConfig(lr=2e-4, lr_schedule="constant"), 70, 100, start=40) == 2e-4
+
+
 def test_train_on_image_folder(tmp_path):
     folder = tmp_path / "pics"
     images, labels = draw_digits(60, seed=5)

@@ -1,9 +1,11 @@
 """Find, read and verify a model bundle (the folder that training exports).
 
 A bundle holds encoder.onnx, decoder.onnx and vaegen.json (see DESIGN.md).
-Loading checks the format version, the sha256 of each graph and the facts the
-runtime relies on; any mismatch is a BundleError, never a wrong picture.
-Standard library only.
+Loading checks the format version, the facts the runtime relies on and the
+size of each graph; a graph's sha256 is checked when it is read to be run
+(read_graph), so `vaegen sample` never pays for hashing the encoder it does
+not use, and the bytes checked are the bytes that run. Any mismatch is a
+BundleError, never a wrong picture. Standard library only.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from vaegen.errors import BundleError
@@ -23,10 +24,36 @@ META_FILE = "vaegen.json"
 DEFAULT_MODEL = "mnist"
 
 
-@dataclass(frozen=True)
 class Bundle:
-    path: Path
-    meta: dict
+    """A located bundle: its folder and its vaegen.json. (A plain class: the
+    dataclasses import would cost every command's start-up a millisecond.)"""
+
+    __slots__ = ("path", "meta", "verify")
+
+    def __init__(self, path: Path, meta: dict, verify: bool = True):
+        self.path, self.meta, self.verify = path, meta, verify
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.path)!r})"
+
+    def read_graph(self, name: str) -> bytes:
+        """The bytes of encoder.onnx or decoder.onnx, checked against the
+        sha256 and size in vaegen.json (unless loaded with verify=False)."""
+        file = self.path / name
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            raise BundleError(f"{self.path} is incomplete: {name} is missing; re-export the bundle.") from None
+        except OSError as exc:
+            raise BundleError(f"Cannot read {file}: {exc.strerror or exc}.") from exc
+        if self.verify:
+            expected = self.meta["files"][name]
+            _check_size(file, len(data), expected.get("bytes"))
+            if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+                raise BundleError(
+                    f"{file} does not match its sha256 in {META_FILE}: tampered or corrupt; re-export the bundle."
+                )
+        return data
 
     @property
     def encoder_path(self) -> Path:
@@ -125,24 +152,27 @@ def read_meta(path: Path) -> dict:
     return meta
 
 
-def load_bundle(model: str | os.PathLike | None = None, *, verify: bool = True) -> Bundle:
-    """Locate and verify a bundle; the graphs themselves are checked by the runtime."""
+def _check_size(file: Path, size: int, expected) -> None:
+    if isinstance(expected, int) and size != expected:
+        raise BundleError(
+            f"{file} is {size} bytes, not the {expected} recorded in {META_FILE}: "
+            "truncated or replaced; re-export the bundle."
+        )
+
+
+def load_bundle(model: str | os.PathLike | None = None, *, verify: bool = True, checksums: bool = False) -> Bundle:
+    """Locate a bundle and check its metadata, and that each graph is there
+    with its recorded size. Each graph's sha256 is checked when it is read
+    (Bundle.read_graph); `checksums=True` checks both now."""
     path = resolve_model_dir(model)
     meta = read_meta(path)
+    bundle = Bundle(path, meta, verify)
     for name in (ENCODER_FILE, DECODER_FILE):
         file = path / name
         if not file.is_file():
             raise BundleError(f"{path} is incomplete: {name} is missing; re-export the bundle.")
         if verify:
-            expected = meta["files"][name]
-            size = expected.get("bytes")
-            if isinstance(size, int) and file.stat().st_size != size:
-                raise BundleError(
-                    f"{file} is {file.stat().st_size} bytes, not the {size} recorded in {META_FILE}: "
-                    "truncated or replaced; re-export the bundle."
-                )
-            if sha256_file(file) != expected["sha256"]:
-                raise BundleError(
-                    f"{file} does not match its sha256 in {META_FILE}: tampered or corrupt; re-export the bundle."
-                )
-    return Bundle(path=path, meta=meta)
+            _check_size(file, file.stat().st_size, meta["files"][name].get("bytes"))
+            if checksums:
+                bundle.read_graph(name)
+    return bundle

@@ -8,7 +8,6 @@ only inside `train` and `export`.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -172,6 +171,8 @@ def _command_line(ctx: click.Context) -> str:
                 words.append(param.secondary_opts[0])
         else:
             words += [param.opts[0], str(value)]
+    import shlex
+
     return shlex.join(words)
 
 
@@ -190,7 +191,8 @@ def _make_train() -> click.Command:
     @click.option("--batch-size", type=click.IntRange(min=1), default=128, help="Images per optimisation step.")
     @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, help="Adam learning rate.")
     @click.option("--lr-schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
-                  help="cosine decays to lr/100 over the run.")
+                  help="cosine decays to lr/100 over the run. With --resume, a new --lr or --lr-schedule "
+                       "starts a new stage: its schedule runs from the resumed epoch to --epochs.")
     @click.option("--beta", type=click.FloatRange(min=0), default=1.0, help="Weight of the KL term.")
     @click.option("--kl-warmup", type=click.FloatRange(min=0), default=0.0,
                   help="Epochs over which the KL weight ramps up from 0.")
@@ -349,8 +351,23 @@ def _emit(data: dict, as_json: bool, lines: list[str]) -> None:
             click.echo(line)
 
 
+class _NoBar:
+    """The progress bar when there is none to show (click's hidden bar still
+    imports its terminal machinery, a few ms of every quick command)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int) -> None: ...
+
+
 def _progress(total: int, label: str, quiet: bool):
-    return click.progressbar(length=total, label=label, file=sys.stderr, hidden=quiet, show_eta=True, width=30)
+    if quiet:
+        return _NoBar()
+    return click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True, width=30)
 
 
 def _write_each(images, out_dir: Path, names: list[str], scale: int) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,27 +25,40 @@ def _check_parent(path: Path) -> None:
         raise VaegenError(f"Output path {path} is a folder; give a file name.")
 
 
+def _create_unique(folder: Path, prefix: str, suffix: str) -> Path:
+    """Create a new empty file named prefix + random + suffix in `folder`.
+
+    O_EXCL makes the name ours alone; the mode is the usual 0666 less the umask.
+    (tempfile.mkstemp would do, but its import costs every command's start-up.)
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        candidate = folder / f"{prefix}{os.urandom(6).hex()}{suffix}"
+        try:
+            os.close(os.open(candidate, flags, 0o666))
+            return candidate
+        except FileExistsError:
+            continue
+    raise VaegenError(f"Cannot find a free temporary name in {folder}.")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` on success.
 
-    On any exception (KeyboardInterrupt included) the temporary file is removed
-    and `path` is left as it was.
+    The temporary name is hidden (.NAME.<random><suffix>); `suffix` lets a
+    writer that goes by the extension (Pillow) see the one it needs. On any
+    exception (KeyboardInterrupt included) the temporary file is removed and
+    `path` is left as it was.
     """
     path = Path(path)
     _check_parent(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp_path = _create_unique(path.parent, f".{path.name}.", suffix)
     except PermissionError as exc:
         raise VaegenError(f"Cannot write in {path.parent}: permission denied.") from exc
-    os.close(fd)
-    tmp_path = Path(tmp)
     try:
         yield tmp_path
-        # mkstemp makes 0600 files; give the final file the usual umask mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

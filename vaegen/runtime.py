@@ -91,8 +91,12 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
-def make_session(path, provider: str = "auto", threads: int | None = None) -> ort.InferenceSession:
-    """An InferenceSession on the requested provider, verified to be running it."""
+def make_session(path, provider: str = "auto", threads: int | None = None,
+                 graph: bytes | None = None) -> ort.InferenceSession:
+    """An InferenceSession on the requested provider, verified to be running it.
+
+    `graph`, when given, is the model's bytes (already checked); `path` then
+    only names it in errors."""
     if provider not in PROVIDERS:
         raise ProviderError(f"Unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}.")
     wants_cuda = provider == "cuda" or (provider == "auto" and CUDA in ort.get_available_providers()
@@ -103,7 +107,8 @@ def make_session(path, provider: str = "auto", threads: int | None = None) -> or
         )
     providers = [CUDA, CPU] if wants_cuda else [CPU]
     try:
-        session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+        session = ort.InferenceSession(str(path) if graph is None else graph, session_options(threads),
+                                       providers=providers)
     except Exception as exc:  # ORT's exception classes are not importable by name
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise BundleError(f"ONNX Runtime cannot load {path}: {first}") from exc
@@ -147,7 +152,9 @@ class Model:
         self._decoder = None
 
     def _session(self, path, inputs: dict, outputs: dict) -> ort.InferenceSession:
-        session = make_session(path, self.provider, self.threads)
+        graph = self.bundle.read_graph(path.name)  # checked against vaegen.json's sha256
+        session = make_session(path, self.provider, self.threads, graph=graph)
+        del graph
         _check_io(session, inputs, outputs, path.name)
         meta = session.get_modelmeta().custom_metadata_map
         graph_id = meta.get("vaegen.model_id")

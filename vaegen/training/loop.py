@@ -48,6 +48,7 @@ class TrainConfig:
     kl_warmup: float = 0.0  # epochs over which the KL weight ramps from 0 to beta
     binarize: bool | None = None  # None: on for mnist and fashion-mnist
     iw_samples: int = 1  # >1 trains on the importance-weighted bound (Burda et al.)
+    schedule_start: int = 0  # the epoch the learning-rate schedule starts from (a resumed fine-tuning stage)
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # fp32, or bf16 autocast on CUDA
@@ -99,11 +100,13 @@ def split_data(cfg: TrainConfig, model_cfg: ModelConfig) -> tuple[ImageSet, Imag
     return part(~held), part(held)
 
 
-def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
-    if cfg.lr_schedule == "constant" or total <= 1:
+def _lr_at(cfg: TrainConfig, step: int, total: int, start: int = 0) -> float:
+    """The learning rate at `step` of a schedule that runs from step `start` to `total`."""
+    if cfg.lr_schedule == "constant" or total - start <= 1:
         return cfg.lr
     floor = cfg.lr / 100
-    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(step, total) / total))
+    done = min(max(step - start, 0), total - start) / (total - start)
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * done))
 
 
 def _beta_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -249,9 +252,17 @@ def _resumed_config(state: dict, cfg: TrainConfig, model_cfg: ModelConfig,
     if changed:
         names = ", ".join("--" + n.replace("_", "-") for n in changed)
         raise TrainingError(f"{names} cannot change when resuming; the run in this folder keeps its model and data.")
+    new_rate = any(getattr(cfg, name) != getattr(saved, name) for name in overrides & {"lr", "lr_schedule"})
     for name in (overrides - set(MODEL_OPTIONS) - {"dataset"}) | {"epochs", "device", "threads"}:
         setattr(saved, name, getattr(cfg, name))
-    saved.command = cfg.command or saved.command
+    if new_rate:
+        # A new learning rate starts a new stage: its schedule runs from here to --epochs.
+        # (The same command run again after an interruption goes on with its stage.)
+        # The model card shows the command of every stage, one per line.
+        saved.schedule_start = state["epoch"]
+        saved.command = "\n".join(c for c in (saved.command, cfg.command) if c)
+    elif not saved.command:
+        saved.command = cfg.command
     if cfg.data_dir:
         saved.data_dir = cfg.data_dir
     return saved, saved_model
@@ -416,7 +427,8 @@ def _run_epoch(wrapped, model, optimizer, images, x_test, cfg, epoch, steps_per_
     lr = beta = 0.0
     for i in range(steps_per_epoch):
         step = (epoch - 1) * steps_per_epoch + i
-        lr, beta = _lr_at(cfg, step, total_steps), _beta_at(cfg, step, steps_per_epoch)
+        lr = _lr_at(cfg, step, total_steps, cfg.schedule_start * steps_per_epoch)
+        beta = _beta_at(cfg, step, steps_per_epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = images[order[i * local : (i + 1) * local]].to(device).float().div_(255.0)
