@@ -138,3 +138,24 @@ def test_export_clears_build_folders_a_killed_export_left(tmp_path):
     export_bundle(tiny_model(), tmp_path / "b")
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_model_card_gives_each_stage_and_a_steady_training_time(tmp_path, tiny_bundle):
+    """A two-stage run (a fine-tuning stage resumed with a new --lr) shows both
+    commands, and a wall time that one stalled epoch cannot inflate."""
+    import torch
+
+    from vaegen.training.export import export_checkpoint
+    from vaegen.training.loop import load_checkpoint
+
+    state = load_checkpoint(tiny_bundle.parent / "checkpoint.pt")
+    epoch = dict(state["history"][-1])
+    state["history"] = [{**epoch, "seconds": 10.0}] * 3 + [{**epoch, "seconds": 30.0}] * 2 + [{**epoch, "seconds": 3000.0}]
+    state["train_config"].update(schedule_start=3, command="vaegen train STAGE-1\nvaegen train --resume STAGE-2")
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save(state, checkpoint)
+    card = (export_checkpoint(checkpoint, tmp_path / "model") / "README.md").read_text()
+    assert "```\nvaegen train STAGE-1\nvaegen train --resume STAGE-2\n```" in card
+    # 3 x 10 s + 3 x 30 s (the stalled 3000 s epoch counts at the stage's median) = 2 min
+    assert "- wall time: 51.5 min of training epochs as measured; 2 min at each stage's median epoch time (3, 3 epochs)" in card
+    assert "- schedule_start: 3" in card

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 import warnings
@@ -252,7 +253,8 @@ def model_card(facts: dict) -> str:
     ]
     if training.get("command"):
         lines += ["```", training["command"], "```", ""]
-    keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "seed")
+    keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedule_start", "beta", "kl_warmup", "binarize",
+            "iw_samples", "seed")
     lines += [f"- {k}: {training[k]}" for k in keys if k in training]
     for key in ("wall_time", "hardware"):
         if key in training:
@@ -287,6 +289,13 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics:
     seconds = sum(m.get("seconds", 0.0) for m in history)
     if seconds:
         training["wall_time"] = f"{seconds / 60:.1f} min of training epochs"
+        start = int(training.get("schedule_start") or 0)
+        stages = [s for s in (history[:start], history[start:]) if s]
+        if len(stages) > 1:
+            # Epoch times on a shared machine vary; each stage's median epoch is the steady cost.
+            typical = sum(len(s) * statistics.median(m.get("seconds", 0.0) for m in s) for s in stages)
+            training["wall_time"] += (f" as measured; {typical / 60:.0f} min at each stage's median epoch time "
+                                      f"({', '.join(str(len(s)) for s in stages)} epochs)")
     metrics = {}
     if history:
         last = history[-1]
