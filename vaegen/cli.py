@@ -201,6 +201,9 @@ def _make_train() -> click.Command:
                        "[default: on for MNIST-style datasets]")
     @click.option("--iw-samples", type=click.IntRange(min=1), default=1,
                   help="Samples per image; >1 trains on the importance-weighted bound.")
+    @click.option("--iw-estimator", type=click.Choice(["iwae", "dreg"]), default="iwae",
+                  help="The encoder's gradient of that bound: iwae (Burda et al.), or dreg, the doubly "
+                       "reparameterized one (Tucker et al. 2018), whose signal does not fade as --iw-samples grows.")
     @click.option("--seed", type=int, default=0, help="Random seed (initialisation, shuffling, noise).")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                   help="auto: CUDA when torch sees a GPU.")
@@ -212,7 +215,7 @@ def _make_train() -> click.Command:
                   help="Continue the run in --out up to --epochs, with its saved settings; options given now win.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
     def train(dataset, data_dir, arch, latent_dim, hidden, image_size, channels, epochs, batch_size, lr, lr_schedule,
-              beta, kl_warmup, binarize, iw_samples, seed, device, precision, threads, out, resume, quiet):
+              beta, kl_warmup, binarize, iw_samples, iw_estimator, seed, device, precision, threads, out, resume, quiet):
         """Train a VAE with PyTorch and export it as an ONNX model bundle.
 
         Each epoch writes a checkpoint, metrics.jsonl and a sample grid in the
@@ -246,12 +249,12 @@ def _make_train() -> click.Command:
         cfg = TrainConfig(
             dataset=dataset, data_dir=str(data_dir) if data_dir else None, epochs=epochs, batch_size=batch_size,
             lr=lr, lr_schedule=lr_schedule, beta=beta, kl_warmup=kl_warmup, binarize=binarize,
-            iw_samples=iw_samples, seed=seed, device=device, precision=precision, threads=threads,
+            iw_samples=iw_samples, iw_estimator=iw_estimator, seed=seed, device=device, precision=precision, threads=threads,
             command=_command_line(ctx),
         )
         # With --resume, options given now override the saved ones; the model's own shape cannot change.
         overrides = given & {"arch", "latent_dim", "hidden", "image_size", "channels", "dataset",
-                             "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples",
+                             "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "iw_estimator",
                              "precision"}
         reporter = _ClickReporter(quiet)
         try:

@@ -48,6 +48,7 @@ class TrainConfig:
     kl_warmup: float = 0.0  # epochs over which the KL weight ramps from 0 to beta
     binarize: bool | None = None  # None: on for mnist and fashion-mnist
     iw_samples: int = 1  # >1 trains on the importance-weighted bound (Burda et al.)
+    iw_estimator: str = "iwae"  # the encoder's gradient of that bound: iwae, or dreg (Tucker et al. 2018)
     schedule_start: int = 0  # the epoch the learning-rate schedule starts from (a resumed fine-tuning stage)
     seed: int = 0
     device: str = "auto"
@@ -116,25 +117,39 @@ def _beta_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
 
 
 def batch_loss(model, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.Generator,
-               latent_dim: int, bf16: bool = False):
+               latent_dim: int, bf16: bool = False, estimator: str = "iwae"):
     """(loss to minimise, mean reconstruction nats, mean KL nats) for a batch x.
 
     `model` is the VAE or its DistributedDataParallel wrapper: the forward
     pass goes through model(...) so DDP can synchronise the gradients.
+
+    With iw_samples > 1 the loss is the importance-weighted bound. Its
+    decoder gradient is sum_i w_i grad log w_i (w normalised weights); for
+    the encoder, `estimator="dreg"` gives the doubly reparameterized gradient
+    (Tucker et al. 2018), sum_i w_i^2 d log w_i/dz_i dz_i/dphi, whose signal
+    does not fade as k grows: q's parameters are cut out of log q(z|x), and a
+    hook scales the gradient reaching each z_i by w_i once more.
     """
     b = x.shape[0]
     shape = (b, latent_dim) if iw_samples <= 1 else (iw_samples, b, latent_dim)
     eps = torch.randn(shape, generator=gen, device=x.device)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
         mu, logvar, z, logits = model(x, eps)
+    dreg = iw_samples > 1 and estimator == "dreg" and z.requires_grad
+    weights = []
+    if dreg:
+        z.register_hook(lambda grad: grad * weights[0].to(grad.dtype).unsqueeze(-1))
     mu, logvar, z, logits = mu.float(), logvar.float(), z.float(), logits.float()
     if iw_samples <= 1:
         recon, kl = bernoulli_nll(logits, x), gaussian_kl(mu, logvar)
         return (recon + beta * kl).mean(), recon.mean(), kl.mean()
     k = iw_samples
     recon = bernoulli_nll(logits, x.repeat(k, 1, 1, 1)).view(k, b)
-    kl_terms = log_normal(z, mu, logvar) - log_normal(z)  # log q(z|x) - log p(z), (K, B)
+    q_mu, q_logvar = (mu.detach(), logvar.detach()) if dreg else (mu, logvar)
+    kl_terms = log_normal(z, q_mu, q_logvar) - log_normal(z)  # log q(z|x) - log p(z), (K, B)
     log_w = -recon - beta * kl_terms
+    if dreg:
+        weights.append(torch.softmax(log_w.detach(), dim=0))
     bound = torch.logsumexp(log_w, dim=0) - math.log(k)
     return -bound.mean(), recon.mean(), kl_terms.mean()
 
@@ -435,7 +450,7 @@ def _run_epoch(wrapped, model, optimizer, images, x_test, cfg, epoch, steps_per_
         if cfg.binarized():
             x = torch.bernoulli(x, generator=noise_gen)
         loss, recon, kl = batch_loss(wrapped, x, beta, cfg.iw_samples, noise_gen, model.cfg.latent_dim,
-                                     bf16=cfg.precision == "bf16")
+                                     bf16=cfg.precision == "bf16", estimator=cfg.iw_estimator)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"The loss became {loss.item()} at epoch {epoch}, step {i + 1}; stopped. "
