@@ -213,7 +213,22 @@ def bench_decoder(model_dir: Path, repeats: int) -> dict:
 # ---------------------------------------------------------------- 3. training
 
 
-def bench_training(steps: int, repeats: int) -> dict:
+STAGE1_ROW = "shipped recipe (mlp, hidden 512)"
+
+
+def stage2_row(iw_samples: int) -> str:
+    return f"shipped recipe, stage 2 (IW k={iw_samples})"
+
+
+def shipped_recipe(model_dir: Path) -> dict:
+    """The shipped model's stages, as its vaegen.json records them (the Makefile's `make weights`)."""
+    training = load_bundle(model_dir).meta.get("training", {})
+    epochs, start = int(training.get("epochs", 0)), int(training.get("schedule_start") or 0)
+    return {"stage_epochs": [start, epochs - start] if start else [epochs],
+            "iw_samples": int(training.get("iw_samples", 1))}
+
+
+def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
     import torch
     from torch import nn
 
@@ -279,9 +294,11 @@ def bench_training(steps: int, repeats: int) -> dict:
     contenders = {
         "classic MLP 784-400-20": timer(classic),
         "vaegen train default (conv)": timer(vaegen_recipe(ModelConfig())),
-        "shipped recipe (mlp, hidden 512)": timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512))),
-        "shipped recipe, stage 2 (IW k=5)": timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512), iw_samples=5)),
+        STAGE1_ROW: timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512))),
     }
+    if len(recipe["stage_epochs"]) > 1:
+        k = recipe["iw_samples"]
+        contenders[stage2_row(k)] = timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512), iw_samples=k))
     raw = alternate(contenders, repeats, warmup=0)
     out = {}
     for name, rates in raw.items():
@@ -335,10 +352,12 @@ def markdown(r: dict) -> str:
               "| recipe | s/epoch | images/s | vs classic |", "|---|---|---|---|"]
     for name, row in t.items():
         lines.append(f"| {name} | {row['s_per_epoch']:.1f} | {row['images_per_s']:,.0f} | {row['ratio_to_classic']:.2f}x |")
-    stages = [t.get("shipped recipe (mlp, hidden 512)"), t.get("shipped recipe, stage 2 (IW k=5)")]
-    if all(stages):
-        minutes = (150 * stages[0]["s_per_epoch"] + 65 * stages[1]["s_per_epoch"]) / 60
-        lines += ["", f"`make weights` (150 epochs, then 65 at k=5) at these rates: **{minutes:.0f} min** of training."]
+    recipe = r.get("recipe")
+    if recipe and len(recipe["stage_epochs"]) == 2:
+        (first, second), k = recipe["stage_epochs"], recipe["iw_samples"]
+        minutes = (first * t[STAGE1_ROW]["s_per_epoch"] + second * t[stage2_row(k)]["s_per_epoch"]) / 60
+        lines += ["", f"`make weights` ({first} epochs, then {second} at k={k}) at these rates: "
+                      f"**{minutes:.0f} min** of training."]
     if e:
         lines += ["", f"**Evaluation** at k=1000: {e['images_per_s']:.1f} images/s, so the full 10,000-image test "
                   f"set takes {e['full_test_set_s'] / 60:.1f} min "
@@ -359,8 +378,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
+    cold_repeats = 3 if args.quick else args.cold_repeats
     report = {"date": time.strftime("%Y-%m-%d"), "machine": describe_machine(), "repeats": repeats,
-              "cold_repeats": 3 if args.quick else args.cold_repeats, "model": str(args.model)}
+              "cold_repeats": cold_repeats, "model": str(args.model), "recipe": shipped_recipe(args.model)}
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint
         if checkpoint is None:
@@ -373,11 +393,11 @@ def main() -> None:
             torch.save({"format": CHECKPOINT_FORMAT, "model_config": model.cfg.to_dict(), "model": model.state_dict()},
                        checkpoint)
         print("cold start ...", file=sys.stderr)
-        report["cold_start"] = bench_cold_start(args.model, checkpoint, 3 if args.quick else args.cold_repeats)
+        report["cold_start"] = bench_cold_start(args.model, checkpoint, cold_repeats)
     print("decoder throughput ...", file=sys.stderr)
     report["decoder"] = bench_decoder(args.model, repeats)
     print("training ...", file=sys.stderr)
-    report["training"] = bench_training(steps=20 if args.quick else 60, repeats=3)
+    report["training"] = bench_training(steps=20 if args.quick else 60, repeats=3, recipe=report["recipe"])
     try:
         print("evaluation ...", file=sys.stderr)
         report["evaluate"] = bench_evaluate(args.model, 50 if args.quick else args.eval_images, args.data_dir)
