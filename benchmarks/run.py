@@ -216,8 +216,8 @@ def bench_decoder(model_dir: Path, repeats: int) -> dict:
 STAGE1_ROW = "shipped recipe (mlp, hidden 512)"
 
 
-def stage2_row(iw_samples: int) -> str:
-    return f"shipped recipe, stage 2 (IW k={iw_samples})"
+def stage2_row(iw_samples: int, estimator: str = "iwae") -> str:
+    return f"shipped recipe, stage 2 (IW k={iw_samples}{', DReG' if estimator == 'dreg' else ''})"
 
 
 def shipped_recipe(model_dir: Path) -> dict:
@@ -225,7 +225,8 @@ def shipped_recipe(model_dir: Path) -> dict:
     training = load_bundle(model_dir).meta.get("training", {})
     epochs, start = int(training.get("epochs", 0)), int(training.get("schedule_start") or 0)
     return {"stage_epochs": [start, epochs - start] if start else [epochs],
-            "iw_samples": int(training.get("iw_samples", 1))}
+            "iw_samples": int(training.get("iw_samples", 1)),
+            "iw_estimator": str(training.get("iw_estimator", "iwae"))}
 
 
 def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
@@ -277,14 +278,15 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
             opt.step()
         return step
 
-    def vaegen_recipe(cfg, iw_samples=1):
+    def vaegen_recipe(cfg, iw_samples=1, estimator="iwae"):
         def make():
             model = VAE(cfg)
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
             noise = torch.Generator().manual_seed(1)
 
             def step(x):
-                loss, _, _ = batch_loss(model, x, 1.0, iw_samples, noise, cfg.latent_dim)
+                loss, _, _ = batch_loss(model, x, 1.0, iw_samples, noise, cfg.latent_dim,
+                                           estimator=estimator)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -297,8 +299,9 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
         STAGE1_ROW: timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512))),
     }
     if len(recipe["stage_epochs"]) > 1:
-        k = recipe["iw_samples"]
-        contenders[stage2_row(k)] = timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512), iw_samples=k))
+        k, estimator = recipe["iw_samples"], recipe.get("iw_estimator", "iwae")
+        contenders[stage2_row(k, estimator)] = timer(
+            vaegen_recipe(ModelConfig(arch="mlp", hidden=512), iw_samples=k, estimator=estimator))
     raw = alternate(contenders, repeats, warmup=0)
     out = {}
     for name, rates in raw.items():
@@ -355,7 +358,8 @@ def markdown(r: dict) -> str:
     recipe = r.get("recipe")
     if recipe and len(recipe["stage_epochs"]) == 2:
         (first, second), k = recipe["stage_epochs"], recipe["iw_samples"]
-        minutes = (first * t[STAGE1_ROW]["s_per_epoch"] + second * t[stage2_row(k)]["s_per_epoch"]) / 60
+        second_row = stage2_row(k, recipe.get("iw_estimator", "iwae"))
+        minutes = (first * t[STAGE1_ROW]["s_per_epoch"] + second * t[second_row]["s_per_epoch"]) / 60
         lines += ["", f"`make weights` ({first} epochs, then {second} at k={k}) at these rates: "
                       f"**{minutes:.0f} min** of training."]
     if e:

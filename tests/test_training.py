@@ -20,7 +20,7 @@ from vaegen.cli import cli  # noqa: E402
 from vaegen.errors import TrainingError  # noqa: E402
 from vaegen.training import loop  # noqa: E402
 from vaegen.training.loop import Interrupted, Reporter, TrainConfig, load_checkpoint, train  # noqa: E402
-from vaegen.training.model import ModelConfig  # noqa: E402
+from vaegen.training.model import VAE, ModelConfig  # noqa: E402
 
 
 def run_cli(*args):
@@ -318,3 +318,31 @@ def test_dreg_training_runs_through_the_cli(tiny_mnist, tmp_path):
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["train_config"]["iw_estimator"] == "dreg"
     assert np.isfinite(state["history"][-1]["train_loss"])
+
+
+def test_decoder_layers_deepen_the_mlp_decoder_and_survive_export_and_resume(tiny_mnist, tmp_path):
+    def widths(layers):
+        decoder = VAE(ModelConfig(arch="mlp", latent_dim=4, hidden=8, decoder_layers=layers)).decoder
+        return [m.out_features for m in decoder if isinstance(m, torch.nn.Linear)]
+
+    assert widths(2) == [8, 16, 784]  # the default: the shipped model's layout before the option existed
+    assert widths(3) == [8, 8, 16, 784]
+    assert widths(1) == [16, 784]
+    out = tmp_path / "run"
+    result = run_cli("train", "--data-dir", str(tiny_mnist), "--arch", "mlp", "--latent-dim", "4", "--hidden", "8",
+                     "--decoder-layers", "3", "--epochs", "1", "--batch-size", "32", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "model" / "vaegen.json").read_text())
+    assert meta["architecture"]["decoder_layers"] == 3  # exported, parity-checked, and described
+    result = run_cli("train", "--resume", "--epochs", "2", "--decoder-layers", "2", "--out", str(out))
+    assert result.exit_code == 1 and "--decoder-layers cannot change when resuming" in result.stderr
+    result = run_cli("train", "--resume", "--epochs", "2", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out / "checkpoint.pt")["model_config"]["decoder_layers"] == 3
+
+
+@pytest.mark.parametrize("args", [["--decoder-layers", "0"], ["--arch", "conv", "--decoder-layers", "3"]])
+def test_decoder_layers_usage_errors_exit_2(args, tmp_path):
+    result = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--decoder-layers" in result.stderr
+    assert not (tmp_path / "r").exists()

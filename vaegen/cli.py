@@ -185,6 +185,8 @@ def _make_train() -> click.Command:
     @click.option("--arch", type=click.Choice(["conv", "mlp"]), default="conv", help="Encoder and decoder architecture.")
     @click.option("--latent-dim", type=click.IntRange(min=1), default=32, help="Number of latent dimensions.")
     @click.option("--hidden", type=click.IntRange(min=1), default=512, help="Width of the dense layers.")
+    @click.option("--decoder-layers", type=click.IntRange(min=1), default=2,
+                  help="Hidden layers of the mlp decoder (the last one 2x --hidden wide).")
     @click.option("--image-size", type=click.IntRange(min=4), default=28, help="Side of the square images (image folders).")
     @click.option("--channels", type=click.Choice(["1", "3"]), default="1", help="1 for grayscale, 3 for RGB (image folders).")
     @click.option("--epochs", type=click.IntRange(min=1), default=10, help="Epochs to train (the total, with --resume).")
@@ -214,8 +216,9 @@ def _make_train() -> click.Command:
     @click.option("--resume", is_flag=True,
                   help="Continue the run in --out up to --epochs, with its saved settings; options given now win.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-    def train(dataset, data_dir, arch, latent_dim, hidden, image_size, channels, epochs, batch_size, lr, lr_schedule,
-              beta, kl_warmup, binarize, iw_samples, iw_estimator, seed, device, precision, threads, out, resume, quiet):
+    def train(dataset, data_dir, arch, latent_dim, hidden, decoder_layers, image_size, channels, epochs, batch_size, lr,
+              lr_schedule, beta, kl_warmup, binarize, iw_samples, iw_estimator, seed, device, precision, threads, out, resume,
+              quiet):
         """Train a VAE with PyTorch and export it as an ONNX model bundle.
 
         Each epoch writes a checkpoint, metrics.jsonl and a sample grid in the
@@ -243,7 +246,7 @@ def _make_train() -> click.Command:
         size = 28 if dataset in ("mnist", "fashion-mnist") else image_size
         try:
             model_cfg = ModelConfig(arch=arch, channels=int(channels), height=size, width=size, latent_dim=latent_dim,
-                                    hidden=hidden)
+                                    hidden=hidden, decoder_layers=decoder_layers)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         cfg = TrainConfig(
@@ -253,7 +256,7 @@ def _make_train() -> click.Command:
             command=_command_line(ctx),
         )
         # With --resume, options given now override the saved ones; the model's own shape cannot change.
-        overrides = given & {"arch", "latent_dim", "hidden", "image_size", "channels", "dataset",
+        overrides = given & {"arch", "latent_dim", "hidden", "decoder_layers", "image_size", "channels", "dataset",
                              "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "iw_estimator",
                              "precision"}
         reporter = _ClickReporter(quiet)

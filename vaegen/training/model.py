@@ -27,10 +27,15 @@ class ModelConfig:
     latent_dim: int = 32
     hidden: int = 512  # width of the dense layers (the mlp's outer layers are 2x this)
     conv_channels: int = 32  # conv: channels after the first stride-2 convolution
+    decoder_layers: int = 2  # mlp: hidden layers of the decoder, `hidden` wide, the last one 2x
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.decoder_layers < 1:
+            raise ValueError("the decoder needs at least one hidden layer")
+        if self.arch != "mlp" and self.decoder_layers != 2:
+            raise ValueError("--decoder-layers applies to the mlp arch only")
         if self.arch == "conv" and (self.height % 4 or self.width % 4):
             raise ValueError("the conv arch needs image sides divisible by 4")
 
@@ -72,12 +77,11 @@ def _encoder(cfg: ModelConfig) -> nn.Module:
 def _decoder(cfg: ModelConfig) -> nn.Module:
     h, c, d = cfg.hidden, cfg.conv_channels, cfg.latent_dim
     if cfg.arch == "mlp":
-        return nn.Sequential(
-            nn.Linear(d, h), nn.ELU(),
-            nn.Linear(h, 2 * h), nn.ELU(),
-            nn.Linear(2 * h, cfg.pixels),
-            nn.Unflatten(1, cfg.image_shape),
-        )
+        widths = [d] + [h] * (cfg.decoder_layers - 1) + [2 * h]  # 2 layers: d-h-2h-pixels
+        layers = []
+        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(n_in, n_out), nn.ELU()]
+        return nn.Sequential(*layers, nn.Linear(2 * h, cfg.pixels), nn.Unflatten(1, cfg.image_shape))
     return nn.Sequential(
         nn.Linear(d, h), nn.ELU(),
         nn.Linear(h, 2 * c * (cfg.height // 4) * (cfg.width // 4)), nn.ELU(),
