@@ -213,7 +213,7 @@ def bench_decoder(model_dir: Path, repeats: int) -> dict:
 # ---------------------------------------------------------------- 3. training
 
 
-STAGE1_ROW = "shipped recipe (mlp, hidden 512)"
+STAGE1_ROW = "shipped recipe, stage 1"
 
 
 def stage2_row(iw_samples: int, estimator: str = "iwae") -> str:
@@ -222,11 +222,13 @@ def stage2_row(iw_samples: int, estimator: str = "iwae") -> str:
 
 def shipped_recipe(model_dir: Path) -> dict:
     """The shipped model's stages, as its vaegen.json records them (the Makefile's `make weights`)."""
-    training = load_bundle(model_dir).meta.get("training", {})
+    meta = load_bundle(model_dir).meta
+    training = meta.get("training", {})
     epochs, start = int(training.get("epochs", 0)), int(training.get("schedule_start") or 0)
     return {"stage_epochs": [start, epochs - start] if start else [epochs],
             "iw_samples": int(training.get("iw_samples", 1)),
-            "iw_estimator": str(training.get("iw_estimator", "iwae"))}
+            "iw_estimator": str(training.get("iw_estimator", "iwae")),
+            "architecture": meta["architecture"]}
 
 
 def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
@@ -293,15 +295,16 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
             return step
         return make
 
+    shipped = ModelConfig.from_dict(recipe["architecture"])
     contenders = {
         "classic MLP 784-400-20": timer(classic),
         "vaegen train default (conv)": timer(vaegen_recipe(ModelConfig())),
-        STAGE1_ROW: timer(vaegen_recipe(ModelConfig(arch="mlp", hidden=512))),
+        STAGE1_ROW: timer(vaegen_recipe(shipped)),
     }
     if len(recipe["stage_epochs"]) > 1:
         k, estimator = recipe["iw_samples"], recipe.get("iw_estimator", "iwae")
         contenders[stage2_row(k, estimator)] = timer(
-            vaegen_recipe(ModelConfig(arch="mlp", hidden=512), iw_samples=k, estimator=estimator))
+            vaegen_recipe(shipped, iw_samples=k, estimator=estimator))
     raw = alternate(contenders, repeats, warmup=0)
     out = {}
     for name, rates in raw.items():
