@@ -253,8 +253,10 @@ def model_card(facts: dict) -> str:
     ]
     if training.get("command"):
         lines += ["```", training["command"], "```", ""]
+    shape = ("hidden", "decoder_layers") if arch["arch"] == "mlp" else ("hidden", "conv_channels")
+    lines.append("- architecture: " + ", ".join(f"{k} {arch[k]}" for k in ("arch", *shape) if k in arch))
     keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedule_start", "beta", "kl_warmup", "binarize",
-            "iw_samples", "seed")
+            "iw_samples", "iw_estimator", "seed")
     lines += [f"- {k}: {training[k]}" for k in keys if k in training]
     for key in ("wall_time", "hardware"):
         if key in training:
