@@ -28,7 +28,7 @@ from vaegen.bundle import (
 )
 from vaegen.cli import cli
 from vaegen.errors import BundleError
-from vaegen.runtime import Model
+from vaegen.api import Model
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vaegen import images
-from vaegen.errors import ImageError
+from vaegen.errors import ImageError, OutputError
 
 # ------------------------------------------------------------------ load_image
 
@@ -288,7 +288,7 @@ def test_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch, writer):
     path = tmp_path / f"out.{writer}"
     path.write_bytes(b"old content")
     failing_save(monkeypatch)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match=f"Cannot write {path}: No space left on device"):
         if writer == "png":
             images.save_png(frames(1)[0], path)
         else:

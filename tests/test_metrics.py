@@ -78,7 +78,7 @@ def tiny_exact(tmp_path_factory):
     per-image log p(x) and ELBO computed from the torch model by quadrature."""
     torch = pytest.importorskip("torch", reason="building the tiny model needs the train extra")
     from vaegen.bundle import load_bundle
-    from vaegen.runtime import Model
+    from vaegen.api import Model
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 
@@ -147,7 +147,7 @@ def test_importance_weighted_bound_tightens_with_k(tiny_exact):
 def test_evaluate_reports_active_units_and_speed(tmp_path):
     torch = pytest.importorskip("torch")
     from vaegen.bundle import load_bundle
-    from vaegen.runtime import Model
+    from vaegen.api import Model
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 

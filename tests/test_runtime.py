@@ -12,7 +12,8 @@ from vaegen import runtime
 from vaegen.bundle import load_bundle
 from vaegen.errors import BundleError, ProviderError
 from vaegen.latent import sample_prior
-from vaegen.runtime import CPU, CUDA, Model, make_session, provider_report, session_options
+from vaegen.api import Model
+from vaegen.runtime import CPU, CUDA, make_session, provider_report, session_options
 
 no_gpu = pytest.mark.skipif(runtime.cuda_driver_present(), reason="this machine has an NVIDIA driver")
 
@@ -164,7 +165,7 @@ def test_graph_with_the_wrong_latent_dim_is_refused(tiny_bundle, tmp_path):
 def test_io_binding_path_matches_plain_run(tiny_bundle):
     """The CUDA provider's IO-binding path, exercised here on the CPU provider."""
     from vaegen.bundle import load_bundle
-    from vaegen.runtime import Model
+    from vaegen.api import Model
 
     rng = np.random.default_rng(1)
     z = rng.standard_normal((37, 4), dtype=np.float32)
@@ -182,7 +183,7 @@ def test_fp16_export_is_checked_at_its_stated_tolerance(tmp_path):
     import json
 
     from vaegen.bundle import load_bundle
-    from vaegen.runtime import Model
+    from vaegen.api import Model
     from vaegen.training.export import FP16_ATOL, export_bundle
     from vaegen.training.model import VAE, ModelConfig
 

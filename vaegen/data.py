@@ -206,10 +206,9 @@ def _load_verified(folder: Path, entry: IdxFile) -> bytes | None:
     return None
 
 
-def download_file(
-    url: str, dest: Path, *, timeout: float = 30.0, progress: Progress | None = None
-) -> bytes:
-    """Download `url` to `dest` (atomically) and return its bytes."""
+def download_file(url: str, *, timeout: float = 30.0, progress: Progress | None = None) -> bytes:
+    """Download `url` into memory (at most MAX_IDX_BYTES) and return its bytes;
+    the caller verifies them before anything is written."""
     request = urllib.request.Request(url, headers={"User-Agent": "vaegen"})
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only)
         total = response.headers.get("Content-Length")
@@ -244,7 +243,7 @@ def fetch_idx(
     for mirror in dataset.mirrors:
         url = f"{mirror}{entry.name}.gz"
         try:
-            gz = download_file(url, folder / f"{entry.name}.gz", timeout=timeout, progress=progress)
+            gz = download_file(url, timeout=timeout, progress=progress)
             raw = _gunzip(gz, url)
             if not _verified(entry, raw, gz):
                 raise DataError(f"{url} failed its md5 check")
@@ -375,3 +374,16 @@ def binarize(images: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     probs = images.astype(np.float32) / 255.0
     return (rng.random(images.shape, dtype=np.float32) < probs).astype(np.float32)
+
+
+def evaluation_images(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
+                      *, limit: int | None = None, progress: Progress | None = None) -> np.ndarray:
+    """The held-out images a model is scored on: the first `limit` of the
+    split, checked against the model's image shape, binarized once with the
+    fixed seed 0 (so every evaluation of every model sees the same bits)."""
+    c, h, w = image_shape
+    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=progress)
+    if data.images.shape[1:] != tuple(image_shape):
+        raise DataError(f"{dataset} images are {data.images.shape[1:]}, the model takes {tuple(image_shape)}.")
+    images = data.images[:limit] if limit else data.images
+    return binarize(images, seed=0)

@@ -8,7 +8,10 @@ standard library.
 class VaegenError(Exception):
     """A failure the user can act on; its message is shown as `Error: ...`."""
 
-    exit_code = 1
+
+class ArgumentError(VaegenError):
+    """An argument is out of range or inconsistent with the model (a wrong
+    shape, an unknown class); the CLI reports it as a usage error, exit 2."""
 
 
 class DataError(VaegenError):
@@ -37,3 +40,8 @@ class TrainingError(VaegenError):
 
 class ExportError(VaegenError):
     """An export failed its checks; no bundle was written."""
+
+
+class OutputError(VaegenError):
+    """An output file or folder cannot be written (missing folder, no
+    permission, full disk, a special file system); nothing was left behind."""

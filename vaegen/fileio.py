@@ -12,17 +12,53 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from vaegen.errors import VaegenError
+from vaegen.errors import ArgumentError, OutputError
 
 
-def _check_parent(path: Path) -> None:
-    parent = path.parent
-    if not parent.exists():
-        raise VaegenError(f"Output folder {parent} does not exist; create it first.")
-    if not parent.is_dir():
-        raise VaegenError(f"{parent} is not a folder, so {path.name} cannot be written in it.")
+def check_file_target(path: str | os.PathLike, what: str = "Output path") -> Path:
+    """Check, before any work is done, that a file can be written at `path`:
+    it is not a folder, and its folder exists and is writable. `what` names
+    the path in the message (an option such as "-o")."""
+    path = Path(path)
     if path.is_dir():
-        raise VaegenError(f"Output path {path} is a folder; give a file name.")
+        raise ArgumentError(f"{what} {path} is a folder; give a file name.")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"Output folder {parent} is a file, not a folder.")
+    if not parent.is_dir():
+        raise OutputError(f"Output folder {parent} does not exist; create it first.")
+    if not os.access(parent, os.W_OK):  # a read-only mount says so here, even to root
+        raise OutputError(f"Cannot write in {parent}: permission denied.")
+    return path
+
+
+def check_folder_target(path: str | os.PathLike, what: str, *, parents: bool = True) -> Path:
+    """Check that folder `path` exists or can be created (with its missing
+    ancestors when `parents`, else in an existing folder) and written in."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ArgumentError(f"{what} {path} is a file, not a folder.")
+    where = path
+    if not path.exists():
+        if not parents:
+            if path.parent.exists() and not path.parent.is_dir():
+                raise OutputError(f"Cannot create {path}: {path.parent} is a file, not a folder.")
+            if not path.parent.is_dir():
+                raise OutputError(f"Cannot create {path}: its parent folder does not exist.")
+        where = path.parent
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if where.exists() and not where.is_dir():
+            raise OutputError(f"{what} {path} cannot be made: {where} is a file, not a folder.")
+    if where.exists() and not os.access(where, os.W_OK):
+        raise OutputError(f"Cannot write in {where}: permission denied.")
+    return path
+
+
+def _os_error(path: Path, exc: OSError) -> OutputError:
+    """One line for any OS failure while writing: full disk, vanished or
+    read-only folder, a file system such as /proc that takes no new files."""
+    return OutputError(f"Cannot write {path}: {exc.strerror or exc}.")
 
 
 def _create_unique(folder: Path, prefix: str, suffix: str) -> Path:
@@ -39,7 +75,7 @@ def _create_unique(folder: Path, prefix: str, suffix: str) -> Path:
             return candidate
         except FileExistsError:
             continue
-    raise VaegenError(f"Cannot find a free temporary name in {folder}.")
+    raise OutputError(f"Cannot find a free temporary name in {folder}.")
 
 
 @contextlib.contextmanager
@@ -51,36 +87,29 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     exception (KeyboardInterrupt included) the temporary file is removed and
     `path` is left as it was.
     """
-    path = Path(path)
-    _check_parent(path)
+    path = check_file_target(path)
     try:
         tmp_path = _create_unique(path.parent, f".{path.name}.", suffix)
     except PermissionError as exc:
-        raise VaegenError(f"Cannot write in {path.parent}: permission denied.") from exc
+        raise OutputError(f"Cannot write in {path.parent}: permission denied.") from exc
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
     try:
         yield tmp_path
         os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if isinstance(exc, OSError):
+            raise _os_error(path, exc) from exc
         raise
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def check_folder_target(path: str | os.PathLike, what: str) -> Path:
-    """Check that folder `path` exists or can be created: it is not a file,
-    and its nearest existing ancestor is a folder."""
+def make_folder(path: str | os.PathLike) -> Path:
+    """Create folder `path` (its parent must exist); an OS failure is one line."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise VaegenError(f"{what} {path} is a file, not a folder.")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if ancestor.exists() and not ancestor.is_dir():
-        raise VaegenError(f"{what} {path} cannot be made: {ancestor} is a file, not a folder.")
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
     return path

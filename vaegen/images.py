@@ -244,3 +244,38 @@ class GridWriter:
         if self.canvas.shape[0] == 1:
             return Image.fromarray(self.canvas[0], mode="L")
         return Image.fromarray(self.canvas.transpose(1, 2, 0), mode="RGB")
+
+
+def save_each(images: np.ndarray, out_dir: str | os.PathLike, names: list[str], scale: int = 1) -> list[Path]:
+    """One PNG per image in `out_dir` (created if missing; its parent must
+    exist), each written atomically; returns the paths written."""
+    from vaegen.fileio import make_folder
+
+    out_dir = make_folder(out_dir)
+    written = []
+    for image, name in zip(images, names, strict=True):
+        save_png(to_pil(image), out_dir / name, scale=scale)
+        written.append(out_dir / name)
+    return written
+
+
+def pairs_grid(top: np.ndarray, bottom: np.ndarray, nrow: int) -> Image.Image:
+    """Two aligned sets of images (inputs and their reconstructions) as a grid
+    of row pairs: `nrow` of `top`, then the same `nrow` of `bottom`, and so on.
+    The last pair of rows is padded with black when there are several."""
+    n = len(top)
+    rows = []
+    for start in range(0, n, nrow):
+        chunk_top, chunk_bottom = top[start : start + nrow], bottom[start : start + nrow]
+        pad = nrow - len(chunk_top)
+        if pad and n > nrow:
+            blank = np.zeros((pad, *chunk_top.shape[1:]), np.float32)
+            chunk_top, chunk_bottom = np.concatenate([chunk_top, blank]), np.concatenate([chunk_bottom, blank])
+        rows += [chunk_top, chunk_bottom]
+    return make_grid(np.concatenate(rows), nrow=min(nrow, n))
+
+
+def there_and_back(frames: np.ndarray) -> list[Image.Image]:
+    """An animation's frames forward then backward, each end shown once: a
+    loop with no stutter (a b c d -> a b c d c b)."""
+    return [to_pil(f) for f in np.concatenate([frames, frames[-2:0:-1]])]

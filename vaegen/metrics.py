@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vaegen.runtime import Model
+from vaegen.runtime import OnnxVAE
 
 LOG_2PI = math.log(2 * math.pi)
 ACTIVE_THRESHOLD = 0.01  # Burda et al.: a unit is active when Cov_x(E_q[z_u]) > 0.01
@@ -35,7 +35,7 @@ def bernoulli_log_likelihood(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
     return -y.sum(axis=1, dtype=np.float64)
 
 
-def log_importance_weights(model: Model, x: np.ndarray, mu: np.ndarray, logvar: np.ndarray,
+def log_importance_weights(model: OnnxVAE, x: np.ndarray, mu: np.ndarray, logvar: np.ndarray,
                            eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for one image.
 
@@ -56,7 +56,7 @@ def logmeanexp(a: np.ndarray) -> float:
     return top + math.log(float(np.mean(np.exp(a - top))))
 
 
-def evaluate(model: Model, images: np.ndarray, *, k: int = 1000, seed: int = 0,
+def evaluate(model: OnnxVAE, images: np.ndarray, *, k: int = 1000, seed: int = 0,
              progress: Callable[[int], None] | None = None) -> dict:
     """Evaluate binary images [N, C, H, W] (float32 0/1): nats per image."""
     n = len(images)

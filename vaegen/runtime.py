@@ -136,7 +136,7 @@ def _check_io(session: ort.InferenceSession, want_in: dict, want_out: dict, name
                 raise BundleError(f"{name}: {kind} '{key}' has shape {got[key]}, the bundle says {shape}.")
 
 
-class Model:
+class OnnxVAE:
     """The encoder and decoder of a bundle, each session made on first use."""
 
     def __init__(self, bundle: Bundle, provider: str = "auto", threads: int | None = None,

@@ -1,0 +1,209 @@
+"""The Python API: a model bundle as numpy in, numpy out.
+
+    import vaegen
+    m = vaegen.load_model()                       # the shipped model
+    x = m.sample(64, seed=0)                      # float32 [64, C, H, W] in [0, 1]
+    mu, logvar = m.encode(x)                      # float32 [64, D] each
+    r = m.reconstruct(x)                          # decode(encode(x).mu)
+    w = m.interpolate(x[0], x[1], steps=10)       # [10, C, H, W], slerp between the two codes
+    vaegen.save_grid(x, "grid.png", nrow=8)
+
+This is the one home of the light commands' logic: the CLI and the explorer
+call it and only parse and report. It raises vaegen's own errors (see
+vaegen.errors) and never prints or exits. Imports numpy, onnxruntime (through
+vaegen.runtime) and vaegen's torch-free modules; never torch, never click.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from vaegen.bundle import Bundle, load_bundle
+from vaegen.errors import ArgumentError
+from vaegen.latent import lerp, manifold_2d, sample_prior, slerp, traversal
+from vaegen.runtime import DEFAULT_BATCH, OnnxVAE, set_verbose
+
+INTERPOLATIONS = ("slerp", "lerp")
+
+
+class Model(OnnxVAE):
+    """A VAE bundle running on ONNX Runtime.
+
+    Images are float32 arrays [N, C, H, W] with values in [0, 1]; latents are
+    float32 [N, D]. Sessions are made on first use, so a model that only
+    samples never loads its encoder.
+    """
+
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int | None = None,
+                 batch_size: int = DEFAULT_BATCH, io_binding: bool | None = None):
+        super().__init__(bundle, provider=provider, threads=threads, batch_size=batch_size, io_binding=io_binding)
+
+    def __repr__(self) -> str:
+        return f"Model({str(self.bundle.path)!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"
+
+    @property
+    def latent_dim(self) -> int:
+        """D, the number of latent dimensions."""
+        return self.bundle.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images the model reads and draws."""
+        return self.bundle.image_shape
+
+    def describe(self) -> dict:
+        """The bundle's vaegen.json and the execution providers that really
+        run here. Loads and checks both graphs: it vouches for the whole bundle."""
+        from vaegen.runtime import provider_report
+
+        self.encoder, self.decoder  # noqa: B018 (each session is made, and its graph checked, on first use)
+        report = provider_report()
+        report["active"] = self.active_provider
+        return {"model": str(self.bundle.path), "bundle": self.bundle.meta, "providers": report}
+
+    # -------------------------------------------------------------- sampling
+
+    def sample_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """n draws z ~ N(0, temperature^2 I): float32 [n, D]. Same seed, same latents."""
+        _check_count(n, "n")
+        if not temperature >= 0:
+            raise ArgumentError(f"temperature must be >= 0, not {temperature}.")
+        return sample_prior(n, self.latent_dim, seed=seed, temperature=temperature)
+
+    def sample(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """n new images decoded from the prior: float32 [n, C, H, W] pixel means."""
+        return self.decode(self.sample_latents(n, seed=seed, temperature=temperature))
+
+    def sample_batches(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> Iterator[np.ndarray]:
+        """`sample`, yielded batch by batch: memory stays bounded for any n."""
+        return self.decode_batches(self.sample_latents(n, seed=seed, temperature=temperature))
+
+    # -------------------------------------------------------------- encoding
+
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """decode(encode(images).mu): what the model keeps of each image, [N, C, H, W]."""
+        mu, _ = self.encode(self._check_images(images))
+        return self.decode(mu)
+
+    def read_images(self, paths: Sequence[str | os.PathLike]) -> np.ndarray:
+        """User image files (PNG, JPEG, ...) prepared as the model sees them:
+        float32 [N, C, H, W]. MNIST models get the MNIST recipe (grayscale, ink
+        made bright, cropped, fitted to 20x20, centred by mass in 28x28)."""
+        from vaegen.images import prepare_image
+
+        if not paths:
+            raise ArgumentError("no images given.")
+        shape = self.image_shape
+        return np.stack([prepare_image(p, image_shape=shape, preprocessing=self.bundle.preprocessing) for p in paths])
+
+    # -------------------------------------------------------------- latent walks
+
+    def interpolate_latents(self, z_a: np.ndarray, z_b: np.ndarray, steps: int = 10,
+                            method: str = "slerp") -> np.ndarray:
+        """`steps` latents from z_a to z_b, both ends included: [steps, D].
+        slerp follows the prior's typical shell (White 2016); lerp is a straight line."""
+        if method not in INTERPOLATIONS:
+            raise ArgumentError(f"Unknown interpolation {method!r}; choose one of {', '.join(INTERPOLATIONS)}.")
+        if steps < 2:
+            raise ArgumentError(f"steps must be at least 2, not {steps}.")
+        z_a, z_b = self._check_latent(z_a), self._check_latent(z_b)
+        return (slerp if method == "slerp" else lerp)(z_a, z_b, steps)
+
+    def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int = 10, method: str = "slerp") -> np.ndarray:
+        """Frames of a walk from image a to image b ([C, H, W] each) through
+        their latent means: decode(mu_a) ... decode(mu_b), [steps, C, H, W]."""
+        mu, _ = self.encode(self._check_images(np.stack([a, b])))
+        return self.decode(self.interpolate_latents(mu[0], mu[1], steps, method))
+
+    def active_dims(self, limit: int = 16) -> list[int]:
+        """Latent dimensions ordered by how much decoding changes along them,
+        most first: moving z_i from -2 to 2 around z = 0, summed pixel change."""
+        d = self.latent_dim
+        probes = np.zeros((2 * d, d), np.float32)
+        for i in range(d):
+            probes[2 * i, i], probes[2 * i + 1, i] = -2.0, 2.0
+        out = self.decode(probes).reshape(d, 2, -1)
+        change = np.abs(out[:, 0] - out[:, 1]).sum(axis=1)
+        order = np.argsort(-change, kind="stable")
+        return order[: min(limit, d)].tolist()
+
+    def traversal_latents(self, base: np.ndarray | None = None, dims: Sequence[int] | None = None,
+                          steps: int = 11, span: float = 3.0) -> tuple[np.ndarray, list[int]]:
+        """The latents of `traverse` and the dimensions they vary (see there)."""
+        d = self.latent_dim
+        if steps < 2:
+            raise ArgumentError(f"steps must be at least 2, not {steps}.")
+        if base is None and dims is None and d == 2:
+            return manifold_2d(steps), [0, 1]
+        base = np.zeros(d, np.float32) if base is None else self._check_latent(base)
+        if dims is None:
+            chosen = self.active_dims()
+        else:
+            chosen = [int(v) for v in dims]
+            bad = [v for v in chosen if not 0 <= v < d]
+            if bad or not chosen:
+                raise ArgumentError(f"dimensions must lie in 0..{d - 1}, got {','.join(map(str, dims))}.")
+        return traversal(base, steps, span=span, dims=chosen), chosen
+
+    def traverse(self, base: np.ndarray | None = None, dims: Sequence[int] | None = None, steps: int = 11,
+                 span: float = 3.0) -> tuple[np.ndarray, list[int]]:
+        """Vary each chosen dimension of `base` (default z = 0) over [-span, span]:
+        images [len(dims) * steps, C, H, W], one row of `steps` per dimension,
+        and the dimensions (default: the 16 most active, most active first).
+        A 2-D model with no base and no dims draws its manifold instead
+        (Kingma & Welling, figure 4): a steps x steps grid at Gaussian quantiles."""
+        z, chosen = self.traversal_latents(base, dims, steps, span)
+        return self.decode(z), chosen
+
+    # -------------------------------------------------------------- checks
+
+    def _check_images(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or tuple(images.shape[1:]) != tuple(self.image_shape):
+            c, h, w = self.image_shape
+            raise ArgumentError(f"images have shape {images.shape}; this model takes [N, {c}, {h}, {w}].")
+        return images
+
+    def _check_latent(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float32)
+        if z.shape != (self.latent_dim,):
+            raise ArgumentError(f"a latent has shape {z.shape}; this model's latents are [{self.latent_dim}].")
+        if not np.isfinite(z).all():
+            raise ArgumentError("a latent holds values that are not finite numbers.")
+        return z
+
+
+def _check_count(n: int, name: str) -> None:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ArgumentError(f"{name} must be a positive integer, not {n!r}.")
+
+
+def load_model(model: str | os.PathLike | None = None, *, provider: str = "auto", threads: int | None = None,
+               verbose: bool = False, checksums: bool = False) -> Model:
+    """Open a model bundle: a folder from `vaegen train` (or its run folder),
+    else $VAEGEN_MODEL, else the shipped weights/mnist.
+
+    provider: "auto" (CUDA when it really runs, else CPU), "cuda" or "cpu".
+    threads: ONNX Runtime's CPU threads (default: all cores).
+    verbose: show ONNX Runtime's own log lines.
+    checksums: check both graphs' sha256 now (by default each graph is
+    checked when it is first run).
+    """
+    set_verbose(verbose)
+    return Model(load_bundle(model, checksums=checksums), provider=provider, threads=threads)
+
+
+def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int | None = None, scale: int = 1) -> None:
+    """Tile images [N, C, H, W] in [0, 1] into one PNG, `nrow` per row
+    (default: a square grid), each pixel enlarged `scale` times; written atomically."""
+    import math
+
+    from vaegen.images import make_grid, save_png
+
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or len(images) == 0:
+        raise ArgumentError(f"images must be a non-empty [N, C, H, W] array, not {images.shape}.")
+    save_png(make_grid(images, nrow=nrow or math.ceil(math.sqrt(len(images)))), path, scale=scale)

@@ -1,0 +1,67 @@
+"""`vaegen interpolate`: a walk through latent space from one image to another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vaegen.cli.options import (
+    OutputFile,
+    check_grid,
+    check_suffix,
+    check_targets,
+    emit,
+    json_option,
+    model_options,
+    open_model,
+    quiet_option,
+)
+
+
+@click.command()
+@click.argument("image_a", type=click.Path(path_type=Path))
+@click.argument("image_b", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=OutputFile(".png", ".gif"), default=None,
+              help="PNG strip or GIF to write. [default: interpolation.png, or .gif with --gif]")
+@click.option("--steps", type=click.IntRange(min=2), default=10, help="Decoded frames, both ends included.")
+@click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp",
+              help="slerp follows the prior's typical shell; lerp is a straight line.")
+@click.option("--gif", is_flag=True, help="Write an animated GIF that goes there and back.")
+@click.option("--scale", type=click.IntRange(1, 16), default=2, help="Enlarge each pixel this many times.")
+@json_option
+@model_options
+@quiet_option
+def interpolate(image_a, image_b, output, steps, method, gif, scale, as_json, model_dir, provider, threads, verbose,
+                quiet):
+    """Walk through latent space from one image to another.
+
+    The strip shows A as the model saw it, then decode(mu_A) ... decode(mu_B),
+    then B. The output's name is printed on stdout.
+
+    \b
+    Example:
+        vaegen interpolate three.png eight.png
+        vaegen interpolate a.png b.png --steps 16 --gif -o walk.gif
+    """
+    import numpy as np
+
+    from vaegen.images import make_grid, save_gif, save_png, there_and_back
+
+    suffix = ".gif" if gif else ".png"
+    output = output or Path(f"interpolation{suffix}")
+    check_suffix(output, (suffix,))
+    check_targets(output, None)
+    model = open_model(model_dir, provider, threads, verbose)
+    if gif:
+        check_grid(model.image_shape, 2 * steps - 2, 1, scale * 2, f"--steps {steps}")
+    else:
+        check_grid(model.image_shape, steps + 2, steps + 2, scale, f"--steps {steps}")
+    x = model.read_images([image_a, image_b])
+    frames = model.interpolate(x[0], x[1], steps=steps, method=method)
+    if gif:
+        save_gif(there_and_back(frames), output, duration_ms=90, scale=scale * 2)
+    else:
+        save_png(make_grid(np.concatenate([x[:1], frames, x[1:]]), nrow=steps + 2), output, scale=scale)
+    emit({"output": str(output), "steps": steps, "method": method, "provider": model.active_provider},
+         as_json, [str(output)])

@@ -1,0 +1,89 @@
+"""`vaegen encode` and `vaegen decode`: images to latent vectors and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vaegen.cli.options import (
+    OutputFile,
+    check_grid,
+    check_targets,
+    emit,
+    json_option,
+    model_options,
+    open_model,
+    quiet_option,
+    scale_option,
+)
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=OutputFile(".npy", ".json"), default=None,
+              help="Also save the latent means as .npy ([N, D] float32) or .json.")
+@click.option("--json", "as_json", is_flag=True, help="Print the latents as JSON on stdout.")
+@model_options
+def encode(images, output, as_json, model_dir, provider, threads, verbose):
+    """Print the latent mean (and log-variance) of each image.
+
+    \b
+    Example:
+        vaegen encode digit.png --json
+        vaegen encode a.png b.png -o latents.npy && vaegen decode latents.npy
+    """
+    import json
+
+    from vaegen.latent_io import save_latents
+
+    check_targets(output, None)
+    model = open_model(model_dir, provider, threads, verbose)
+    mu, logvar = model.encode(model.read_images(images))
+    if output is not None:
+        save_latents(output, mu)
+    if as_json:
+        records = [{"image": str(p), "mu": m.tolist(), "logvar": lv.tolist()}
+                   for p, m, lv in zip(images, mu, logvar, strict=True)]
+        click.echo(json.dumps(records))
+    else:
+        for p, m in zip(images, mu, strict=True):
+            click.echo(f"{p}\t" + " ".join(f"{v:.4f}" for v in m))
+
+
+@click.command()
+@click.argument("latents", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=OutputFile(".png"), default=Path("decoded.png"), help="Grid PNG to write.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=None, help="Write one PNG per latent in this folder.")
+@click.option("--nrow", type=click.IntRange(min=1), default=None, help="Images per grid row. [default: a square grid]")
+@scale_option(2)
+@json_option
+@model_options
+@quiet_option
+def decode(latents, output, out_dir, nrow, scale, as_json, model_dir, provider, threads, verbose, quiet):
+    """Decode latent vectors from a .npy file ([N, D] or [D]) or a JSON file
+    (a list of vectors, or `vaegen encode --json` output).
+
+    \b
+    Example:
+        vaegen decode latents.npy -o decoded.png
+    """
+    import math
+
+    from vaegen.images import make_grid, save_each, save_png
+    from vaegen.latent_io import load_latents
+
+    check_targets(output, out_dir)
+    model = open_model(model_dir, provider, threads, verbose)
+    z = load_latents(latents, model.latent_dim)
+    nrow = nrow or math.ceil(math.sqrt(len(z)))
+    if out_dir is None:
+        check_grid(model.image_shape, len(z), nrow, scale, f"{latents} ({len(z)} latents)", out_dir_hint=True)
+    images = model.decode(z)
+    if out_dir is not None:
+        save_each(images, out_dir, [f"decoded_{i:06d}.png" for i in range(len(images))], scale)
+    else:
+        save_png(make_grid(images, nrow=nrow), output, scale=scale)
+    target = out_dir if out_dir is not None else output
+    emit({"output": str(target), "n": len(z), "provider": model.active_provider}, as_json,
+         [] if quiet else [f"Wrote {len(z)} decoded images to {target}"])

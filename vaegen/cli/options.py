@@ -1,0 +1,148 @@
+"""What the commands share: model options, --json/--quiet, output files as a
+click.ParamType, progress bars and reporting. click lives in vaegen/cli/ alone;
+the work itself is done by vaegen.api and the modules it calls.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+# The options every command that runs a model takes.
+
+
+def model_options(f):
+    """--model, --provider, --threads and --verbose, shared by the light commands."""
+    f = click.option("--verbose", is_flag=True, help="Show ONNX Runtime's own log lines.")(f)
+    f = click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="CPU threads for ONNX Runtime. [default: all cores]")(f)
+    f = click.option("--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto",
+                     help="Execution provider; auto means CUDA when it really runs, else CPU.")(f)
+    f = click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
+                     help="Model bundle folder. [default: $VAEGEN_MODEL, else the shipped weights/mnist]")(f)
+    return f
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
+
+
+def scale_option(default: int):
+    return click.option("--scale", type=click.IntRange(1, 16), default=default, help="Enlarge each pixel this many times.")
+
+
+class OutputFile(click.ParamType):
+    """A file to write, by its suffix: `-o x.jpg` for a PNG is a usage error
+    at once. Whether its folder can be written is checked (by
+    fileio.check_file_target) when the command is about to use it."""
+
+    name = "file"
+
+    def __init__(self, *suffixes: str):
+        self.suffixes = suffixes
+
+    def convert(self, value, param, ctx):
+        path = value if isinstance(value, Path) else Path(value)
+        return check_suffix(path, self.suffixes, param.opts[0] if param is not None else "output", ctx)
+
+
+def check_suffix(path: Path, suffixes: tuple[str, ...], option: str = "-o", ctx=None) -> Path:
+    if path.suffix.lower() not in suffixes:
+        raise click.UsageError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}.", ctx)
+    return path
+
+
+def open_model(model_dir, provider: str, threads: int | None, verbose: bool):
+    from vaegen.api import load_model
+
+    return load_model(model_dir, provider=provider, threads=threads, verbose=verbose)
+
+
+def echo_err(text: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(text, err=True)
+
+
+def emit(data: dict, as_json: bool, lines: list[str]) -> None:
+    """JSON on stdout for scripts, else the human lines."""
+    if as_json:
+        import json
+
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+class _NoBar:
+    """The progress bar when there is none to show (click's hidden bar still
+    imports its terminal machinery, a few ms of every quick command)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int) -> None: ...
+
+
+def progress(total: int, label: str, quiet: bool):
+    """A progress bar on stderr, or nothing with --quiet."""
+    if quiet:
+        return _NoBar()
+    return click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True, width=30)
+
+
+def check_grid(image_shape, n: int, nrow: int, scale: int, what: str, out_dir_hint: bool = False) -> None:
+    """Refuse a picture too large to hold in memory before any work is done."""
+    from vaegen.images import MAX_GRID_PIXELS, grid_size
+
+    width, height = grid_size(n, image_shape, nrow)
+    if width * height * scale * scale > MAX_GRID_PIXELS:
+        raise click.UsageError(
+            f"{what} needs {width * scale}x{height * scale} pixels, more than the limit of {MAX_GRID_PIXELS:,}; "
+            f"ask for fewer images{' or write one PNG per image with --out-dir' if out_dir_hint else ''}."
+        )
+
+
+def check_targets(output: Path | None, out_dir: Path | None) -> None:
+    """Check the output that will be written (a grid file or an --out-dir) before the work starts."""
+    from vaegen.fileio import check_file_target, check_folder_target
+
+    if out_dir is not None:
+        check_folder_target(out_dir, "--out-dir", parents=False)
+    elif output is not None:
+        check_file_target(output, "-o")
+
+
+class DataProgress:
+    """vaegen.data's progress callback, (done, total), as one bar per file on
+    stderr: a download in bytes, or an image folder in files."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label, self.quiet = label, quiet
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.quiet or not total:
+            return
+        if self.bar is None or done < self.done:  # the next file
+            self.close()
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_eta=True, width=30)
+            self.bar.__enter__()
+            self.done = 0
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None

@@ -1,0 +1,195 @@
+"""`vaegen train`: the one command that needs torch (it is imported inside)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from vaegen.cli.options import DataProgress, echo_err
+from vaegen.errors import VaegenError
+
+# With --resume, these options given now override the saved ones (the resume
+# policy in vaegen.training.config decides which may change).
+OVERRIDABLE = {"arch", "latent_dim", "hidden", "decoder_layers", "image_size", "channels", "dataset", "batch_size", "lr",
+               "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "iw_estimator", "precision"}
+
+
+class ClickReporter:
+    """The loop's reporter: a progress bar per epoch and a summary line per epoch, on stderr."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar = None
+        self.download = DataProgress("loading data", quiet)
+
+    def epoch_start(self, epoch, epochs, steps):
+        if self.quiet:
+            return
+        self.bar = click.progressbar(
+            length=steps, label=f"epoch {epoch}/{epochs}", file=sys.stderr, width=24,
+            item_show_func=lambda s: s, show_eta=True,
+        )
+        self.bar.__enter__()
+
+    def step(self, stats):
+        if self.bar is not None:
+            self.bar.update(1, "loss {loss:.2f} recon {recon:.2f} kl {kl:.2f} {images_per_s:.0f} img/s".format(**stats))
+
+    def epoch_end(self, m):
+        self.close()
+        echo_err(
+            f"epoch {m['epoch']}: train {m['train_loss']:.2f}  test -ELBO {m['test_neg_elbo']:.2f} "
+            f"(recon {m['test_recon']:.2f}, KL {m['test_kl']:.2f})  {m['seconds']:.1f} s, "
+            f"{m['images_per_s']:.0f} img/s",
+            self.quiet,
+        )
+
+    def message(self, text):
+        echo_err(text, self.quiet)
+
+    def close(self):
+        self.download.close()
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def require_torch(command: str) -> None:
+    """The train extra is optional: say how to get it instead of a traceback.
+    (find_spec looks for the packages without importing them.)"""
+    import importlib.util
+
+    missing = []
+    for name in ("torch", "onnx"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    if missing:
+        raise VaegenError(
+            f"vaegen {command} needs torch and onnx ({', '.join(missing)} missing): pip install 'vaegen[train]'"
+        )
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command as a user would retype it: the options that differ from their defaults."""
+    words = ["vaegen", ctx.info_name or "train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if not isinstance(param, click.Option) or value is None or value == param.default:
+            continue
+        if param.is_flag:
+            if value:
+                words.append(param.opts[0])
+            elif param.secondary_opts:
+                words.append(param.secondary_opts[0])
+        else:
+            words += [param.opts[0], str(value)]
+    import shlex
+
+    return shlex.join(words)
+
+
+def _configs(ctx: click.Context, p: dict):
+    """TrainConfig and ModelConfig from the parsed options."""
+    from vaegen.training.config import TrainConfig
+    from vaegen.training.model import ModelConfig
+
+    size = 28 if p["dataset"] in ("mnist", "fashion-mnist") else p["image_size"]
+    try:
+        model_cfg = ModelConfig(arch=p["arch"], channels=int(p["channels"]), height=size, width=size,
+                                latent_dim=p["latent_dim"], hidden=p["hidden"], decoder_layers=p["decoder_layers"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples",
+            "iw_estimator", "seed", "device", "precision", "threads")
+    cfg = TrainConfig(**{key: p[key] for key in keys}, data_dir=str(p["data_dir"]) if p["data_dir"] else None,
+                      command=command_line(ctx))
+    return cfg, model_cfg
+
+
+@click.command()
+@click.option("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder of PNG/JPEG images.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the IDX files are (or go). Default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>.")
+@click.option("--arch", type=click.Choice(["conv", "mlp"]), default="conv", help="Encoder and decoder architecture.")
+@click.option("--latent-dim", type=click.IntRange(min=1), default=32, help="Number of latent dimensions.")
+@click.option("--hidden", type=click.IntRange(min=1), default=512, help="Width of the dense layers.")
+@click.option("--decoder-layers", type=click.IntRange(min=1), default=2,
+              help="Hidden layers of the mlp decoder (the last one 2x --hidden wide).")
+@click.option("--image-size", type=click.IntRange(min=4), default=28, help="Side of the square images (image folders).")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="1", help="1 for grayscale, 3 for RGB (image folders).")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, help="Epochs to train (the total, with --resume).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, help="Images per optimisation step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, help="Adam learning rate.")
+@click.option("--lr-schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
+              help="cosine decays to lr/100 over the run. With --resume, a new --lr or --lr-schedule "
+                   "starts a new stage: its schedule runs from the resumed epoch to --epochs.")
+@click.option("--beta", type=click.FloatRange(min=0), default=1.0, help="Weight of the KL term.")
+@click.option("--kl-warmup", type=click.FloatRange(min=0), default=0.0,
+              help="Epochs over which the KL weight ramps up from 0.")
+@click.option("--binarize/--no-binarize", default=None,
+              help="Dynamic binarization (a fresh Bernoulli draw each time an image is seen). "
+                   "[default: on for MNIST-style datasets]")
+@click.option("--iw-samples", type=click.IntRange(min=1), default=1,
+              help="Samples per image; >1 trains on the importance-weighted bound.")
+@click.option("--iw-estimator", type=click.Choice(["iwae", "dreg"]), default="iwae",
+              help="The encoder's gradient of that bound: iwae (Burda et al.), or dreg, the doubly "
+                   "reparameterized one (Tucker et al. 2018), whose signal does not fade as --iw-samples grows.")
+@click.option("--seed", type=int, default=0, help="Random seed (initialisation, shuffling, noise).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              help="auto: CUDA when torch sees a GPU.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              help="bf16 runs the forward pass in bfloat16 autocast (CUDA only).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch. [default: torch's choice]")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder. [default: runs/<dataset>]")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out up to --epochs, with its saved settings; options given now win.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def train(**p):
+    """Train a VAE with PyTorch and export it as an ONNX model bundle.
+
+    Each epoch writes a checkpoint, metrics.jsonl and a sample grid in the
+    run folder; the bundle goes to <out>/model, ready for `vaegen sample`.
+
+    Under torchrun (`torchrun --nproc-per-node N -m vaegen train ...`) it
+    trains with DistributedDataParallel: --batch-size is the global batch,
+    split evenly over the processes, and rank 0 alone writes files.
+
+    \b
+    Example:
+        vaegen train --epochs 20
+        vaegen train --arch mlp --latent-dim 2 --out runs/mnist-2d
+        vaegen train --resume --epochs 40 --out runs/mnist
+    """
+    require_torch("train")
+    from vaegen.training.loop import Interrupted
+    from vaegen.training.loop import train as run_training
+
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    dataset, quiet = p["dataset"], p["quiet"]
+    out = p["out"] or Path("runs") / (dataset if dataset in ("mnist", "fashion-mnist") else Path(dataset).name)
+    cfg, model_cfg = _configs(ctx, p)
+    reporter = ClickReporter(quiet)
+    try:
+        run_training(cfg, model_cfg, out, resume=p["resume"], overrides=given & OVERRIDABLE, reporter=reporter)
+    except Interrupted as exc:
+        reporter.close()
+        raise click.ClickException(
+            f"Interrupted; the checkpoint of epoch {exc.epoch_done} is kept in {exc.out}. "
+            f"Continue with: vaegen train --resume --epochs {p['epochs']} --out {exc.out}"
+        ) from None
+    finally:
+        reporter.close()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 exports
+    from vaegen.training.export import export_run
+
+    bundle = export_run(out)
+    echo_err(f"Model bundle written to {bundle}", quiet)
+    echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)
