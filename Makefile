@@ -49,7 +49,7 @@ STAGE1 = --arch mlp --latent-dim 64 --hidden 512 --decoder-layers 3 --epochs 130
          --kl-warmup 10 --seed 0
 STAGE2 = --epochs 154 --iw-samples 10 --iw-estimator dreg --lr 3e-4
 weights: install $(WEIGHTS_RUN)/stage2.done
-	$(BIN)/python -m vaegen.training.ship $(WEIGHTS_RUN) weights/mnist
+	$(BIN)/python tools/ship.py $(WEIGHTS_RUN) weights/mnist
 
 $(WEIGHTS_RUN)/stage1.done:
 	$(BIN)/vaegen train $(STAGE1) --threads 2 --out $(WEIGHTS_RUN) $(if $(wildcard $(WEIGHTS_RUN)/checkpoint.pt),--resume,)

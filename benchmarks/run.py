@@ -235,8 +235,8 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
     import torch
     from torch import nn
 
-    from vaegen.training.loop import batch_loss
     from vaegen.training.model import VAE, ModelConfig
+    from vaegen.training.objective import batch_loss
 
     torch.set_num_threads(THREADS)
     gen = torch.Generator().manual_seed(0)
@@ -393,7 +393,7 @@ def main() -> None:
         if checkpoint is None:
             import torch
 
-            from vaegen.training.loop import CHECKPOINT_FORMAT
+            from vaegen.training.checkpoint import CHECKPOINT_FORMAT
 
             model = torch_decoder(args.model)
             checkpoint = Path(tmp) / "checkpoint.pt"

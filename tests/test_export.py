@@ -145,8 +145,8 @@ def test_model_card_gives_each_stage_and_a_steady_training_time(tmp_path, tiny_b
     commands, and a wall time that one stalled epoch cannot inflate."""
     import torch
 
+    from vaegen.training.checkpoint import load_checkpoint
     from vaegen.training.export import export_checkpoint
-    from vaegen.training.loop import load_checkpoint
 
     state = load_checkpoint(tiny_bundle.parent / "checkpoint.pt")
     epoch = dict(state["history"][-1])

@@ -33,7 +33,7 @@ from vaegen.bundle import load_bundle
 
 torch = pytest.importorskip("torch")
 
-from vaegen.training.loop import load_checkpoint  # noqa: E402
+from vaegen.training.checkpoint import load_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -193,7 +193,8 @@ def two_checkpoints(tmp_path_factory) -> tuple[Path, Path]:
     """Two checkpoints of different models (fresh, untrained), written in-process."""
     from dataclasses import asdict
 
-    from vaegen.training.loop import CHECKPOINT_FORMAT, TrainConfig, save_checkpoint
+    from vaegen.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from vaegen.training.config import TrainConfig
     from vaegen.training.model import VAE, ModelConfig
 
     folder = tmp_path_factory.mktemp("checkpoints")

@@ -19,8 +19,11 @@ torch = pytest.importorskip("torch")
 from vaegen.cli import cli  # noqa: E402
 from vaegen.errors import TrainingError  # noqa: E402
 from vaegen.training import loop  # noqa: E402
-from vaegen.training.loop import Interrupted, Reporter, TrainConfig, load_checkpoint, train  # noqa: E402
+from vaegen.training.checkpoint import load_checkpoint  # noqa: E402
+from vaegen.training.config import TrainConfig  # noqa: E402
+from vaegen.training.loop import Interrupted, Reporter, train  # noqa: E402
 from vaegen.training.model import VAE, ModelConfig  # noqa: E402
+from vaegen.training.objective import batch_loss  # noqa: E402
 
 
 def run_cli(*args):
@@ -162,6 +165,19 @@ def test_a_new_learning_rate_on_resume_starts_a_fine_tuning_stage(tiny_mnist, tm
     assert state["train_config"]["command"] == "vaegen train STAGE-1\nvaegen train --resume STAGE-2"  # for the card
 
 
+def test_a_checkpoint_that_holds_the_old_extra_field_still_resumes(tiny_mnist, tmp_path):
+    """Checkpoints written before TrainConfig.extra was removed keep it in
+    train_config; resuming and exporting them ignore it."""
+    out, model_cfg = tmp_path / "run", ModelConfig(arch="mlp", latent_dim=2, hidden=8)
+    train(small_cfg(tiny_mnist, epochs=1), model_cfg, out)
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert "extra" not in state["train_config"]
+    state["train_config"]["extra"] = {"note": "written by an older vaegen"}
+    torch.save(state, out / "checkpoint.pt")
+    assert train(small_cfg(tiny_mnist, epochs=2), model_cfg, out, resume=True)["epoch"] == 2
+    assert "extra" not in load_checkpoint(out / "checkpoint.pt")["train_config"]
+
+
 def test_lr_schedule_from_a_start_step():
     cfg = TrainConfig(lr=1e-3, lr_schedule="cosine")
     assert loop._lr_at(cfg, 0, 100) == pytest.approx(1e-3)
@@ -274,7 +290,7 @@ def test_dreg_gradients_follow_their_definition():
     the encoder sum_i w_i^2 (d log w_i / dz_i)(dz_i / dphi) with q's parameters
     held fixed inside log q (Tucker et al. 2018), checked against autograd of
     those surrogates written out by hand."""
-    from vaegen.training.model import VAE, bernoulli_nll, log_normal
+    from vaegen.training.objective import bernoulli_nll, log_normal
 
     torch.manual_seed(0)
     model = VAE(ModelConfig(arch="mlp", latent_dim=3, hidden=8))
@@ -283,7 +299,7 @@ def test_dreg_gradients_follow_their_definition():
 
     def hooked(estimator):
         model.zero_grad()
-        loss, _, _ = loop.batch_loss(model, x, 1.0, k, torch.Generator().manual_seed(5), 3, estimator=estimator)
+        loss, _, _ = batch_loss(model, x, 1.0, k, torch.Generator().manual_seed(5), 3, estimator=estimator)
         loss.backward()
         return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}
 

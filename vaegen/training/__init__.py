@@ -1,4 +1,15 @@
-"""Everything that needs torch: the model, the training loop and the ONNX export.
+"""Everything that needs torch: the model, its objective, the training loop and the ONNX export.
+
+One job per module:
+    config.py       TrainConfig and the resume policy (what a --resume may change)
+    model.py        the VAE and its ModelConfig; the two ONNX graphs' modules
+    objective.py    negative ELBO, the importance-weighted bound, DReG; the held-out ELBO
+    checkpoint.py   the checkpoint format: save, load (weights_only), rebuild the model
+    distributed.py  the device and the torchrun job (DDP)
+    loop.py         the epoch loop and what it writes after each epoch
+    samples.py      the prior-sample grid (torch-free: training, export and tools/ship.py share it)
+    export.py       the verified ONNX bundle
 
 Only this package imports torch; the CLI imports it inside `train` and `export`.
+Nothing here imports the CLI or click.
 """

@@ -33,8 +33,9 @@ from vaegen import __version__
 from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, META_FILE, sha256_file
 from vaegen.errors import ExportError
 from vaegen.fileio import check_folder_target
-from vaegen.images import make_grid, save_png
+from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
 from vaegen.training.model import VAE, DecoderGraph, EncoderGraph
+from vaegen.training.samples import save_prior_grid
 
 OPSET = 17
 PARITY_BATCHES = (1, 7, 64)
@@ -217,7 +218,7 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
         }
         facts["exported"] = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
         (tmp / META_FILE).write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
-        _write_samples(model, tmp / "samples.png")
+        save_prior_grid(model.probs, cfg.latent_dim, tmp / "samples.png", scale=2)
         (tmp / "README.md").write_text(model_card(facts))
         install_folder(tmp, dst)
     except onnx.checker.ValidationError as exc:
@@ -226,13 +227,6 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dst
-
-
-def _write_samples(model: VAE, path: Path) -> None:
-    gen = torch.Generator().manual_seed(0)
-    with torch.inference_mode():
-        probs = torch.sigmoid(model.decode(torch.randn((64, model.cfg.latent_dim), generator=gen))).numpy()
-    save_png(make_grid(probs, nrow=8), path, scale=2)
 
 
 def model_card(facts: dict) -> str:
@@ -279,12 +273,10 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics:
     `extra_metrics` and `extra_training` (e.g. a full evaluation and the
     hardware it ran on) join what the checkpoint records.
     """
-    from vaegen.training.loop import load_checkpoint, model_from_checkpoint
-
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state)
     training = dict(state.get("train_config", {}))
-    training.pop("extra", None)
+    training.pop("extra", None)  # a dead field that checkpoints before 0.x still hold
     training.pop("data_dir", None)
     history = state.get("history", [])
     training["epochs_trained"] = state.get("epoch")
@@ -311,4 +303,4 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics:
 def export_run(run: str | Path) -> Path:
     """Export the bundle of a training run folder to <run>/model."""
     run = Path(run)
-    return export_checkpoint(run / "checkpoint.pt", run / "model")
+    return export_checkpoint(run / CHECKPOINT, run / "model")

@@ -1,18 +1,17 @@
 """The VAE: a Gaussian encoder q(z|x) and a Bernoulli decoder p(x|z).
 
 The hyper-parameters live in ModelConfig, which is saved in the checkpoint
-and in the bundle and rebuilds the model. The loss follows Kingma & Welling
-(2014), Appendix B: the Gaussian KL in closed form, the reconstruction term a
-Bernoulli log-likelihood, all in nats per image.
+and in the bundle and rebuilds the model. The loss it is trained on is in
+objective.py. EncoderGraph and DecoderGraph are what the two ONNX files
+compute. Imports torch and numpy only.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 ARCHS = ("conv", "mlp")
@@ -125,6 +124,17 @@ class VAE(nn.Module):
         z = self.reparameterize(mu, logvar, eps)
         return mu, logvar, z, self.decode(z.reshape(-1, z.shape[-1]))
 
+    def probs(self, z: np.ndarray) -> np.ndarray:
+        """Numpy z (N, D) -> pixel probabilities (N, C, H, W), float32 numpy: what
+        decoder.onnx's `probs` gives, so a picture can be drawn from either."""
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            z_t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(next(self.parameters()).device)
+            probs = torch.sigmoid(self.decode(z_t)).float().cpu().numpy()
+        self.train(was_training)
+        return probs
+
     @torch.no_grad()
     def init_output_bias(self, mean_image: torch.Tensor) -> None:
         """Start the decoder at the data's mean image: logits = logit(mean)."""
@@ -135,22 +145,6 @@ class VAE(nn.Module):
             last.bias.copy_(logit.reshape(-1))
         else:
             last.bias.copy_(logit.mean(dim=(1, 2)))
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per image, summed over dimensions: (B,)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
-
-
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z) per image, summed over pixels: (B,)."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
-
-
-def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """log N(z; mu, exp(logvar)) summed over the last dimension."""
-    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
-    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
 
 
 class EncoderGraph(nn.Module):

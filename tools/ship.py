@@ -1,11 +1,14 @@
 """Ship a trained run as a model bundle with a full model card (`make weights`).
 
-    python -m vaegen.training.ship RUN_DIR DEST [--k 1000] [--limit N] [--docs docs]
+    python tools/ship.py RUN_DIR DEST [--k 1000] [--limit N] [--data-dir DIR] [--docs docs]
 
 Exports the run's checkpoint, evaluates the bundle through ONNX Runtime on
 the binarized MNIST test set (importance-weighted NLL with k samples),
 re-exports with those figures in vaegen.json, the graphs' metadata and the
 model card, and draws the README's pictures from the shipped model.
+
+A release step, not library code: it lives outside the vaegen package, and
+may print. It imports the exporter (torch) and the Python API (vaegen.api).
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vaegen.api import Model
 from vaegen.bundle import load_bundle
 from vaegen.data import binarize, load_idx_dataset
-from vaegen.images import make_grid, save_gif, save_png, to_pil
-from vaegen.latent import sample_prior, slerp
+from vaegen.images import make_grid, prepare_image, save_gif, save_png, there_and_back
+from vaegen.latent import slerp, traversal
 from vaegen.metrics import evaluate
-from vaegen.runtime import Model, describe_machine
+from vaegen.runtime import describe_machine
+from vaegen.training.checkpoint import CHECKPOINT
 from vaegen.training.export import export_checkpoint
+from vaegen.training.samples import save_prior_grid
 
 
 def paper_photo(digit: np.ndarray, seed: int) -> Image.Image:
@@ -44,13 +50,11 @@ def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
     model = Model(load_bundle(bundle_dir), provider="cpu")
     docs.mkdir(exist_ok=True)
     d = model.bundle.latent_dim
-    save_png(make_grid(model.decode(sample_prior(64, d, seed=0)), nrow=8), docs / "samples.png", scale=2)
+    save_prior_grid(model.decode, d, docs / "samples.png", scale=2)
     test = load_idx_dataset("mnist", "test", data_dir)
     picks = [int(np.flatnonzero(test.labels == label)[0]) for label in range(10)]
     inputs = docs / "inputs"
     inputs.mkdir(exist_ok=True)
-    from vaegen.images import prepare_image
-
     paths = []
     for label, index in enumerate(picks):
         path = inputs / f"digit{label}.jpg"
@@ -62,11 +66,8 @@ def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
     mu = model.encode(seen[[3, 8]])[0]
     frames = model.decode(slerp(mu[0], mu[1], 10))
     save_png(make_grid(np.concatenate([seen[3:4], frames, seen[8:9]]), nrow=12), docs / "interpolate.png", scale=2)
-    save_gif([to_pil(f) for f in np.concatenate([frames, frames[-2:0:-1]])], docs / "interpolate.gif", scale=4)
-    from vaegen.cli import _active_dims
-    from vaegen.latent import traversal
-
-    dims = _active_dims(model, d, limit=8)
+    save_gif(there_and_back(frames), docs / "interpolate.gif", scale=4)
+    dims = model.active_dims(limit=8)
     save_png(make_grid(model.decode(traversal(np.zeros(d, np.float32), 11, dims=dims)), nrow=11),
              docs / "traverse.png", scale=2)
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--docs", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
-    checkpoint = args.run / "checkpoint.pt"
+    checkpoint = args.run / CHECKPOINT
     with tempfile.TemporaryDirectory() as tmp:
         first = export_checkpoint(checkpoint, Path(tmp) / "bundle")
         test = load_idx_dataset("mnist", "test", args.data_dir)

@@ -1,0 +1,27 @@
+"""The prior-sample grid: the one picture of a model that training (per epoch),
+export (the bundle's samples.png) and tools/ship.py (the README's) all draw.
+
+Torch-free: it takes any decoder from numpy z to pixel probabilities, the
+torch VAE's `probs` or the ONNX Runtime model's `decode`, and draws z with
+vaegen.latent.sample_prior, as `vaegen sample --seed 0` does.
+Imports numpy and vaegen's image and latent helpers only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from vaegen.images import make_grid, save_png
+from vaegen.latent import sample_prior
+
+SAMPLES = 64
+NROW = 8
+
+
+def save_prior_grid(decode: Callable[[np.ndarray], np.ndarray], latent_dim: int, path: str | os.PathLike, *,
+                    seed: int = 0, scale: int = 1) -> None:
+    """An 8x8 grid of the decoder's means for a fixed set of prior draws."""
+    save_png(make_grid(decode(sample_prior(SAMPLES, latent_dim, seed=seed)), nrow=NROW), path, scale=scale)
