@@ -33,8 +33,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vaegen.api import Model  # noqa: E402
 from vaegen.bundle import load_bundle  # noqa: E402
-from vaegen.runtime import Model, describe_machine  # noqa: E402
+from vaegen.runtime import describe_machine  # noqa: E402
 
 THREADS = os.cpu_count() or 1
 

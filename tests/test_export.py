@@ -13,10 +13,10 @@ from click.testing import CliRunner
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from vaegen.api import Model  # noqa: E402
 from vaegen.bundle import load_bundle, sha256_file  # noqa: E402
 from vaegen.cli import cli  # noqa: E402
 from vaegen.errors import ExportError  # noqa: E402
-from vaegen.runtime import Model  # noqa: E402
 from vaegen.training import export as export_module  # noqa: E402
 from vaegen.training.export import RANDOM_OPS, export_bundle, verify_parity  # noqa: E402
 from vaegen.training.model import VAE, ModelConfig  # noqa: E402
