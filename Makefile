@@ -4,6 +4,7 @@
 #   make test-all the fast and the slow tests (real MNIST when VAEGEN_DATA_DIR points at it)
 #   make lint     ruff
 #   make bench    side-by-side benchmarks into benchmarks/results/
+#   make screenshots  the README's explorer pictures (docs/map.png, docs/serve.png; needs MNIST and chromium)
 #   make weights  retrain the shipped model (about two hours on a 2-core CPU)
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
 .DEFAULT_GOAL := test
-.PHONY: install run test test-all lint bench weights clean
+.PHONY: install run test test-all lint bench screenshots weights clean
 
 install: $(STAMP)
 
@@ -39,6 +40,10 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+screenshots: install
+	$(BIN)/vaegen map -o docs/map.png --quiet
+	PYTHONPATH=. $(BIN)/python tools/screenshots.py docs/serve.png
 
 # The shipped model: two seeded stages, then a full evaluation for the model card.
 # Stage 1 trains the VAE; stage 2 fine-tunes it on the importance-weighted bound

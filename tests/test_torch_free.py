@@ -69,12 +69,13 @@ def test_light_commands_run_without_torch(no_torch_env, tmp_path, tiny_bundle):
         ["decode", str(tmp_path / "z.npy"), "-o", "d.png", *model],
         ["traverse", "-o", "t.png", *model],
         ["info", "--json", *model],
+        ["map", "-o", "m.png", "--quiet", *model],
         ["evaluate", "--dataset", str(digits), "--k", "8", "--json", "--quiet", *model],
     ]
     for args in commands:
         result = run(no_torch_env, tmp_path, *args)
         assert result.returncode == 0, f"{args[0]}: {result.stderr}"
-    for name in ("s.png", "r.png", "i.png", "i.gif", "d.png", "t.png"):
+    for name in ("s.png", "r.png", "i.png", "i.gif", "d.png", "t.png", "m.png"):
         assert (tmp_path / name).stat().st_size > 0
     report = json.loads(run(no_torch_env, tmp_path, "evaluate", "--dataset", str(digits), "--k", "4", "--json",
                             "--quiet", *model).stdout)
@@ -103,3 +104,9 @@ def test_built_wheel_carries_the_shipped_model(tmp_path):
     found = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == tmp_path / "site" / "vaegen" / "weights" / "mnist"
+
+
+def test_the_explorer_imports_without_torch(no_torch_env, tmp_path):
+    code = "import vaegen.serve.server, vaegen.serve.app, vaegen.latent_map, vaegen.plot"
+    result = subprocess.run([sys.executable, "-c", code], env=no_torch_env, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -30,6 +30,8 @@ COMMANDS = {
     "traverse": "vaegen.cli.traverse",
     "info": "vaegen.cli.info",
     "evaluate": "vaegen.cli.evaluate",
+    "map": "vaegen.cli.map",
+    "serve": "vaegen.cli.serve",
 }
 
 

@@ -1,0 +1,107 @@
+"""The explorer page in a real browser: Debian's Chromium driven by
+Playwright for Python (never Playwright's own browser download). Clicking
+the map changes the decoded image, a stroke on the pad gets a
+reconstruction, and the page logs no console error. Skipped, saying why,
+where /usr/bin/chromium is absent."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+
+import pytest
+
+import vaegen
+from tests.test_serve import start
+from vaegen.latent_map import encode_map
+from vaegen.serve.app import Explorer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
+
+
+def launch(playwright):
+    """The system's Chromium, headless: the one browser these tests use."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+    os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")  # never look for (or fetch) its own browsers
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def url(tiny_bundle):
+    model = vaegen.load_model(tiny_bundle, threads=1)
+    server = start(Explorer(model, encode_map(model, limit=200)))
+    yield server.url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def page(browser, url):
+    """The page, loaded and ready; fails the test on any console error or page error."""
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_function("() => window.vaegen && window.vaegen.ready", timeout=10000)
+    yield page
+    page.close()
+    assert errors == []
+
+
+def canvas_png(page, element_id: str) -> str:
+    return page.evaluate(f"document.getElementById('{element_id}').toDataURL()")
+
+
+def test_clicking_the_map_decodes_that_point(page):
+    before, decodes = canvas_png(page, "view"), page.evaluate("window.vaegen.decodes")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.2)
+    page.wait_for_function(f"() => window.vaegen.decodes > {decodes}", timeout=5000)
+    first = canvas_png(page, "view")
+    assert first != before
+    page.mouse.click(box["x"] + box["width"] * 0.85, box["y"] + box["height"] * 0.8)
+    page.wait_for_function(f"() => window.vaegen.decodes > {decodes + 1}", timeout=5000)
+    assert canvas_png(page, "view") != first
+
+
+def test_drawing_on_the_pad_shows_a_reconstruction(page):
+    blank = canvas_png(page, "recon")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.5 - 0.02 * i), box["y"] + box["height"] * (0.2 + 0.06 * i))
+    page.mouse.up()
+    page.wait_for_function("() => window.vaegen.encodes > 0", timeout=5000)
+    assert canvas_png(page, "recon") != blank
+    assert page.evaluate("document.getElementById('status').textContent") == "ready"
+
+
+def test_interpolation_and_a_drag_on_the_map(page):
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5)
+    page.click("#set-a")
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for i in range(1, 31):  # a drag: decoded live as the pointer moves
+        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * i), box["y"] + box["height"] * 0.5)
+    page.mouse.up()
+    page.wait_for_function("() => window.vaegen.latencies.length >= 5", timeout=5000)
+    page.click("#set-b")
+    page.wait_for_function("() => document.getElementById('strip').toDataURL().length > 3000", timeout=5000)
+    latencies = page.evaluate("window.vaegen.latencies")
+    assert statistics.median(latencies) < 250  # pointer event to new pixels, ms (generous: CI machines vary)

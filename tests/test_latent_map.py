@@ -1,0 +1,176 @@
+"""vaegen.latent_map: the projections' maths (PCA, LDA, a 2-D latent as
+itself), the way back from the map to the latent space, and `vaegen map`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from vaegen.cli import cli
+from vaegen.errors import ArgumentError
+from vaegen.latent_map import FASHION_CLASSES, class_names, encode_map, fit_projection, map_bounds
+
+
+def elongated(n: int = 600, d: int = 6, seed: int = 0) -> np.ndarray:
+    """Points whose spread is largest along axis 2, then axis 4, around a shifted mean."""
+    rng = np.random.default_rng(seed)
+    scales = np.array([0.1, 0.2, 5.0, 0.3, 2.0, 0.1])[:d]
+    return rng.normal(size=(n, d)) * scales + np.arange(d)
+
+
+def test_pca_finds_the_directions_of_most_variance():
+    mu = elongated()
+    p = fit_projection(mu, method="pca")
+    assert p.method == "pca"
+    assert np.allclose(np.abs(p.directions[0]), np.eye(6)[2], atol=0.05)
+    assert np.allclose(np.abs(p.directions[1]), np.eye(6)[4], atol=0.05)
+    assert np.allclose(p.directions @ p.directions.T, np.eye(2), atol=1e-9)  # orthonormal
+    assert np.allclose(p.mean, mu.mean(axis=0))
+    assert p.axes[0].startswith("PC 1 (")
+
+
+def test_pca_signs_are_fixed_so_the_picture_never_flips():
+    mu = elongated()
+    a, b = fit_projection(mu, method="pca"), fit_projection(mu[::-1].copy(), method="pca")
+    assert np.allclose(a.directions, b.directions)
+    assert (a.directions[np.arange(2), np.abs(a.directions).argmax(axis=1)] > 0).all()
+
+
+def test_unproject_of_project_lies_on_the_plane():
+    mu = elongated()
+    p = fit_projection(mu, method="pca")
+    back = p.unproject(p.project(mu))
+    assert np.allclose(p.project(back), p.project(mu), atol=1e-4)  # idempotent: back is on the plane
+    on_plane = p.mean + np.array([[1.5, -2.0], [0.0, 3.0]]) @ p.directions
+    assert np.allclose(p.unproject(p.project(on_plane)), on_plane, atol=1e-4)
+    assert np.allclose(p.unproject(np.zeros((1, 2))), p.mean[None], atol=1e-6)  # the origin is the mean
+
+
+def three_classes(n: int = 300, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes apart along axis 0 only, with most variance along axis 1 (which PCA would pick)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n)
+    mu = rng.normal(size=(3 * n, 5)) * np.array([0.2, 6.0, 0.5, 0.5, 0.5])
+    mu[:, 0] += labels * 2.0
+    return mu, labels
+
+
+def separation(xy: np.ndarray, labels: np.ndarray) -> float:
+    """Between-class over within-class spread of a 2-D picture."""
+    centres = np.stack([xy[labels == k].mean(axis=0) for k in range(3)])
+    within = np.mean([xy[labels == k].var(axis=0).sum() for k in range(3)])
+    return float(centres.var(axis=0).sum() / within)
+
+
+def test_lda_keeps_the_classes_apart_where_pca_does_not():
+    mu, labels = three_classes()
+    lda, pca = fit_projection(mu, labels), fit_projection(mu, labels, method="pca")
+    assert lda.method == "lda"  # auto, with labels
+    assert separation(lda.project(mu), labels) > 10 * separation(pca.project(mu), labels)
+    assert np.allclose(lda.project(lda.unproject(np.array([[1.0, -2.0], [3.0, 0.5]]))), [[1.0, -2.0], [3.0, 0.5]],
+                       atol=1e-3)
+    back = lda.unproject(lda.project(mu))
+    assert np.allclose(lda.project(back), lda.project(mu), atol=1e-3)
+
+
+def test_lda_unproject_is_the_typical_latent_at_a_point():
+    # A class's centre on the map unprojects close to the class's mean latent.
+    mu, labels = three_classes()
+    p = fit_projection(mu, labels)
+    for k in range(3):
+        centre = p.project(mu[labels == k]).mean(axis=0, keepdims=True)
+        assert abs(p.unproject(centre)[0, 0] - mu[labels == k, 0].mean()) < 0.2
+
+
+def test_auto_falls_back_to_pca_without_labels():
+    mu, labels = three_classes()
+    assert fit_projection(mu).method == "pca"
+    assert fit_projection(mu, np.full(len(mu), -1)).method == "pca"
+    with pytest.raises(ArgumentError, match="lda projection needs labelled"):
+        fit_projection(mu, method="lda")
+
+
+def test_a_2d_latent_is_its_own_map():
+    mu = np.random.default_rng(0).normal(size=(50, 2))
+    p = fit_projection(mu, np.arange(50) % 3)
+    assert p.method == "latent"
+    assert np.allclose(p.project(mu), mu, atol=1e-6) and np.allclose(p.unproject(mu), mu, atol=1e-6)
+
+
+@pytest.mark.parametrize("mu, match", [
+    (np.zeros((10, 1)), "1-D latent"),
+    (np.zeros((2, 4)), "at least three"),
+    (np.full((5, 4), np.nan), "not finite"),
+    (np.zeros(4), "at least three"),
+])
+def test_fit_projection_refuses_what_has_no_map(mu, match):
+    with pytest.raises(ArgumentError, match=match):
+        fit_projection(mu)
+
+
+def test_fit_projection_refuses_an_unknown_method():
+    with pytest.raises(ArgumentError, match="Unknown projection 'tsne'"):
+        fit_projection(elongated(), method="tsne")
+
+
+def test_project_checks_shapes():
+    p = fit_projection(elongated(), method="pca")
+    with pytest.raises(ArgumentError, match=r"the map takes \[N, 6\]"):
+        p.project(np.zeros((2, 5)))
+    with pytest.raises(ArgumentError, match=r"\[N, 2\]"):
+        p.unproject(np.zeros((2, 3)))
+
+
+def test_map_bounds_are_square_and_hold_the_points():
+    xy = np.random.default_rng(0).normal(size=(1000, 2)) * [3.0, 1.0]
+    x0, x1, y0, y1 = map_bounds(xy)
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    inside = (xy[:, 0] > x0) & (xy[:, 0] < x1) & (xy[:, 1] > y0) & (xy[:, 1] < y1)
+    assert inside.mean() > 0.99
+
+
+def test_class_names(tmp_path):
+    labels = np.array([0, 2, 1])
+    assert class_names("mnist", labels) == ["0", "1", "2"]
+    assert class_names("fashion-mnist", labels) == list(FASHION_CLASSES[:3])
+    for name in ("cat", "dog", "eel"):
+        (tmp_path / name).mkdir()
+    assert class_names(str(tmp_path), labels) == ["cat", "dog", "eel"]
+    assert class_names(str(tmp_path), np.full(3, -1)) == []
+
+
+def test_encode_map_of_the_tiny_bundle(tiny_bundle):
+    import vaegen
+
+    model = vaegen.load_model(tiny_bundle)
+    m = encode_map(model, limit=100)  # the bundle's own dataset, a folder of four classes
+    assert m.mu.shape == (100, 4) and m.xy.shape == (100, 2)
+    assert m.classes == ["0", "1", "2", "3"] and m.projection.method == "lda"
+    assert np.allclose(m.projection.project(m.mu), m.xy)
+
+
+def test_map_command_writes_the_picture(tiny_bundle, tmp_path):
+    out = tmp_path / "map.png"
+    result = CliRunner().invoke(cli, ["map", "--model", str(tiny_bundle), "-o", str(out), "--limit", "500",
+                                      "--size", "300", "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["images"] == 200 and report["projection"] == "lda" and report["classes"] == ["0", "1", "2", "3"]
+    picture = Image.open(out)
+    assert picture.mode == "RGB" and picture.width > 300
+
+
+def test_map_command_pca_and_errors(tiny_bundle, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "-o", str(tmp_path / "m.png"), "--projection",
+                                 "pca", "--limit", "50", "--json", "--quiet"])
+    assert result.exit_code == 0 and json.loads(result.output)["projection"] == "pca"
+    result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "-o", str(tmp_path / "m.jpg")])
+    assert result.exit_code == 2 and "must end in .png" in result.output
+    result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "--dataset", str(tmp_path / "none"),
+                                 "-o", str(tmp_path / "m.png")])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "does not exist" in result.output

@@ -1,0 +1,62 @@
+"""`vaegen serve`: the latent space as a local web page to play with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vaegen.cli.options import DataProgress, echo_err, model_options, open_model, quiet_option
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1",
+              help="Address to listen on. Anything but 127.0.0.1 lets other machines in (a warning says so).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on; 0 picks a free one.")
+@click.option("--dataset", default=None,
+              help="Images whose latents make the map. [default: the bundle's training dataset]")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the IDX files are. [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")
+@click.option("--limit", type=click.IntRange(min=3), default=5000, help="Test images on the map.")
+@click.option("--projection", type=click.Choice(["auto", "lda", "pca"]), default="auto",
+              help="How the map lays a wide latent flat (see `vaegen map --help`).")
+@model_options
+@quiet_option
+def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider, threads, verbose, quiet):
+    """Explore the latent space in a browser, on this machine.
+
+    The page shows the test set's map (as `vaegen map` draws it): click or
+    drag on it to decode that point, live. Beside it: sliders for the most
+    active latent dimensions, a class picker (when the bundle has a
+    class-conditional prior), a pad to draw a digit on and see where it
+    lands, and interpolation between two chosen points, as a strip and
+    animated. The page is plain HTML and JavaScript shipped with vaegen; it
+    needs no network. Ctrl-C stops the server.
+
+    \b
+    Example:
+        vaegen serve                 # then open http://127.0.0.1:8000/
+        vaegen serve --port 8080 --model runs/mnist
+    """
+    from vaegen.latent_map import encode_map
+    from vaegen.serve.app import Explorer
+    from vaegen.serve.server import make_server
+
+    server = make_server(host, port)  # first: a port in use is news before the map is made
+    try:
+        model = open_model(model_dir, provider, threads, verbose)
+        loading = DataProgress("loading images", quiet)
+        try:
+            latent_map = encode_map(model, dataset, data_dir=data_dir, limit=limit, method=projection,
+                                    progress=loading)
+        finally:
+            loading.close()
+        server.attach(Explorer(model, latent_map))
+        if host not in ("127.0.0.1", "localhost"):
+            echo_err(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer.")
+        click.echo(f"Serving {model.bundle.path} at {server.url} (Ctrl-C stops it)")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        echo_err("Stopped.", quiet)
+    finally:
+        server.server_close()

@@ -1,0 +1,174 @@
+"""The explorer's API as plain functions: a parsed JSON request in, a JSON-able
+answer out, every field checked before it reaches the model.
+
+Explorer holds the model, its latent map and the active dimensions, all made
+once at start-up and read-only afterwards, so any number of request threads
+may share it (ONNX Runtime's InferenceSession.run is thread-safe). A bad
+field raises vaegen.errors.ArgumentError, which the server answers with 400.
+Imports numpy, Pillow (through vaegen.images) and vaegen's torch-free modules.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+
+import numpy as np
+
+from vaegen.errors import ArgumentError, ImageError
+from vaegen.latent_map import LatentMap, map_bounds
+from vaegen.plot import UNLABELLED, class_colors
+
+# A latent or map coordinate beyond this is refused: the prior puts nearly
+# all its mass within |z| < 5, and float32 overflows long before the cap.
+MAX_COORDINATE = 1e3
+MAX_STEPS = 32  # frames of an interpolation
+MAX_PAD_SIDE = 512  # pixels per side of a drawing
+MAX_SEED = 2**63 - 1
+SLIDERS = 8
+
+
+def _number(value, name: str, limit: float = MAX_COORDINATE) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentError(f"{name} must be a number, not {type(value).__name__}.")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > limit:
+        raise ArgumentError(f"{name} must be a finite number within ±{limit:g}, not {value!r}.")
+    return number
+
+
+def _integer(value, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ArgumentError(f"{name} must be an integer from {low} to {high}, not {value!r}.")
+    return value
+
+
+def _vector(value, name: str, length: int) -> np.ndarray:
+    if not isinstance(value, list) or len(value) != length:
+        size = len(value) if isinstance(value, list) else type(value).__name__
+        raise ArgumentError(f"{name} must be a list of {length} numbers, not {size}.")
+    return np.array([_number(v, f"{name}[{i}]") for i, v in enumerate(value)], np.float32)
+
+
+def _field(request, name: str, default=None, required: bool = True):
+    if not isinstance(request, dict):
+        raise ArgumentError("the request body must be a JSON object.")
+    if name not in request:
+        if required:
+            raise ArgumentError(f"the request has no '{name}'.")
+        return default
+    return request[name]
+
+
+def pixels_payload(image: np.ndarray) -> dict:
+    """An image [C, H, W] in [0, 1] as the page draws it: uint8 bytes, base64."""
+    c, h, w = image.shape
+    data = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).tobytes()
+    return {"channels": c, "height": h, "width": w, "data": base64.b64encode(data).decode("ascii")}
+
+
+class Explorer:
+    """The page's endpoints over one model and its latent map."""
+
+    def __init__(self, model, latent_map: LatentMap, sliders: int = SLIDERS):
+        self.model = model
+        self.map = latent_map
+        self.bounds = map_bounds(latent_map.xy)
+        # Made now, not lazily on a request thread: the encoder and decoder
+        # sessions (first use creates them) and the active dimensions.
+        model.encoder, model.decoder  # noqa: B018
+        self.sliders = model.active_dims(sliders)
+        self.classes = list(getattr(model, "classes", []) or [])
+
+    # ------------------------------------------------------------ endpoints
+
+    def info(self) -> dict:
+        m = self.map
+        xy = np.round(m.xy.astype(np.float64), 4)
+        return {
+            "model": str(self.model.bundle.path), "latent_dim": self.model.latent_dim,
+            "image_shape": list(self.model.image_shape), "preprocessing": self.model.bundle.preprocessing,
+            "provider": self.model.active_provider, "projection": m.projection.method,
+            "axes": list(m.projection.axes), "dataset": m.dataset, "bounds": list(self.bounds),
+            "points": {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "label": m.labels.tolist()},
+            "map_classes": m.classes, "colors": class_colors(len(m.classes)), "unlabelled": UNLABELLED,
+            "sliders": self.sliders, "classes": self.classes, "max_steps": MAX_STEPS, "max_pad_side": MAX_PAD_SIDE,
+        }
+
+    def decode(self, request) -> dict:
+        """{"xy": [x, y]} (a point of the map) or {"z": [D numbers]} -> its image."""
+        if _field(request, "z", required=False) is not None:
+            z = _vector(request["z"], "z", self.model.latent_dim)
+        else:
+            z = self.map.projection.unproject(_vector(_field(request, "xy"), "xy", 2)[None])[0]
+        return self._answer(z)
+
+    def encode(self, request) -> dict:
+        """{"width": W, "height": H, "pixels": [H*W numbers in 0..1]} (a
+        drawing, light ink on dark, row by row) -> its reconstruction and place."""
+        width = _integer(_field(request, "width"), "width", 8, MAX_PAD_SIDE)
+        height = _integer(_field(request, "height"), "height", 8, MAX_PAD_SIDE)
+        pixels = _field(request, "pixels")
+        if not isinstance(pixels, list) or len(pixels) != width * height:
+            raise ArgumentError(f"pixels must be a list of width*height = {width * height} numbers.")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pixels):
+            raise ArgumentError("pixels must all be numbers.")
+        gray = np.asarray(pixels, dtype=np.float64).reshape(height, width)
+        if not np.isfinite(gray).all() or gray.min() < 0 or gray.max() > 1:
+            raise ArgumentError("pixels must be numbers from 0 to 1.")
+        image = self._prepare(gray.astype(np.float32))
+        mu, _ = self.model.encode(image[None])
+        answer = self._answer(mu[0])
+        answer["input"] = pixels_payload(image)
+        return answer
+
+    def sample(self, request) -> dict:
+        """{"class": name or index or null, "seed": int} -> a draw from that
+        class of the fitted prior (null: the whole prior)."""
+        seed = _integer(_field(request, "seed", 0, required=False), "seed", 0, MAX_SEED)
+        label = _field(request, "class", None, required=False)
+        if label is None:
+            return self._answer(self.model.sample_latents(1, seed=seed)[0])
+        if not self.classes:
+            raise ArgumentError("this model has no classes to draw from (its bundle has no class-conditional prior).")
+        if isinstance(label, bool) or not isinstance(label, (int, str)) or (
+                label not in self.classes and not (isinstance(label, int) and 0 <= label < len(self.classes))):
+            raise ArgumentError(f"unknown class {label!r}; this model's classes are {', '.join(self.classes)}.")
+        return self._answer(self.model.sample_latents(1, seed=seed, label=label)[0])
+
+    def interpolate(self, request) -> dict:
+        """{"a": z, "b": z, "steps": n, "method": "slerp"|"lerp"} -> the frames between."""
+        d = self.model.latent_dim
+        z_a, z_b = _vector(_field(request, "a"), "a", d), _vector(_field(request, "b"), "b", d)
+        steps = _integer(_field(request, "steps", 10, required=False), "steps", 2, MAX_STEPS)
+        method = _field(request, "method", "slerp", required=False)
+        if method not in ("slerp", "lerp"):
+            raise ArgumentError(f"method must be slerp or lerp, not {method!r}.")
+        z = self.model.interpolate_latents(z_a, z_b, steps, method)
+        images = self.model.decode(z)
+        xy = self.map.projection.project(z)
+        return {"frames": [pixels_payload(image) for image in images], "xy": np.round(xy, 4).tolist()}
+
+    # ------------------------------------------------------------ helpers
+
+    def _answer(self, z: np.ndarray) -> dict:
+        z = np.asarray(z, np.float32)
+        image = self.model.decode(z[None])[0]
+        xy = self.map.projection.project(z[None])[0]
+        return {"image": pixels_payload(image), "z": np.round(z.astype(np.float64), 5).tolist(),
+                "xy": np.round(xy.astype(np.float64), 5).tolist()}
+
+    def _prepare(self, gray: np.ndarray) -> np.ndarray:
+        """A drawing as the model's input [C, H, W]: the MNIST recipe for an
+        MNIST model (cropped, fitted to 20x20, centred by mass), else resized."""
+        from vaegen.images import _resize_gray, mnist_preprocess
+
+        c, h, w = self.model.image_shape
+        if self.model.bundle.preprocessing == "mnist":
+            try:
+                fitted = mnist_preprocess(gray, size=h, box=round(h * 20 / 28))
+            except ImageError as exc:
+                raise ArgumentError(f"the drawing: {exc}.") from exc
+        else:
+            fitted = np.clip(_resize_gray(gray, (h, w)), 0, 1)
+        return np.repeat(fitted[None], c, axis=0).astype(np.float32)
