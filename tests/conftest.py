@@ -1,6 +1,11 @@
-"""Shared fixtures: tiny generated datasets and a tiny trained bundle.
+"""Shared fixtures and helpers: tiny generated datasets, a tiny trained
+bundle, the CLI as the tests invoke it, odd but valid image files, and checks
+of grids and one-line errors.
 
 Nothing here needs ../shared: the data is drawn by the tests themselves.
+CLI test modules run every test in tmp_path as the working directory
+(`pytestmark = pytest.mark.usefixtures("clean_env")`); `clean_env` is not
+autouse because hypothesis refuses function-scoped fixtures on its tests.
 """
 
 from __future__ import annotations
@@ -11,10 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from vaegen import data as data_module
+from vaegen.cli import cli
 from vaegen.data import IdxDataset, IdxFile, encode_idx
+from vaegen.runtime import cuda_driver_present
+
+TILE, PAD = 28, 2  # the tiny bundle's images, and the padding between tiles of a grid
+
+no_gpu = pytest.mark.skipif(cuda_driver_present(), reason="this machine has an NVIDIA driver")
 
 
 def draw_digits(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray, np.ndarray]:
@@ -82,8 +94,9 @@ def tiny_mnist(tmp_path, monkeypatch) -> Path:
 def tiny_bundle(tmp_path_factory) -> Path:
     """A tiny MLP VAE trained for one epoch on drawn digits and exported (needs torch)."""
     pytest.importorskip("torch", reason="making the tiny bundle needs the train extra")
+    from vaegen.training.config import TrainConfig
     from vaegen.training.export import export_run
-    from vaegen.training.loop import TrainConfig, train
+    from vaegen.training.loop import train
     from vaegen.training.model import ModelConfig
 
     root = tmp_path_factory.mktemp("tiny-run")
@@ -96,3 +109,174 @@ def tiny_bundle(tmp_path_factory) -> Path:
     run = root / "run"
     train(cfg, ModelConfig(arch="mlp", latent_dim=4, hidden=32), run)
     return export_run(run)
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    """Run in tmp_path, with no debug switch or default model from the caller's shell."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VAEGEN_DEBUG", raising=False)
+    monkeypatch.delenv("VAEGEN_MODEL", raising=False)
+
+
+@pytest.fixture
+def vaegen(tiny_bundle, clean_env):
+    """Invoke the CLI as `vaegen ...` with --model pointing at the tiny bundle (unless given)."""
+
+    def invoke(*args):
+        args = [str(a) for a in args]
+        if args and args[0] not in ("--help", "--version") and "--model" not in args:
+            args += ["--model", str(tiny_bundle)]
+        return CliRunner().invoke(cli, args, prog_name="vaegen")
+
+    return invoke
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> None:
+    """The command failed with `code`, no traceback, and one `Error: ...` line holding every fragment."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    error = lines[0]
+    assert error.startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in error, error
+
+
+# ---------------------------------------------------------------- images and grids
+
+
+@pytest.fixture
+def digits(tmp_path) -> list[Path]:
+    """Four white-on-black digit PNGs."""
+    images, _ = draw_digits(4, seed=1)
+    paths = []
+    for i, array in enumerate(images):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(array).save(path)
+        paths.append(path)
+    return paths
+
+
+def grid_size(cols: int, rows: int, scale: int = 1) -> tuple[int, int]:
+    """(width, height) of a grid of 28x28 tiles with 2-pixel padding."""
+    return ((cols * (TILE + PAD) + PAD) * scale, (rows * (TILE + PAD) + PAD) * scale)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        return img.size
+
+
+def grid_tiles(path: Path, cols: int, rows: int, scale: int = 1) -> list[np.ndarray]:
+    """The tiles of a grid PNG, row by row, as uint8 arrays."""
+    with Image.open(path) as img:
+        pixels = np.asarray(img.convert("L"))
+    step, tile, edge = (TILE + PAD) * scale, TILE * scale, PAD * scale
+    return [pixels[edge + r * step : edge + r * step + tile, edge + c * step : edge + c * step + tile]
+            for r in range(rows) for c in range(cols)]
+
+
+def pixel_change_along(model, dims: list[int]) -> list[float]:
+    """For each dimension, the summed pixel change between decoding z = -2 and
+    z = +2 along it (z = 0 elsewhere): how active `active_dims` says it is."""
+    d = model.latent_dim
+    probes = np.zeros((2 * len(dims), d), np.float32)
+    for row, dim in enumerate(dims):
+        probes[2 * row, dim], probes[2 * row + 1, dim] = -2.0, 2.0
+    out = model.decode(probes).reshape(len(dims), 2, -1).astype(np.float64)
+    return np.abs(out[:, 0] - out[:, 1]).sum(axis=1).tolist()
+
+
+# ---------------------------------------------------------------- odd but valid image files
+# Each maker writes an image at `path` with its own suffix and returns the file's path.
+
+
+def digit_array(seed: int = 4) -> np.ndarray:
+    return draw_digits(1, seed=seed)[0][0]  # uint8 [28, 28], white on black
+
+
+def odd_16_bit(path: Path) -> Path:
+    img = Image.fromarray(digit_array().astype(np.uint16) * 257)
+    assert img.mode == "I;16"
+    img.save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def odd_palette(path: Path) -> Path:
+    Image.fromarray(digit_array()).convert("P").save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def odd_rgba(path: Path) -> Path:
+    """Black ink whose alpha is the digit: on white paper, a dark digit."""
+    ink = digit_array()
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., 3] = ink
+    Image.fromarray(rgba, mode="RGBA").save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def odd_gray_alpha(path: Path) -> Path:
+    la = np.stack([np.zeros((28, 28), np.uint8), digit_array()], axis=-1)
+    Image.fromarray(la, mode="LA").save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def odd_one_bit(path: Path) -> Path:
+    Image.fromarray(digit_array() > 127).save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def odd_cmyk_jpeg(path: Path) -> Path:
+    img = Image.new("CMYK", (28, 28), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line([14, 4, 14, 24], fill=(0, 0, 0, 255), width=4)
+    img.save(path.with_suffix(".jpg"), format="JPEG", quality=95)
+    return path.with_suffix(".jpg")
+
+
+def odd_progressive_jpeg(path: Path) -> Path:
+    Image.fromarray(digit_array()).save(path.with_suffix(".jpeg"), progressive=True, quality=95)
+    return path.with_suffix(".jpeg")
+
+
+def odd_interlaced_png(path: Path) -> Path:
+    Image.fromarray(digit_array()).convert("RGB").save(path.with_suffix(".png"), interlace=1)
+    return path.with_suffix(".png")
+
+
+def odd_huge(path: Path) -> Path:
+    img = Image.new("L", (4000, 3000), 0)
+    ImageDraw.Draw(img).ellipse([1500, 500, 2500, 2500], outline=255, width=200)
+    img.save(path.with_suffix(".png"), compress_level=1)
+    return path.with_suffix(".png")
+
+
+def odd_tiny(path: Path) -> Path:
+    Image.fromarray(np.array([[0, 255, 0], [0, 255, 0], [0, 255, 0]], np.uint8)).save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def odd_single_pixel(path: Path) -> Path:
+    Image.new("L", (1, 1), 200).save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+def odd_unicode_name(path: Path) -> Path:
+    target = path.with_name("ünï cödé digit.PNG")
+    Image.fromarray(digit_array()).save(target, format="PNG")
+    return target
+
+
+def odd_dark_on_white(path: Path) -> Path:
+    Image.fromarray(255 - digit_array()).save(path.with_suffix(".png"))
+    return path.with_suffix(".png")
+
+
+ODD_IMAGES = [odd_16_bit, odd_palette, odd_rgba, odd_gray_alpha, odd_one_bit, odd_cmyk_jpeg, odd_progressive_jpeg,
+              odd_interlaced_png, odd_huge, odd_tiny, odd_single_pixel, odd_unicode_name, odd_dark_on_white]

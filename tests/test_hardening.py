@@ -13,8 +13,8 @@ land only where the user named them.
 
 Everything runs in tmp_path as the working directory. Cases that need a model
 use the session's tiny_bundle (made with torch); a case damages a copy, never
-the fixture. tests/test_cli.py holds the per-command behaviour; this file is
-the cross-cutting sweep.
+the fixture. tests/test_cli_<module>.py hold the per-command behaviour; this
+file is the cross-cutting sweep. The odd image makers are shared, in conftest.py.
 """
 
 from __future__ import annotations
@@ -36,9 +36,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from tests.conftest import draw_digits, fake_mnist, write_idx_folder
+from tests.conftest import (
+    ODD_IMAGES,
+    digit_array,
+    draw_digits,
+    fake_mnist,
+    no_gpu,
+    odd_16_bit,
+    odd_cmyk_jpeg,
+    odd_gray_alpha,
+    odd_interlaced_png,
+    odd_one_bit,
+    odd_palette,
+    odd_rgba,
+    odd_tiny,
+    odd_unicode_name,
+    write_idx_folder,
+)
 from vaegen import data as data_module
 from vaegen.bundle import DECODER_FILE, ENCODER_FILE, META_FILE, load_bundle, sha256_file
 from vaegen.cli import cli
@@ -46,20 +62,14 @@ from vaegen.data import encode_idx
 from vaegen.errors import ImageError, LatentError
 from vaegen.images import MAX_PIXELS, load_image, prepare_image
 from vaegen.latent_io import load_latents
-from vaegen.runtime import DEFAULT_BATCH, cuda_driver_present
+from vaegen.runtime import DEFAULT_BATCH
 
 LIGHT = {"sample", "reconstruct", "interpolate", "encode", "decode", "traverse", "info", "evaluate"}
 PRECIOUS = b"precious bytes, not to be touched"
 
-no_gpu = pytest.mark.skipif(cuda_driver_present(), reason="this machine has an NVIDIA driver")
+pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
+
 root = pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a read-only folder; 'blocker' cases cover it")
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("VAEGEN_DEBUG", raising=False)
-    monkeypatch.delenv("VAEGEN_MODEL", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -571,95 +581,7 @@ def test_bare_vaegen_still_prints_the_help():
 # ---------------------------------------------------------------- odd but valid input
 
 
-def _digit_array(seed: int = 4) -> np.ndarray:
-    return draw_digits(1, seed=seed)[0][0]  # uint8 [28, 28], white on black
-
-
-def odd_16_bit(path: Path) -> Path:
-    img = Image.fromarray(_digit_array().astype(np.uint16) * 257)
-    assert img.mode == "I;16"
-    img.save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def odd_palette(path: Path) -> Path:
-    Image.fromarray(_digit_array()).convert("P").save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def odd_rgba(path: Path) -> Path:
-    """Black ink whose alpha is the digit: on white paper, a dark digit."""
-    ink = _digit_array()
-    rgba = np.zeros((28, 28, 4), np.uint8)
-    rgba[..., 3] = ink
-    Image.fromarray(rgba, mode="RGBA").save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def odd_gray_alpha(path: Path) -> Path:
-    la = np.stack([np.zeros((28, 28), np.uint8), _digit_array()], axis=-1)
-    Image.fromarray(la, mode="LA").save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def odd_one_bit(path: Path) -> Path:
-    Image.fromarray(_digit_array() > 127).save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def odd_cmyk_jpeg(path: Path) -> Path:
-    img = Image.new("CMYK", (28, 28), (0, 0, 0, 0))
-    ImageDraw.Draw(img).line([14, 4, 14, 24], fill=(0, 0, 0, 255), width=4)
-    img.save(path.with_suffix(".jpg"), format="JPEG", quality=95)
-    return path.with_suffix(".jpg")
-
-
-def odd_progressive_jpeg(path: Path) -> Path:
-    Image.fromarray(_digit_array()).save(path.with_suffix(".jpeg"), progressive=True, quality=95)
-    return path.with_suffix(".jpeg")
-
-
-def odd_interlaced_png(path: Path) -> Path:
-    Image.fromarray(_digit_array()).convert("RGB").save(path.with_suffix(".png"), interlace=1)
-    return path.with_suffix(".png")
-
-
-def odd_huge(path: Path) -> Path:
-    img = Image.new("L", (4000, 3000), 0)
-    ImageDraw.Draw(img).ellipse([1500, 500, 2500, 2500], outline=255, width=200)
-    img.save(path.with_suffix(".png"), compress_level=1)
-    return path.with_suffix(".png")
-
-
-def odd_tiny(path: Path) -> Path:
-    Image.fromarray(np.array([[0, 255, 0], [0, 255, 0], [0, 255, 0]], np.uint8)).save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def odd_single_pixel(path: Path) -> Path:
-    Image.new("L", (1, 1), 200).save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def odd_unicode_name(path: Path) -> Path:
-    target = path.with_name("ünï cödé digit.PNG")
-    Image.fromarray(_digit_array()).save(target, format="PNG")
-    return target
-
-
-ODD = [odd_16_bit, odd_palette, odd_rgba, odd_gray_alpha, odd_one_bit, odd_cmyk_jpeg, odd_progressive_jpeg,
-       odd_interlaced_png, odd_huge, odd_tiny, odd_single_pixel, odd_unicode_name]
-
-
-@pytest.fixture
-def vaegen(tiny_bundle):
-    def invoke(*args):
-        return CliRunner().invoke(cli, [str(a) for a in args] + ["--model", str(tiny_bundle)], prog_name="vaegen")
-
-    return invoke
-
-
-@pytest.mark.parametrize("make", ODD, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("make", ODD_IMAGES, ids=lambda f: f.__name__)
 def test_odd_images_reconstruct_and_encode(vaegen, tmp_path, make):
     image = make(tmp_path / make.__name__)
     result = vaegen("reconstruct", image, "-o", tmp_path / "r.png", "--scale", 1)
@@ -676,7 +598,7 @@ def test_odd_images_reconstruct_and_encode(vaegen, tmp_path, make):
                          ids=lambda f: f.__name__)
 def test_lossless_odd_images_give_the_model_the_plain_pixels(tmp_path, make):
     plain = tmp_path / "plain.png"
-    reference = _digit_array()
+    reference = digit_array()
     Image.fromarray(np.where(reference > 127, 255, 0).astype(np.uint8) if make is odd_one_bit else reference).save(plain)
     for preprocessing in ("resize", "mnist"):
         want = prepare_image(plain, image_shape=(1, 28, 28), preprocessing=preprocessing)
@@ -687,14 +609,14 @@ def test_lossless_odd_images_give_the_model_the_plain_pixels(tmp_path, make):
 @pytest.mark.parametrize("make", [odd_rgba, odd_gray_alpha], ids=lambda f: f.__name__)
 def test_transparent_images_are_ink_on_white_paper(tmp_path, make):
     paper = tmp_path / "paper.png"
-    Image.fromarray(255 - _digit_array()).save(paper)  # the same dark digit on opaque white
+    Image.fromarray(255 - digit_array()).save(paper)  # the same dark digit on opaque white
     want = prepare_image(paper, image_shape=(1, 28, 28), preprocessing="mnist")
     got = prepare_image(make(tmp_path / "odd"), image_shape=(1, 28, 28), preprocessing="mnist")
     np.testing.assert_allclose(got, want, atol=1 / 255 + 1e-6)
 
 
 def test_exif_rotated_photo_is_seen_upright(tmp_path):
-    upright = _digit_array(seed=6)
+    upright = digit_array(seed=6)
     stored = np.rot90(upright, k=1)  # the camera stored it turned left...
     exif = Image.Exif()
     exif[0x0112] = 6  # ...and says: turn it 90 degrees clockwise to view it
@@ -746,7 +668,7 @@ def test_evaluate_an_image_folder_of_odd_files(vaegen, tmp_path):
 def test_checkpoints_load_weights_only_and_a_payload_never_runs(tmp_path):
     pytest.importorskip("torch")
     from vaegen.errors import TrainingError
-    from vaegen.training.loop import load_checkpoint
+    from vaegen.training.checkpoint import load_checkpoint
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"

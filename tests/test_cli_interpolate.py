@@ -1,0 +1,99 @@
+"""`vaegen interpolate` (vaegen/cli/interpolate.py): the strip and the GIF,
+lerp and slerp, output suffixes and bad options. Runs the tiny_bundle fixture
+(made with torch) on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import assert_one_line_error, grid_size, grid_tiles, png_size
+from vaegen.runtime import CPU
+
+pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
+
+
+def test_interpolate_default_output_in_the_working_directory(vaegen, digits, tmp_path):
+    result = vaegen("interpolate", digits[0], digits[1])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "interpolation.png\n"
+    # A, 10 decoded steps, B; scale 2.
+    assert png_size(tmp_path / "interpolation.png") == grid_size(12, 1, scale=2)
+
+
+@pytest.mark.parametrize("steps", [2, 5])
+def test_interpolate_strip_is_steps_plus_two_wide(vaegen, digits, tmp_path, steps):
+    out = tmp_path / "strip.png"
+    result = vaegen("interpolate", digits[0], digits[1], "--steps", steps, "-o", out, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{out}\n"
+    assert png_size(out) == grid_size(steps + 2, 1)
+    tiles = grid_tiles(out, cols=steps + 2, rows=1)
+    np.testing.assert_allclose(tiles[0].astype(int), np.asarray(Image.open(digits[0])).astype(int), atol=1)
+    np.testing.assert_allclose(tiles[-1].astype(int), np.asarray(Image.open(digits[1])).astype(int), atol=1)
+
+
+def test_interpolate_gif_goes_there_and_back(vaegen, digits, tmp_path):
+    result = vaegen("interpolate", digits[0], digits[1], "--gif", "--steps", 6)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "interpolation.gif\n"
+    with Image.open(tmp_path / "interpolation.gif") as gif:
+        assert gif.format == "GIF"
+        assert gif.is_animated
+        assert gif.n_frames == 2 * 6 - 2
+        assert gif.size == (28 * 4, 28 * 4)  # --scale 2, doubled for the GIF
+
+
+def test_interpolate_gif_to_a_named_file(vaegen, digits, tmp_path):
+    out = tmp_path / "walk.gif"
+    result = vaegen("interpolate", digits[0], digits[1], "--gif", "-o", out, "--steps", 3, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as gif:
+        assert gif.n_frames == 4
+
+
+def test_interpolate_lerp_and_slerp(vaegen, digits, tmp_path):
+    for method in ("lerp", "slerp"):
+        result = vaegen("interpolate", digits[0], digits[2], "--method", method, "-o", tmp_path / f"{method}.png",
+                        "--json")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert data["method"] == method
+        assert data["steps"] == 10
+        assert data["provider"] == CPU
+    # Both walks end at the same decoded images.
+    lerp_tiles = grid_tiles(tmp_path / "lerp.png", 12, 1, scale=2)
+    slerp_tiles = grid_tiles(tmp_path / "slerp.png", 12, 1, scale=2)
+    for i in (0, 1, 10, 11):
+        np.testing.assert_allclose(lerp_tiles[i].astype(int), slerp_tiles[i].astype(int), atol=2)
+
+
+@pytest.mark.parametrize(("flags", "name"), [([], "walk.gif"), (["--gif"], "walk.png"), ([], "walk")])
+def test_interpolate_wrong_suffix_is_a_usage_error(vaegen, digits, tmp_path, flags, name):
+    result = vaegen("interpolate", digits[0], digits[1], *flags, "-o", tmp_path / name)
+    assert result.exit_code == 2
+    assert "the file name must end in" in result.stderr
+    assert not (tmp_path / name).exists()
+
+
+def test_interpolate_steps_below_two_is_a_usage_error(vaegen, digits):
+    result = vaegen("interpolate", digits[0], digits[1], "--steps", 1)
+    assert result.exit_code == 2
+    assert "Invalid value for '--steps'" in result.stderr
+
+
+def test_interpolate_method_must_be_known(vaegen, digits):
+    result = vaegen("interpolate", digits[0], digits[1], "--method", "cubic")
+    assert result.exit_code == 2
+    assert "Invalid value for '--method'" in result.stderr
+
+
+def test_folder_given_as_an_image(vaegen, tmp_path):
+    folder = tmp_path / "pics.png"
+    folder.mkdir()
+    result = vaegen("interpolate", folder, folder, "-o", tmp_path / "i.png")
+    assert_one_line_error(result, 1, f"{folder} is a folder, not an image.")

@@ -1,0 +1,144 @@
+"""`vaegen reconstruct` (vaegen/cli/reconstruct.py): the grid of inputs
+above reconstructions, --out-dir names, odd but valid image files the resize
+and the MNIST way, and unreadable inputs. Runs the tiny_bundle fixture (made
+with torch) on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import (
+    assert_one_line_error,
+    grid_size,
+    grid_tiles,
+    odd_16_bit,
+    odd_cmyk_jpeg,
+    odd_dark_on_white,
+    odd_huge,
+    odd_palette,
+    odd_rgba,
+    odd_tiny,
+    png_size,
+)
+from vaegen.runtime import CPU
+
+pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
+
+
+@pytest.fixture
+def mnist_bundle(tiny_bundle, tmp_path) -> Path:
+    """A copy of the tiny bundle that preprocesses user images the MNIST way
+    (vaegen.json is not checksummed; only the graphs are)."""
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path / "mnist-model"))
+    meta = json.loads((copy / "vaegen.json").read_text())
+    meta["preprocessing"] = "mnist"
+    (copy / "vaegen.json").write_text(json.dumps(meta))
+    return copy
+
+
+def test_reconstruct_grid_has_inputs_above_reconstructions(vaegen, digits, tmp_path):
+    out = tmp_path / "r.png"
+    result = vaegen("reconstruct", *digits[:3], "-o", out, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    assert png_size(out) == grid_size(3, 2)
+    tiles = grid_tiles(out, cols=3, rows=2)
+    # The top row is the inputs as the model saw them: the drawn digits themselves.
+    for tile, path in zip(tiles[:3], digits[:3], strict=True):
+        np.testing.assert_allclose(tile.astype(int), np.asarray(Image.open(path)).astype(int), atol=1)
+    assert result.stdout == f"Wrote 3 reconstructions to {out}\n"
+
+
+def test_reconstruct_more_images_than_nrow_pairs_rows(vaegen, digits, tmp_path):
+    out = tmp_path / "r.png"
+    result = vaegen("reconstruct", *digits, digits[0], "-o", out, "--nrow", 2, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    # 5 images, 2 per row: 3 pairs of rows (input row above reconstruction row).
+    assert png_size(out) == grid_size(2, 6)
+    tiles = grid_tiles(out, cols=2, rows=6)
+    np.testing.assert_allclose(tiles[4].astype(int), np.asarray(Image.open(digits[2])).astype(int), atol=1)
+    assert np.all(tiles[9] == 0)  # the odd image's row is padded with blank tiles
+
+
+def test_reconstruct_default_output_and_json(vaegen, digits, tmp_path):
+    result = vaegen("reconstruct", digits[0], "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["output"] == "reconstructions.png"
+    assert data["images"] == [str(digits[0])]
+    assert data["provider"] == CPU
+    assert png_size(tmp_path / "reconstructions.png") == grid_size(1, 2, scale=2)
+
+
+def test_reconstruct_out_dir_names_files_after_the_inputs(vaegen, digits, tmp_path):
+    jpeg = tmp_path / "photo.jpg"
+    Image.open(digits[1]).convert("RGB").save(jpeg)
+    folder = tmp_path / "recon"
+    result = vaegen("reconstruct", digits[0], jpeg, "--out-dir", folder, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["digit0.png", "photo.png"]
+    assert png_size(folder / "digit0.png") == (28, 28)
+
+
+def test_reconstruct_out_dir_refuses_clashing_names(vaegen, digits, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    clash = other / digits[0].name
+    shutil.copy(digits[1], clash)
+    result = vaegen("reconstruct", digits[0], clash, "--out-dir", tmp_path / "recon")
+    assert result.exit_code == 2
+    assert "Two inputs share a file name" in result.stderr
+
+
+# Odd but valid files (see conftest); test_hardening.py reconstructs and encodes them all.
+ODD_INPUTS = [odd_rgba, odd_palette, odd_16_bit, odd_cmyk_jpeg, odd_huge, odd_tiny, odd_dark_on_white]
+
+
+@pytest.mark.parametrize("make", ODD_INPUTS, ids=lambda f: f.__name__)
+def test_reconstruct_odd_inputs(vaegen, tmp_path, make):
+    path = make(tmp_path / make.__name__)
+    out = tmp_path / "r.png"
+    result = vaegen("reconstruct", path, "-o", out, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    assert png_size(out) == grid_size(1, 2)
+    seen = grid_tiles(out, cols=1, rows=2)[0]
+    assert int(seen.max()) - int(seen.min()) > 100  # the mark survived the conversion and the resize
+
+
+@pytest.mark.parametrize("make", ODD_INPUTS, ids=lambda f: f.__name__)
+def test_reconstruct_odd_inputs_the_mnist_way(vaegen, mnist_bundle, tmp_path, make):
+    path = make(tmp_path / make.__name__)
+    out = tmp_path / "r.png"
+    result = vaegen("reconstruct", path, "-o", out, "--scale", 1, "--model", mnist_bundle)
+    assert result.exit_code == 0, result.output
+    seen = grid_tiles(out, cols=1, rows=2)[0]
+    # Whatever the mode or the paper, the model sees bright ink on black, centred.
+    assert seen.max() > 200
+    assert seen.mean() < 80
+    assert np.all(seen[:2] == 0) and np.all(seen[-2:] == 0)
+
+
+def test_reconstruct_blank_image_the_mnist_way_is_an_error(vaegen, mnist_bundle, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (28, 28), 255).save(blank)
+    result = vaegen("reconstruct", blank, "-o", tmp_path / "r.png", "--model", mnist_bundle)
+    assert_one_line_error(result, 1, str(blank), "blank")
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_missing_input_image(vaegen, tmp_path):
+    result = vaegen("reconstruct", tmp_path / "missing.png", "-o", tmp_path / "r.png")
+    assert_one_line_error(result, 1, f"Image {tmp_path / 'missing.png'} does not exist.")
+
+
+def test_text_file_named_png(vaegen, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image\n")
+    result = vaegen("reconstruct", fake, "-o", tmp_path / "r.png")
+    assert_one_line_error(result, 1, f"{fake} is not an image Pillow can read")
