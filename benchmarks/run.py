@@ -98,6 +98,7 @@ def bench_cold_start(model_dir: Path, checkpoint: Path, repeats: int) -> dict:
                                                 str(model_dir), "--quiet"], tmp),
             "bare ORT script": lambda: run_child([py, str(ROOT / "benchmarks/bare_sample.py"), str(model_dir),
                                                   "bare.png"], tmp),
+            "API script": lambda: run_child([py, str(ROOT / "benchmarks/api_sample.py"), str(model_dir), "api.png"], tmp),
         }
         if checkpoint.is_file():
             contenders["torch script"] = lambda: run_child(
@@ -107,6 +108,7 @@ def bench_cold_start(model_dir: Path, checkpoint: Path, repeats: int) -> dict:
            for name, v in raw.items()}
     base = out["vaegen sample"]["wall_s"]
     out["ratio_vaegen_over_bare"] = base / out["bare ORT script"]["wall_s"]
+    out["ratio_api_over_cli"] = out["API script"]["wall_s"] / base
     if "torch script" in out:
         out["ratio_torch_over_vaegen"] = out["torch script"]["wall_s"] / base
     return out
@@ -343,10 +345,12 @@ def markdown(r: dict) -> str:
     lines += [f"**Cold start**, `vaegen sample -n 64 -o grid.png` (medians of {r.get('cold_repeats', r['repeats'])} "
               "alternating runs):", "",
               "| program | wall time | peak RSS |", "|---|---|---|"]
-    for name in ("vaegen sample", "bare ORT script", "torch script"):
+    for name in ("vaegen sample", "API script", "bare ORT script", "torch script"):
         if name in c:
             lines.append(f"| {name} | {c[name]['wall_s']:.3f} s | {c[name]['peak_rss_mib']:.0f} MiB |")
     lines += ["", f"vaegen / bare script: **{c['ratio_vaegen_over_bare']:.2f}x** the time"]
+    if "ratio_api_over_cli" in c:
+        lines[-1] += f"; the API script (`load_model().sample(64)`, `save_grid`) / vaegen: **{c['ratio_api_over_cli']:.2f}x**"
     if "ratio_torch_over_vaegen" in c:
         lines[-1] += f"; torch script / vaegen: **{c['ratio_torch_over_vaegen']:.1f}x** slower"
     lines += ["", f"**Decoder throughput** (images/s; sgemm ceiling {d['sgemm_gflops']:.1f} GFLOP/s, "

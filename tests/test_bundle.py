@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import draw_digits
+from vaegen.api import Model
 from vaegen.bundle import (
     BUNDLE_FORMAT,
     DECODER_FILE,
@@ -28,7 +29,6 @@ from vaegen.bundle import (
 )
 from vaegen.cli import cli
 from vaegen.errors import BundleError
-from vaegen.api import Model
 
 
 @pytest.fixture

@@ -77,8 +77,8 @@ def tiny_exact(tmp_path_factory):
     """A 1-D-latent VAE on 2x2 images, its bundle on ONNX Runtime, and the exact
     per-image log p(x) and ELBO computed from the torch model by quadrature."""
     torch = pytest.importorskip("torch", reason="building the tiny model needs the train extra")
-    from vaegen.bundle import load_bundle
     from vaegen.api import Model
+    from vaegen.bundle import load_bundle
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 
@@ -146,8 +146,8 @@ def test_importance_weighted_bound_tightens_with_k(tiny_exact):
 @pytest.mark.torch
 def test_evaluate_reports_active_units_and_speed(tmp_path):
     torch = pytest.importorskip("torch")
-    from vaegen.bundle import load_bundle
     from vaegen.api import Model
+    from vaegen.bundle import load_bundle
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 

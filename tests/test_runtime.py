@@ -9,10 +9,10 @@ import onnxruntime as ort
 import pytest
 
 from vaegen import runtime
+from vaegen.api import Model
 from vaegen.bundle import load_bundle
 from vaegen.errors import BundleError, ProviderError
 from vaegen.latent import sample_prior
-from vaegen.api import Model
 from vaegen.runtime import CPU, CUDA, make_session, provider_report, session_options
 
 no_gpu = pytest.mark.skipif(runtime.cuda_driver_present(), reason="this machine has an NVIDIA driver")
@@ -164,8 +164,8 @@ def test_graph_with_the_wrong_latent_dim_is_refused(tiny_bundle, tmp_path):
 
 def test_io_binding_path_matches_plain_run(tiny_bundle):
     """The CUDA provider's IO-binding path, exercised here on the CPU provider."""
-    from vaegen.bundle import load_bundle
     from vaegen.api import Model
+    from vaegen.bundle import load_bundle
 
     rng = np.random.default_rng(1)
     z = rng.standard_normal((37, 4), dtype=np.float32)
@@ -182,8 +182,8 @@ def test_fp16_export_is_checked_at_its_stated_tolerance(tmp_path):
     torch = pytest.importorskip("torch")
     import json
 
-    from vaegen.bundle import load_bundle
     from vaegen.api import Model
+    from vaegen.bundle import load_bundle
     from vaegen.training.export import FP16_ATOL, export_bundle
     from vaegen.training.model import VAE, ModelConfig
 

@@ -23,10 +23,12 @@ import numpy as np
 
 from vaegen.bundle import Bundle, load_bundle
 from vaegen.errors import ArgumentError
-from vaegen.latent import lerp, manifold_2d, sample_prior, slerp, traversal
+from vaegen.latent import FittedPrior, lerp, manifold_2d, sample_prior, slerp, traversal
 from vaegen.runtime import DEFAULT_BATCH, OnnxVAE, set_verbose
 
 INTERPOLATIONS = ("slerp", "lerp")
+PRIORS = ("auto", "fitted", "standard")
+_UNREAD = object()  # Model._prior before prior.npz is read
 
 
 class Model(OnnxVAE):
@@ -40,6 +42,7 @@ class Model(OnnxVAE):
     def __init__(self, bundle: Bundle, provider: str = "auto", threads: int | None = None,
                  batch_size: int = DEFAULT_BATCH, io_binding: bool | None = None):
         super().__init__(bundle, provider=provider, threads=threads, batch_size=batch_size, io_binding=io_binding)
+        self._prior: FittedPrior | None | object = _UNREAD
 
     def __repr__(self) -> str:
         return f"Model({str(self.bundle.path)!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"
@@ -66,20 +69,83 @@ class Model(OnnxVAE):
 
     # -------------------------------------------------------------- sampling
 
-    def sample_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
-        """n draws z ~ N(0, temperature^2 I): float32 [n, D]. Same seed, same latents."""
+    @property
+    def prior(self) -> FittedPrior | None:
+        """The bundle's fitted latent prior (read and checked on first use),
+        or None when it has none and samples from N(0, I)."""
+        if self._prior is _UNREAD:
+            from vaegen.prior import read_prior
+
+            self._prior = read_prior(self.bundle)
+        return self._prior
+
+    @property
+    def classes(self) -> list[str]:
+        """Names of the classes the fitted prior can draw from ([] without one)."""
+        return list(self.prior.classes) if self.prior is not None else []
+
+    def sample_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0, prior: str = "auto",
+                       label: int | str | None = None) -> np.ndarray:
+        """n latents from the prior: float32 [n, D]. Same seed, same latents.
+
+        prior: "fitted" (the mixture fitted to the training codes), "standard"
+        (N(0, I)), or "auto": fitted when the bundle has one.
+        label: a class (index or name) of the fitted prior to draw from.
+        temperature: scales each draw's spread around its component's mean
+        (around 0 for the standard prior); 0 gives the means themselves.
+        """
+        _check_count(n, "n")
+        fitted = self._fitted(prior, label)
+        if not temperature >= 0:
+            raise ArgumentError(f"temperature must be >= 0, not {temperature}.")
+        if fitted is None:
+            return sample_prior(n, self.latent_dim, seed=seed, temperature=temperature)
+        try:
+            return fitted.sample(n, seed=seed, temperature=temperature, label=label)
+        except ValueError as exc:
+            raise ArgumentError(f"{exc}.") from None
+
+    def sample(self, n: int, *, seed: int = 0, temperature: float = 1.0, prior: str = "auto",
+               label: int | str | None = None) -> np.ndarray:
+        """n new images decoded from the prior (see sample_latents): float32 [n, C, H, W] pixel means."""
+        return self.decode(self.sample_latents(n, seed=seed, temperature=temperature, prior=prior, label=label))
+
+    def sample_batches(self, n: int, *, seed: int = 0, temperature: float = 1.0, prior: str = "auto",
+                       label: int | str | None = None) -> Iterator[np.ndarray]:
+        """`sample`, yielded batch by batch: memory stays bounded for any n."""
+        return self.decode_batches(self.sample_latents(n, seed=seed, temperature=temperature, prior=prior, label=label))
+
+    def class_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """n latents of each class of the fitted prior in turn: [len(classes) * n, D]."""
         _check_count(n, "n")
         if not temperature >= 0:
             raise ArgumentError(f"temperature must be >= 0, not {temperature}.")
-        return sample_prior(n, self.latent_dim, seed=seed, temperature=temperature)
+        return self._fitted("fitted", 0).sample_per_class(n, seed=seed, temperature=temperature)
 
-    def sample(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
-        """n new images decoded from the prior: float32 [n, C, H, W] pixel means."""
-        return self.decode(self.sample_latents(n, seed=seed, temperature=temperature))
+    def sample_per_class(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """n images of each class of the fitted prior in turn, class by class:
+        [len(classes) * n, C, H, W], a grid row per class with nrow=n."""
+        return self.decode(self.class_latents(n, seed=seed, temperature=temperature))
 
-    def sample_batches(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> Iterator[np.ndarray]:
-        """`sample`, yielded batch by batch: memory stays bounded for any n."""
-        return self.decode_batches(self.sample_latents(n, seed=seed, temperature=temperature))
+    def prior_in_use(self, prior: str = "auto") -> str:
+        """"fitted" or "standard": what `prior` resolves to for this bundle."""
+        return "standard" if self._fitted(prior, None) is None else "fitted"
+
+    def _fitted(self, prior: str, label) -> FittedPrior | None:
+        """The prior to draw from, refusing combinations that cannot be."""
+        if prior not in PRIORS:
+            raise ArgumentError(f"Unknown prior {prior!r}; choose one of {', '.join(PRIORS)}.")
+        if prior == "standard":
+            if label is not None:
+                raise ArgumentError("a label draws from the fitted prior's classes; it cannot go with the standard prior.")
+            return None
+        fitted = self.prior
+        if fitted is None and (prior == "fitted" or label is not None):
+            what = "fitted prior" if prior == "fitted" else "classes to draw from"
+            raise ArgumentError(f"{self.bundle.path} has no {what}; fit one with `vaegen fit-prior`.")
+        if fitted is not None and label is not None and not fitted.classes:
+            raise ArgumentError(f"the fitted prior of {self.bundle.path} has no classes (its data had no labels).")
+        return fitted
 
     # -------------------------------------------------------------- encoding
 

@@ -39,21 +39,7 @@ class Bundle:
     def read_graph(self, name: str) -> bytes:
         """The bytes of encoder.onnx or decoder.onnx, checked against the
         sha256 and size in vaegen.json (unless loaded with verify=False)."""
-        file = self.path / name
-        try:
-            data = file.read_bytes()
-        except FileNotFoundError:
-            raise BundleError(f"{self.path} is incomplete: {name} is missing; re-export the bundle.") from None
-        except OSError as exc:
-            raise BundleError(f"Cannot read {file}: {exc.strerror or exc}.") from exc
-        if self.verify:
-            expected = self.meta["files"][name]
-            _check_size(file, len(data), expected.get("bytes"))
-            if hashlib.sha256(data).hexdigest() != expected["sha256"]:
-                raise BundleError(
-                    f"{file} does not match its sha256 in {META_FILE}: tampered or corrupt; re-export the bundle."
-                )
-        return data
+        return read_checked(self.path / name, self.meta["files"][name] if self.verify else None)
 
     @property
     def encoder_path(self) -> Path:
@@ -88,12 +74,32 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def shipped_model_dir(name: str = DEFAULT_MODEL) -> Path:
-    """The bundled default model: inside the installed package (a wheel), or
-    in the source checkout's weights/ (an editable install)."""
+def read_checked(file: Path, expected: dict | None, *, listed_in: str = META_FILE,
+                 remedy: str = "re-export the bundle") -> bytes:
+    """The bytes of `file`, checked against `expected`, its {"sha256", "bytes"}
+    entry in the metadata file `listed_in`; None reads it unchecked. A missing,
+    resized or altered file is a BundleError that ends with `remedy`."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"{file.parent} is incomplete: {file.name} is missing; {remedy}.") from None
+    except OSError as exc:
+        raise BundleError(f"Cannot read {file}: {exc.strerror or exc}.") from exc
+    if expected is not None:
+        _check_size(file, len(data), expected.get("bytes"), listed_in, remedy)
+        if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+            raise BundleError(f"{file} does not match its sha256 in {listed_in}: tampered or corrupt; {remedy}.")
+    return data
+
+
+def shipped_model_dir(name: str = DEFAULT_MODEL, marker: str = META_FILE) -> Path:
+    """A folder shipped in weights/ (the default model, or the judge with
+    marker judge.json): inside the installed package (a wheel), or in the
+    source checkout's weights/ (an editable install). `marker` is the file
+    that shows a candidate folder is the real one."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "weights" / name, here.parent / "weights" / name):
-        if (candidate / META_FILE).is_file():
+        if (candidate / marker).is_file():
             return candidate
     return here.parent / "weights" / name
 
@@ -152,11 +158,11 @@ def read_meta(path: Path) -> dict:
     return meta
 
 
-def _check_size(file: Path, size: int, expected) -> None:
+def _check_size(file: Path, size: int, expected, listed_in: str = META_FILE,
+                remedy: str = "re-export the bundle") -> None:
     if isinstance(expected, int) and size != expected:
         raise BundleError(
-            f"{file} is {size} bytes, not the {expected} recorded in {META_FILE}: "
-            "truncated or replaced; re-export the bundle."
+            f"{file} is {size} bytes, not the {expected} recorded in {listed_in}: truncated or replaced; {remedy}."
         )
 
 

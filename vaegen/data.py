@@ -76,16 +76,25 @@ DATASETS: dict[str, IdxDataset] = {
     ),
 }
 
+# What each label means, in label order (Fashion-MNIST: Xiao et al. 2017, table 1).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple("0123456789"),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+}
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 @dataclass
 class ImageSet:
-    """Images uint8 [N, C, H, W] and their labels int64 [N] (-1 when unknown)."""
+    """Images uint8 [N, C, H, W] and their labels int64 [N] (-1 when unknown);
+    `classes` names each label (empty when the data has none)."""
 
     images: np.ndarray
     labels: np.ndarray
     name: str
+    classes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -298,7 +307,7 @@ def load_idx_dataset(
     images, labels = arrays
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels in the {split} split.")
-    return ImageSet(images=images[:, None, :, :], labels=labels.astype(np.int64), name=name)
+    return ImageSet(images=images[:, None, :, :], labels=labels.astype(np.int64), name=name, classes=CLASS_NAMES[name])
 
 
 # ---------------------------------------------------------------- image folders
@@ -344,7 +353,7 @@ def load_image_folder(
             labels[i] = index[parts[0]]
         if progress:
             progress(i + 1, len(files))
-    return ImageSet(images=images, labels=labels, name=folder.name)
+    return ImageSet(images=images, labels=labels, name=folder.name, classes=tuple(classes))
 
 
 def load_dataset(
@@ -365,6 +374,21 @@ def load_dataset(
     raise DataError(
         f"Unknown dataset {dataset!r}: use mnist, fashion-mnist, or the path of a folder of images."
     )
+
+
+def split_for_training(dataset: str, data_dir: str | os.PathLike | None = None, *, channels: int = 1,
+                       size: tuple[int, int] = (28, 28), progress: Progress | None = None) -> tuple[ImageSet, ImageSet]:
+    """The training set and the held-out set of a run: MNIST's own train and
+    test splits; an image folder keeps every 10th image apart."""
+    train = load_dataset(dataset, "train", data_dir, channels=channels, size=size, progress=progress)
+    if dataset in DATASETS:
+        return train, load_dataset(dataset, "test", data_dir, channels=channels, size=size, progress=progress)
+    if len(train) < 2:
+        raise DataError(f"{dataset} holds {len(train)} image; training needs at least 2.")
+    held = np.zeros(len(train), dtype=bool)
+    held[::10] = True
+    part = lambda mask: ImageSet(train.images[mask], train.labels[mask], train.name, train.classes)  # noqa: E731
+    return part(~held), part(held)
 
 
 def binarize(images: np.ndarray, seed: int) -> np.ndarray:

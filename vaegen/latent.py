@@ -58,3 +58,96 @@ def manifold_2d(steps: int, edge: float = 0.05) -> np.ndarray:
     values = np.array([NormalDist().inv_cdf(q) for q in quantiles], dtype=np.float32)
     ys, xs = np.meshgrid(values[::-1], values, indexing="ij")
     return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+
+class GaussianMixture:
+    """A Gaussian mixture over latents, for sampling and density: weights
+    [K] (summing to 1), means [K, D], covariances [K, D, D] (full, positive
+    definite). Fitted by vaegen.training.prior; sampled here with numpy alone."""
+
+    def __init__(self, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray):
+        self.weights = np.asarray(weights, np.float64)
+        self.means = np.asarray(means, np.float64)
+        self.covariances = np.asarray(covariances, np.float64)
+        k, d = self.means.shape
+        if self.weights.shape != (k,) or self.covariances.shape != (k, d, d):
+            raise ValueError(f"mixture arrays disagree: weights {self.weights.shape}, means {self.means.shape}, "
+                             f"covariances {self.covariances.shape}")
+        if not (np.isfinite(self.weights).all() and np.isfinite(self.means).all()
+                and np.isfinite(self.covariances).all()):
+            raise ValueError("mixture parameters are not all finite")
+        if (self.weights < 0).any() or abs(self.weights.sum() - 1.0) > 1e-6:
+            raise ValueError("mixture weights must be non-negative and sum to 1")
+        # Cholesky factors: the sampler's z = mean + L eps, and a check that
+        # each covariance is positive definite (LinAlgError otherwise).
+        self.scale_tril = np.linalg.cholesky(self.covariances)
+
+    @property
+    def components(self) -> int:
+        return len(self.weights)
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
+        """n draws, float32 [n, D]: a component by its weight, then
+        mean + temperature * L eps. The temperature shrinks each draw towards
+        its component's mean, so the mixture's modes stay where they are."""
+        component = rng.choice(self.components, size=n, p=self.weights / self.weights.sum())
+        eps = rng.standard_normal((n, self.dim))
+        z = np.empty((n, self.dim))
+        for k in np.unique(component):  # one matrix product per component, not an [n, D, D] gather
+            rows = component == k
+            z[rows] = self.means[k] + temperature * (eps[rows] @ self.scale_tril[k].T)
+        return z.astype(np.float32)
+
+    def log_density(self, z: np.ndarray) -> np.ndarray:
+        """log p(z) under the mixture, float64 [N], for z [N, D]."""
+        z = np.asarray(z, np.float64)
+        per_component = np.empty((len(z), self.components))
+        for k in range(self.components):
+            solved = np.linalg.solve(self.scale_tril[k], (z - self.means[k]).T)  # L^-1 (z - m): [D, N]
+            log_det = 2.0 * np.log(np.diag(self.scale_tril[k])).sum()
+            per_component[:, k] = (np.log(self.weights[k]) - 0.5 * (solved**2).sum(axis=0)
+                                   - 0.5 * (log_det + self.dim * np.log(2 * np.pi)))
+        top = per_component.max(axis=1, keepdims=True)
+        return (top + np.log(np.exp(per_component - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
+class FittedPrior:
+    """The prior a bundle's prior.npz holds: one mixture over the whole
+    training set and, when the data had labels, one per class."""
+
+    def __init__(self, mixture: GaussianMixture, classes: list[str] | None = None,
+                 per_class: list[GaussianMixture] | None = None, facts: dict | None = None):
+        self.mixture = mixture
+        self.classes = list(classes or [])
+        self.per_class = list(per_class or [])
+        self.facts = dict(facts or {})
+        if len(self.classes) != len(self.per_class):
+            raise ValueError(f"{len(self.classes)} class names for {len(self.per_class)} class mixtures")
+
+    def class_index(self, label: int | str) -> int:
+        """A class by index or by name; ValueError when there is no such class."""
+        if not self.classes:
+            raise ValueError("the prior has no classes")
+        if isinstance(label, str) and label in self.classes:
+            return self.classes.index(label)
+        is_index = isinstance(label, (int, np.integer)) and not isinstance(label, bool)
+        if is_index or (isinstance(label, str) and label.strip().isdigit()):
+            index = int(label)
+            if 0 <= index < len(self.classes):
+                return index
+        raise ValueError(f"no class {label!r}; the classes are {', '.join(self.classes)}")
+
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0, label: int | str | None = None) -> np.ndarray:
+        """n latents from the whole mixture, or from one class's; float32 [n, D]."""
+        rng = np.random.default_rng(seed)
+        mixture = self.mixture if label is None else self.per_class[self.class_index(label)]
+        return mixture.sample(n, rng, temperature)
+
+    def sample_per_class(self, n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """n latents of each class in turn: [len(classes) * n, D], a row per class in a grid."""
+        rng = np.random.default_rng(seed)
+        return np.concatenate([m.sample(n, rng, temperature) for m in self.per_class])

@@ -32,6 +32,7 @@ COMMANDS = {
     "evaluate": "vaegen.cli.evaluate",
     "map": "vaegen.cli.map",
     "serve": "vaegen.cli.serve",
+    "fit-prior": "vaegen.cli.fit_prior",
 }
 
 

@@ -31,6 +31,13 @@ def info(as_json, model_dir, provider, threads, verbose):
         f"image {'x'.join(map(str, meta['image_shape']))}",
         f"likelihood   {meta.get('likelihood', '?')}, preprocessing {meta.get('preprocessing', '?')}",
     ]
+    prior = meta.get("prior") if isinstance(meta.get("prior"), dict) else None
+    if prior is not None:
+        classes = f", classes {', '.join(map(str, prior['classes']))}" if prior.get("classes") else ""
+        lines.append(f"prior        {prior.get('kind', '?')}, {prior.get('components', '?')} components "
+                     f"({prior.get('covariance_type', '?')}){classes}")
+    else:
+        lines.append("prior        standard normal N(0, I) (no fitted prior; see `vaegen fit-prior`)")
     for key, value in metrics.items():
         lines.append(f"metric       {key} = {value:.2f}" if isinstance(value, float) else f"metric       {key} = {value}")
     report = data["providers"]

@@ -112,6 +112,21 @@ def _configs(ctx: click.Context, p: dict):
     return cfg, model_cfg
 
 
+def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
+    """The end of every run: the fitted prior, on the run's own data and seed
+    (as the checkpoint has them: a resumed run keeps its --data-dir)."""
+    from vaegen.api import load_model
+    from vaegen.cli.fit_prior import fit_and_install, require_sklearn
+    from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint
+    from vaegen.training.config import TrainConfig
+
+    require_sklearn()
+    cfg = TrainConfig.from_dict(load_checkpoint(out / CHECKPOINT)["train_config"])
+    facts = fit_and_install(load_model(bundle, provider="cpu", threads=cfg.threads), cfg.dataset, cfg.data_dir,
+                            {"seed": cfg.seed}, quiet)
+    echo_err(f"Fitted a {facts['components']}-component prior in {facts['fit_seconds']} s", quiet)
+
+
 @click.command()
 @click.option("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder of PNG/JPEG images.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -149,6 +164,8 @@ def _configs(ctx: click.Context, p: dict):
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder. [default: runs/<dataset>]")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out up to --epochs, with its saved settings; options given now win.")
+@click.option("--fit-prior/--no-fit-prior", default=True,
+              help="After export, fit the latent prior that `vaegen sample` draws from (see `vaegen fit-prior`).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def train(**p):
     """Train a VAE with PyTorch and export it as an ONNX model bundle.
@@ -191,5 +208,7 @@ def train(**p):
     from vaegen.training.export import export_run
 
     bundle = export_run(out)
+    if p["fit_prior"]:
+        _fit_prior(out, bundle, quiet)
     echo_err(f"Model bundle written to {bundle}", quiet)
     echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vaegen.data import ImageSet, binarize, load_dataset
+from vaegen.data import ImageSet, binarize, split_for_training
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path, check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, checkpoint_state, load_checkpoint, noise_states, save_checkpoint
@@ -52,6 +52,7 @@ class Reporter:
     def step(self, stats: dict) -> None: ...
     def epoch_end(self, metrics: dict) -> None: ...
     def message(self, text: str) -> None: ...
+    def download(self, done: int, total: int | None) -> None: ...  # loading or downloading the data
 
 
 class Interrupted(Exception):
@@ -89,18 +90,10 @@ class Run:
         return self.steps_per_epoch * self.cfg.epochs
 
 
-def split_data(cfg: TrainConfig, model_cfg: ModelConfig) -> tuple[ImageSet, ImageSet]:
-    """Train and held-out sets. An image folder keeps every 10th image apart."""
-    kw = dict(channels=model_cfg.channels, size=(model_cfg.height, model_cfg.width))
-    train = load_dataset(cfg.dataset, "train", cfg.data_dir, **kw)
-    if cfg.dataset in ("mnist", "fashion-mnist"):
-        return train, load_dataset(cfg.dataset, "test", cfg.data_dir, **kw)
-    if len(train) < 2:
-        raise TrainingError(f"{cfg.dataset} holds {len(train)} image; training needs at least 2.")
-    held = np.zeros(len(train), dtype=bool)
-    held[::10] = True
-    part = lambda mask: ImageSet(train.images[mask], train.labels[mask], train.name)  # noqa: E731
-    return part(~held), part(held)
+def split_data(cfg: TrainConfig, model_cfg: ModelConfig, progress=None) -> tuple[ImageSet, ImageSet]:
+    """Train and held-out sets (vaegen.data.split_for_training)."""
+    return split_for_training(cfg.dataset, cfg.data_dir, channels=model_cfg.channels,
+                              size=(model_cfg.height, model_cfg.width), progress=progress)
 
 
 def _lr_at(cfg: TrainConfig, step: int, total: int, start: int = 0) -> float:
@@ -173,7 +166,7 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
         raise TrainingError("--precision bf16 is for CUDA GPUs; use --precision fp32 on the CPU.")
     if cfg.batch_size % ddp.world:
         raise TrainingError(f"--batch-size {cfg.batch_size} does not split evenly over {ddp.world} processes.")
-    images, x_test = _load_images(cfg, model_cfg, ddp)
+    images, x_test = _load_images(cfg, model_cfg, ddp, reporter)
 
     torch.manual_seed(cfg.seed)  # parameter initialisation, the same on every rank
     model = VAE(model_cfg).to(device)
@@ -198,10 +191,11 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
     return run
 
 
-def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
+                 reporter: Reporter) -> tuple[torch.Tensor, torch.Tensor]:
     """The training images (N, C, H, W) uint8 and the held-out set as it is scored."""
     with main_first(ddp):  # rank 0 downloads the data first
-        train_set, test_set = split_data(cfg, model_cfg)
+        train_set, test_set = split_data(cfg, model_cfg, progress=reporter.download if ddp.is_main else None)
     if tuple(train_set.images.shape[1:]) != model_cfg.image_shape:
         raise TrainingError(
             f"{cfg.dataset} images are {train_set.images.shape[1:]}, the model expects {model_cfg.image_shape}."

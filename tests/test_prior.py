@@ -1,0 +1,334 @@
+"""The fitted latent prior: the numpy mixture sampler, prior.npz (written,
+read back checked), fitting (scikit-learn), and `vaegen sample` / `vaegen
+fit-prior` on a bundle that has one, bad inputs included."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.conftest import assert_one_line_error
+from vaegen.api import load_model
+from vaegen.bundle import load_bundle
+from vaegen.cli import cli
+from vaegen.errors import ArgumentError, BundleError
+from vaegen.latent import FittedPrior, GaussianMixture
+from vaegen.prior import PRIOR_FILE, parse_prior, read_prior, write_prior
+
+
+def random_mixture(k: int, d: int, seed: int) -> GaussianMixture:
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(k))
+    means = rng.normal(0, 3, (k, d))
+    factors = rng.normal(0, 0.5, (k, d, d))
+    covariances = factors @ factors.transpose(0, 2, 1) + 0.1 * np.eye(d)
+    return GaussianMixture(weights, means, covariances)
+
+
+# ---------------------------------------------------------------- the sampler
+
+
+def test_many_draws_have_the_mixtures_mean_and_covariance():
+    mixture = random_mixture(3, 4, seed=1)
+    z = mixture.sample(200_000, np.random.default_rng(0)).astype(np.float64)
+    mean = mixture.weights @ mixture.means
+    second = sum(w * (c + np.outer(m, m)) for w, m, c in zip(mixture.weights, mixture.means, mixture.covariances,
+                                                               strict=True))
+    covariance = second - np.outer(mean, mean)
+    assert np.allclose(z.mean(axis=0), mean, atol=0.05)
+    assert np.allclose(np.cov(z.T), covariance, atol=0.15 * np.abs(covariance).max())
+
+
+def test_temperature_scales_the_spread_around_each_component_mean():
+    one = GaussianMixture(np.ones(1), np.full((1, 2), 5.0), np.eye(2)[None] * 4.0)
+    z = one.sample(50_000, np.random.default_rng(0), temperature=0.5)
+    assert np.allclose(z.mean(axis=0), 5.0, atol=0.03)
+    assert np.allclose(z.std(axis=0), 1.0, atol=0.02)  # 0.5 * sqrt(4)
+    assert np.array_equal(one.sample(3, np.random.default_rng(0), temperature=0.0), np.full((3, 2), 5.0, np.float32))
+
+
+def test_same_seed_same_draws_other_seed_other_draws():
+    prior = FittedPrior(random_mixture(4, 3, seed=2))
+    assert np.array_equal(prior.sample(64, seed=7), prior.sample(64, seed=7))
+    assert not np.array_equal(prior.sample(64, seed=7), prior.sample(64, seed=8))
+    assert prior.sample(5).dtype == np.float32
+
+
+def test_log_density_matches_a_single_gaussian_in_closed_form():
+    cov = np.array([[2.0, 0.3], [0.3, 1.0]])
+    mixture = GaussianMixture(np.ones(1), np.array([[1.0, -1.0]]), cov[None])
+    z = np.array([[0.0, 0.0], [1.0, -1.0]])
+    diff = z - [1.0, -1.0]
+    expected = -0.5 * (np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff) + np.log(np.linalg.det(cov))
+                       + 2 * np.log(2 * np.pi))
+    assert np.allclose(mixture.log_density(z), expected)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda w, m, c: (w * 2, m, c),  # weights do not sum to 1
+    lambda w, m, c: (w, m, -c),  # not positive definite
+    lambda w, m, c: (w, m[:, :2], c),  # shapes disagree
+    lambda w, m, c: (w, m * np.nan, c),
+])
+def test_an_inconsistent_mixture_is_refused(bad):
+    mixture = random_mixture(2, 3, seed=0)
+    with pytest.raises((ValueError, np.linalg.LinAlgError)):
+        GaussianMixture(*bad(mixture.weights, mixture.means, mixture.covariances))
+
+
+def test_a_class_is_named_or_indexed_and_an_unknown_one_is_refused():
+    per_class = [random_mixture(1, 2, seed=s) for s in range(3)]
+    prior = FittedPrior(random_mixture(2, 2, seed=9), ["cat", "dog", "7"], per_class)
+    assert prior.class_index("dog") == 1
+    assert prior.class_index(0) == 0 and prior.class_index("1") == 1
+    assert prior.class_index("7") == 2  # a name wins over an index
+    for bad in ("emu", 3, -1, "-1", 1.5, True):
+        with pytest.raises(ValueError, match="no class"):
+            prior.class_index(bad)
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def separated_codes(n_per_class: int = 150, d: int = 3, seed: int = 0):
+    """Codes of three classes in far-apart clusters, so every draw's class is plain."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[10.0, 0, 0], [-10.0, 0, 0], [0, 10.0, 0]])[:, :d]
+    z = np.concatenate([c + rng.normal(0, 1, (n_per_class, d)) for c in centres])
+    labels = np.repeat(np.arange(3), n_per_class)
+    return z, labels, centres
+
+
+def test_per_class_draws_stay_in_their_class():
+    pytest.importorskip("sklearn")
+    from vaegen.training.prior import fit_mixture
+
+    z, labels, centres = separated_codes()
+    per_class = [fit_mixture(z[labels == c], 2, "full", seed=0) for c in range(3)]
+    prior = FittedPrior(fit_mixture(z, 3, "full", seed=0), ["a", "b", "c"], per_class)
+    for c, name in enumerate(["a", "b", "c"]):
+        draws = prior.sample(500, seed=c, label=name)
+        nearest = np.argmin(((draws[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        assert (nearest == c).all()
+    rows = prior.sample_per_class(10, seed=0).reshape(3, 10, -1)
+    for c in range(3):
+        assert (np.argmin(((rows[c][:, None, :] - centres[None]) ** 2).sum(-1), axis=1) == c).all()
+
+
+def test_fitting_is_seeded():
+    pytest.importorskip("sklearn")
+    from vaegen.training.prior import fit_mixture
+
+    z, _, _ = separated_codes(seed=1)
+    a, b = fit_mixture(z, 4, "full", seed=3), fit_mixture(z, 4, "full", seed=3)
+    assert np.array_equal(a.means, b.means) and np.array_equal(a.covariances, b.covariances)
+
+
+def test_a_diagonal_fit_is_stored_as_full_diagonal_matrices():
+    pytest.importorskip("sklearn")
+    from vaegen.training.prior import fit_mixture
+
+    z, _, _ = separated_codes(seed=2)
+    mixture = fit_mixture(z, 3, "diag", seed=0)
+    assert mixture.covariances.shape == (3, 3, 3)
+    off = mixture.covariances * (1 - np.eye(3))
+    assert not off.any()
+
+
+# ---------------------------------------------------------------- prior.npz
+
+
+def test_prior_file_round_trip(tmp_path):
+    prior = FittedPrior(random_mixture(3, 4, seed=0), ["x", "y"], [random_mixture(2, 4, s) for s in (1, 2)])
+    write_prior(tmp_path / PRIOR_FILE, prior)
+    back = parse_prior((tmp_path / PRIOR_FILE).read_bytes(), 4, "prior.npz")
+    assert back.classes == ["x", "y"]
+    assert np.array_equal(back.mixture.covariances, prior.mixture.covariances)
+    assert np.array_equal(back.sample(20, seed=1, label="y"), prior.sample(20, seed=1, label="y"))
+    assert [p.name for p in tmp_path.iterdir()] == [PRIOR_FILE]  # no temporary file left
+
+
+def test_a_prior_for_another_latent_size_is_refused(tmp_path):
+    write_prior(tmp_path / PRIOR_FILE, FittedPrior(random_mixture(2, 5, seed=0)))
+    with pytest.raises(BundleError, match="5-d latents; this model's are 4-d"):
+        parse_prior((tmp_path / PRIOR_FILE).read_bytes(), 4, "prior.npz")
+
+
+def pickled_npz() -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, weights=np.array([{"evil": 1}], dtype=object), means=np.zeros((1, 4)),
+             covariances=np.eye(4)[None])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"not a zip", "not a readable prior"),
+    (pickled_npz(), "not a readable prior"),
+])
+def test_unreadable_or_pickled_prior_bytes_are_refused(data, match):
+    with pytest.raises(BundleError, match=match):
+        parse_prior(data, 4, "prior.npz")
+
+
+# ---------------------------------------------------------------- a bundle with a prior
+
+
+@pytest.fixture(scope="session")
+def prior_bundle(tiny_bundle, tmp_path_factory) -> Path:
+    """The tiny bundle with a prior fitted on its own labelled folder (classes 0-3)."""
+    pytest.importorskip("sklearn")
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("prior") / "model"))
+    result = CliRunner().invoke(cli, ["fit-prior", str(copy), "--components", "3", "--class-components", "2",
+                                      "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)["prior"]
+    assert facts["classes"] == ["0", "1", "2", "3"] and facts["components"] == 3
+    return copy
+
+
+def test_fit_prior_lists_the_file_and_its_facts(prior_bundle):
+    meta = json.loads((prior_bundle / "vaegen.json").read_text())
+    assert meta["files"][PRIOR_FILE]["bytes"] == (prior_bundle / PRIOR_FILE).stat().st_size
+    assert meta["prior"]["covariance_type"] == "full" and "posterior means" in meta["prior"]["fitted_on"]
+    assert "## Fitted prior" in (prior_bundle / "README.md").read_text()
+    prior = read_prior(load_bundle(prior_bundle))
+    assert prior.classes == ["0", "1", "2", "3"] and prior.mixture.dim == 4
+
+
+def test_the_api_samples_the_fitted_prior_by_default(prior_bundle):
+    model = load_model(prior_bundle, provider="cpu")
+    assert model.classes == ["0", "1", "2", "3"] and model.prior_in_use() == "fitted"
+    fitted = model.sample_latents(32, seed=0)
+    assert np.array_equal(fitted, model.prior.sample(32, seed=0))
+    assert np.array_equal(model.sample_latents(32, seed=0, prior="standard"),
+                          load_model(prior_bundle).sample_latents(32, seed=0, prior="standard"))
+    assert not np.array_equal(fitted, model.sample_latents(32, seed=0, prior="standard"))
+    assert model.sample(5, label="2").shape == (5, 1, 28, 28)
+    assert model.sample_per_class(3).shape == (12, 1, 28, 28)
+
+
+def test_the_api_refuses_what_cannot_be_drawn(prior_bundle, tiny_bundle):
+    model = load_model(prior_bundle, provider="cpu")
+    with pytest.raises(ArgumentError, match="no class '9'; the classes are 0, 1, 2, 3"):
+        model.sample(2, label="9")
+    with pytest.raises(ArgumentError, match="cannot go with the standard prior"):
+        model.sample(2, label=1, prior="standard")
+    with pytest.raises(ArgumentError, match="Unknown prior"):
+        model.sample(2, prior="vamp")
+    plain = load_model(tiny_bundle, provider="cpu")
+    assert plain.prior is None and plain.classes == [] and plain.prior_in_use() == "standard"
+    with pytest.raises(ArgumentError, match="has no fitted prior"):
+        plain.sample(2, prior="fitted")
+
+
+def png_bytes(path: Path) -> bytes:
+    with Image.open(path) as img:
+        return img.tobytes()
+
+
+def test_sample_draws_the_fitted_prior_by_default_and_the_standard_one_when_asked(vaegen, prior_bundle, tmp_path):
+    assert vaegen("sample", "--model", prior_bundle, "-n", 16, "-o", "auto.png").exit_code == 0
+    assert vaegen("sample", "--model", prior_bundle, "-n", 16, "--prior", "fitted", "-o", "fitted.png").exit_code == 0
+    assert vaegen("sample", "--model", prior_bundle, "-n", 16, "--prior", "standard", "-o", "std.png").exit_code == 0
+    assert (tmp_path / "auto.png").read_bytes() == (tmp_path / "fitted.png").read_bytes()
+    assert png_bytes(tmp_path / "auto.png") != png_bytes(tmp_path / "std.png")
+    result = vaegen("sample", "--model", prior_bundle, "-n", 4, "-o", "j.png", "--json")
+    assert json.loads(result.stdout)["prior"] == "fitted"
+
+
+def test_sample_per_label_draws_a_row_per_class(vaegen, prior_bundle, tmp_path):
+    result = vaegen("sample", "--model", prior_bundle, "--per-label", 5, "-o", "rows.png", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["n"] == 20 and summary["classes"] == ["0", "1", "2", "3"]
+    with Image.open(tmp_path / "rows.png") as img:
+        assert img.size == (5 * 30 + 2, 4 * 30 + 2)
+
+
+def test_sample_label_by_name_and_index_agree(vaegen, prior_bundle, tmp_path):
+    prior = read_prior(load_bundle(prior_bundle))
+    assert prior.class_index("3") == 3
+    assert vaegen("sample", "--model", prior_bundle, "--label", "3", "-n", 9, "-o", "a.png").exit_code == 0
+    model = load_model(prior_bundle, provider="cpu")
+    assert np.array_equal(model.sample_latents(9, label="3"), model.sample_latents(9, label=3))
+
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (["--label", "7"], 2, "no class '7'; the classes are 0, 1, 2, 3"),
+    (["--per-label", "3", "-n", "8"], 2, "--per-label draws every class; it cannot go with -n or --label"),
+    (["--per-label", "3", "--label", "1"], 2, "--per-label draws every class"),
+    (["--per-label", "3", "--prior", "standard"], 2, "drop --prior standard"),
+    (["--label", "1", "--prior", "standard"], 2, "cannot go with the standard prior"),
+])
+def test_sample_bad_prior_options_on_a_bundle_with_classes(vaegen, prior_bundle, tmp_path, args, code, fragment):
+    assert_one_line_error(vaegen("sample", "--model", prior_bundle, *args, "-o", "s.png"), code, fragment)
+    assert not (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--prior", "fitted"], "has no fitted prior"),
+    (["--label", "1"], "has no classes to draw from"),
+    (["--per-label", "2"], "has no fitted prior"),
+])
+def test_sample_prior_options_on_a_bundle_without_a_prior(vaegen, tiny_bundle, tmp_path, args, fragment):
+    assert_one_line_error(vaegen("sample", "--model", tiny_bundle, *args, "-o", "s.png"), 2, fragment)
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_a_prior_without_classes_refuses_a_label(vaegen, tiny_bundle, tmp_path):
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path / "model"))
+    from vaegen.training.prior import install_prior
+
+    pytest.importorskip("sklearn")
+    facts = {"kind": "gaussian_mixture", "components": 2, "class_components": 0, "covariance_type": "full",
+             "fitted_on": "posterior means of 9 test images", "classes": [], "seed": 0, "encode_seconds": 0.0,
+             "fit_seconds": 0.0}
+    install_prior(copy, FittedPrior(random_mixture(2, 4, seed=0), facts=facts))
+    assert_one_line_error(vaegen("sample", "--model", copy, "--label", "1", "-o", "s.png"), 2,
+                          "has no classes (its data had no labels)")
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda p: p.write_bytes(p.read_bytes()[:-10] + b"0123456789"), "does not match its sha256"),
+    (lambda p: p.unlink(), "prior.npz is missing"),
+    (lambda p: p.write_bytes(pickled_npz()), "is"),
+])
+def test_a_tampered_or_missing_prior_is_refused(vaegen, prior_bundle, tmp_path, damage, fragment):
+    copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
+    damage(copy / PRIOR_FILE)
+    if fragment == "is":  # a pickled file with the right checksum: refused by np.load, never unpickled
+        meta = json.loads((copy / "vaegen.json").read_text())
+        from vaegen.bundle import sha256_file
+
+        meta["files"][PRIOR_FILE] = {"bytes": (copy / PRIOR_FILE).stat().st_size, "sha256": sha256_file(copy / PRIOR_FILE)}
+        (copy / "vaegen.json").write_text(json.dumps(meta))
+        fragment = "not a readable prior"
+    assert_one_line_error(vaegen("sample", "--model", copy, "-o", "s.png"), 1, fragment)
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_the_standard_prior_needs_no_prior_file(vaegen, prior_bundle, tmp_path):
+    """--prior standard never reads prior.npz, so a damaged one does not stop it."""
+    copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
+    (copy / PRIOR_FILE).write_bytes(b"junk")
+    assert vaegen("sample", "--model", copy, "--prior", "standard", "-o", "s.png").exit_code == 0
+
+
+def test_info_shows_the_prior(vaegen, prior_bundle):
+    result = vaegen("info", "--model", prior_bundle)
+    assert result.exit_code == 0, result.output
+    assert "prior        gaussian_mixture, 3 components (full), classes 0, 1, 2, 3" in result.stdout
+
+
+def test_npz_is_a_zip_of_plain_arrays(prior_bundle):
+    with zipfile.ZipFile(prior_bundle / PRIOR_FILE) as z:
+        assert sorted(z.namelist()) == sorted(f"{k}.npy" for k in (
+            "weights", "means", "covariances", "classes", "class_weights", "class_means", "class_covariances"))

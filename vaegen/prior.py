@@ -1,0 +1,85 @@
+"""The fitted prior's file in a bundle (prior.npz): writing it, and reading
+it back checked. numpy and vaegen's torch-free modules only.
+
+prior.npz holds plain arrays (read with allow_pickle=False, so a file with
+pickled objects is refused, never unpickled):
+
+    weights [K], means [K, D], covariances [K, D, D]     the mixture over all training codes
+    classes [C] (unicode)                                 class names, when the data had labels
+    class_weights [C, M], class_means [C, M, D],          one mixture of M components per class
+    class_covariances [C, M, D, D]
+
+vaegen.json lists it under "files" (sha256, bytes) like the graphs, and its
+facts (components, covariance type, what it was fitted on, fit time) under "prior".
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from vaegen.errors import BundleError
+from vaegen.fileio import atomic_path
+from vaegen.latent import FittedPrior, GaussianMixture
+
+PRIOR_FILE = "prior.npz"
+REMEDY = "run `vaegen fit-prior` on the bundle again"
+
+
+def prior_arrays(prior: FittedPrior) -> dict[str, np.ndarray]:
+    arrays = {"weights": prior.mixture.weights, "means": prior.mixture.means, "covariances": prior.mixture.covariances}
+    if prior.classes:
+        arrays["classes"] = np.array(prior.classes, dtype=str)
+        arrays["class_weights"] = np.stack([m.weights for m in prior.per_class])
+        arrays["class_means"] = np.stack([m.means for m in prior.per_class])
+        arrays["class_covariances"] = np.stack([m.covariances for m in prior.per_class])
+    return arrays
+
+
+def write_prior(path: str | Path, prior: FittedPrior) -> None:
+    """Write prior.npz atomically."""
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **prior_arrays(prior))
+
+
+def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = None) -> FittedPrior:
+    """A FittedPrior from prior.npz's bytes, every array checked."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise BundleError(f"{where} is not a readable prior (a numpy .npz of plain arrays): {exc}") from exc
+    try:
+        mixture = GaussianMixture(arrays["weights"], arrays["means"], arrays["covariances"])
+        per_class, classes = [], []
+        if "classes" in arrays:
+            if arrays["classes"].dtype.kind != "U":
+                raise ValueError("class names are not text")
+            classes = [str(c) for c in arrays["classes"]]
+            per_class = [GaussianMixture(w, m, c) for w, m, c in zip(
+                arrays["class_weights"], arrays["class_means"], arrays["class_covariances"], strict=True)]
+        prior = FittedPrior(mixture, classes, per_class, facts)
+    except (KeyError, ValueError, np.linalg.LinAlgError) as exc:
+        raise BundleError(f"{where} is malformed: {exc}; {REMEDY}.") from exc
+    dims = {m.dim for m in [prior.mixture, *prior.per_class]}
+    if dims != {latent_dim}:
+        raise BundleError(f"{where} is for {', '.join(map(str, sorted(dims)))}-d latents; this model's are {latent_dim}-d.")
+    return prior
+
+
+def read_prior(bundle) -> FittedPrior | None:
+    """The bundle's fitted prior, checked against vaegen.json's sha256; None
+    when the bundle has none (it then samples from N(0, I))."""
+    from vaegen.bundle import META_FILE, read_checked
+
+    entry = bundle.meta.get("files", {}).get(PRIOR_FILE)
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise BundleError(f"{bundle.path / META_FILE} is malformed: no sha256 for {PRIOR_FILE}.")
+    data = read_checked(bundle.path / PRIOR_FILE, entry if bundle.verify else None, remedy=REMEDY)
+    facts = bundle.meta.get("prior") if isinstance(bundle.meta.get("prior"), dict) else {}
+    return parse_prior(data, bundle.latent_dim, str(bundle.path / PRIOR_FILE), facts)
