@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from vaegen.cli.options import DataProgress, emit, model_options, open_model, progress, quiet_option
+from vaegen.cli import options
 
 
 @click.command()
-@click.option("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder of PNG/JPEG images.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the IDX files are. [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")
+@options.data_options("mnist")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to score.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=1000, help="Importance samples per image.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N images. [default: all]")
 @click.option("--seed", type=int, default=0, help="Seed of the importance samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
-@model_options
-@quiet_option
+@options.model_options
+@options.quiet_option
 def evaluate(dataset, data_dir, split, k, limit, seed, as_json, model_dir, provider, threads, verbose, quiet):
     """Score a model on held-out data: negative ELBO, importance-weighted NLL
     (Burda et al. 2015) and active units, in nats per image.
@@ -34,16 +30,16 @@ def evaluate(dataset, data_dir, split, k, limit, seed, as_json, model_dir, provi
     from vaegen.data import evaluation_images
     from vaegen.metrics import evaluate as run_evaluation
 
-    model = open_model(model_dir, provider, threads, verbose)
-    loading = DataProgress(f"loading {dataset}", quiet)
+    model = options.open_model(model_dir, provider, threads, verbose)
+    loading = options.DataProgress(f"loading {dataset}", quiet)
     try:
         x = evaluation_images(dataset, split, data_dir, model.image_shape, limit=limit, progress=loading)
     finally:
         loading.close()
-    with progress(len(x), f"evaluating k={k}", quiet) as bar:
+    with options.progress(len(x), f"evaluating k={k}", quiet) as bar:
         result = run_evaluation(model, x, k=k, seed=seed, progress=bar.update)
     result.update({"dataset": dataset, "split": split, "model": str(model.bundle.path), "provider": model.active_provider})
-    emit(result, as_json, [
+    options.emit(result, as_json, [
         f"images        {result['images']} ({dataset} {split}, binarized with seed 0)",
         f"NLL (k={k})    {result['nll']:.2f} nats",
         f"-ELBO         {result['neg_elbo']:.2f} nats (reconstruction {result['recon']:.2f} + KL {result['kl']:.2f})",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import echo_err, quiet_option
+from vaegen.cli import options
 from vaegen.cli.train import require_torch
 
 
@@ -14,7 +14,7 @@ from vaegen.cli.train import require_torch
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bundle folder to write.")
 @click.option("--fp16", is_flag=True, help="Half-precision decoder (for GPUs), checked at a looser stated tolerance.")
-@quiet_option
+@options.quiet_option
 def export(checkpoint, output, fp16, quiet):
     """Export a training checkpoint to a verified ONNX model bundle.
 
@@ -31,5 +31,5 @@ def export(checkpoint, output, fp16, quiet):
     if output.exists() and not output.is_dir():
         raise click.UsageError(f"-o {output} is a file; give a folder for the bundle.")
     bundle = export_checkpoint(checkpoint, output, fp16=fp16)
-    echo_err(f"Model bundle written to {bundle}", quiet)
-    echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)
+    options.echo_err(f"Model bundle written to {bundle}", quiet)
+    options.echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)

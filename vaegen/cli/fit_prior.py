@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import DataProgress, echo_err, emit, json_option, quiet_option
+from vaegen.cli import options
 from vaegen.errors import VaegenError
 
 
@@ -17,7 +17,7 @@ def require_sklearn() -> None:
         raise VaegenError("vaegen fit-prior needs scikit-learn: pip install 'vaegen[train]'")
 
 
-def fit_and_install(model, dataset: str | None, data_dir, options: dict, quiet: bool) -> dict:
+def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
     """Load the training set (an image folder's held-out tenth stays out, as
     in training), fit the prior, add it to the bundle; its facts."""
     from vaegen.data import split_for_training
@@ -26,7 +26,7 @@ def fit_and_install(model, dataset: str | None, data_dir, options: dict, quiet: 
     meta = model.bundle.meta
     dataset = dataset or meta.get("dataset") or "mnist"
     c, h, w = model.image_shape
-    loading = DataProgress(f"loading {dataset}", quiet)
+    loading = options.DataProgress(f"loading {dataset}", quiet)
     try:
         data, _ = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=loading)
     finally:
@@ -36,17 +36,15 @@ def fit_and_install(model, dataset: str | None, data_dir, options: dict, quiet: 
     training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
     binarized = training.get("binarize")
     binarized = dataset in ("mnist", "fashion-mnist") if binarized is None else bool(binarized)
-    echo_err(f"fitting the prior on {len(data)} {dataset} training images ...", quiet)
-    prior = fit_prior(model, data, binarized=binarized, **options)
+    options.echo_err(f"fitting the prior on {len(data)} {dataset} training images ...", quiet)
+    prior = fit_prior(model, data, binarized=binarized, **settings)
     install_prior(model.bundle.path, prior)
     return prior.facts
 
 
 @click.command("fit-prior")
 @click.argument("model_dir", metavar="MODEL", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--dataset", default=None, help="mnist, fashion-mnist, or a folder of images. [default: the bundle's own]")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the IDX files are. [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")
+@options.data_options()
 @click.option("--components", type=click.IntRange(min=1), default=None,
               help="Mixture components over all codes. [default: vaegen.training.prior's measured choice]")
 @click.option("--class-components", type=click.IntRange(min=1), default=None,
@@ -56,8 +54,8 @@ def fit_and_install(model, dataset: str | None, data_dir, options: dict, quiet: 
               help="Fit the posterior means mu(x), or one draw z ~ q(z|x) per image (a proper density).")
 @click.option("--limit", type=click.IntRange(min=2), default=None, help="Fit on the first N training images. [default: all]")
 @click.option("--seed", type=int, default=0, help="Seed of the binarization, the draws and EM's start.")
-@json_option
-@quiet_option
+@options.json_option
+@options.quiet_option
 def fit_prior(model_dir, dataset, data_dir, components, class_components, covariance, codes, limit, seed, as_json, quiet):
     """Fit a Gaussian mixture to a bundle's encoded training set, and one per
     class when the data has labels: `vaegen sample` then draws from it
@@ -75,7 +73,7 @@ def fit_prior(model_dir, dataset, data_dir, components, class_components, covari
     chosen = {"components": components, "class_components": class_components, "covariance_type": covariance,
               "codes": codes, "limit": limit, "seed": seed}
     facts = fit_and_install(model, dataset, data_dir, {k: v for k, v in chosen.items() if v is not None}, quiet)
-    emit({"model": str(model.bundle.path), "prior": facts}, as_json,
+    options.emit({"model": str(model.bundle.path), "prior": facts}, as_json,
          [] if quiet else [f"Fitted a {facts['components']}-component prior"
                            f"{' with ' + str(len(facts['classes'])) + ' classes' if facts['classes'] else ''}"
                            f" into {model.bundle.path} in {facts['fit_seconds']} s"])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from vaegen.cli.options import emit, model_options, open_model
+from vaegen.cli import options
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
-@model_options
+@options.model_options
 def info(as_json, model_dir, provider, threads, verbose):
     """Describe the model bundle and the execution providers that really run.
 
@@ -18,7 +18,7 @@ def info(as_json, model_dir, provider, threads, verbose):
         vaegen info
         vaegen info --model runs/mnist --json
     """
-    model = open_model(model_dir, provider, threads, verbose)
+    model = options.open_model(model_dir, provider, threads, verbose)
     data = model.describe()
     meta = data["bundle"]
     # Descriptive fields are not checked when a bundle loads; a wrong type shows as '?'.
@@ -47,4 +47,4 @@ def info(as_json, model_dir, provider, threads, verbose):
         f"usable       {', '.join(report['usable'])}",
         f"active       {report['active']}",
     ]
-    emit(data, as_json, lines)
+    options.emit(data, as_json, lines)

@@ -6,32 +6,20 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import (
-    OutputFile,
-    check_grid,
-    check_suffix,
-    check_targets,
-    emit,
-    json_option,
-    model_options,
-    open_model,
-    quiet_option,
-)
+from vaegen.cli import options
 
 
 @click.command()
 @click.argument("image_a", type=click.Path(path_type=Path))
 @click.argument("image_b", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=OutputFile(".png", ".gif"), default=None,
+@click.option("-o", "--output", type=options.OutputFile(".png", ".gif"), default=None,
               help="PNG strip or GIF to write. [default: interpolation.png, or .gif with --gif]")
 @click.option("--steps", type=click.IntRange(min=2), default=10, help="Decoded frames, both ends included.")
 @click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp",
               help="slerp follows the prior's typical shell; lerp is a straight line.")
 @click.option("--gif", is_flag=True, help="Write an animated GIF that goes there and back.")
-@click.option("--scale", type=click.IntRange(1, 16), default=2, help="Enlarge each pixel this many times.")
-@json_option
-@model_options
-@quiet_option
+@options.scale_option(2)
+@options.light_options
 def interpolate(image_a, image_b, output, steps, method, gif, scale, as_json, model_dir, provider, threads, verbose,
                 quiet):
     """Walk through latent space from one image to another.
@@ -50,18 +38,18 @@ def interpolate(image_a, image_b, output, steps, method, gif, scale, as_json, mo
 
     suffix = ".gif" if gif else ".png"
     output = output or Path(f"interpolation{suffix}")
-    check_suffix(output, (suffix,))
-    check_targets(output, None)
-    model = open_model(model_dir, provider, threads, verbose)
+    options.check_suffix(output, (suffix,))
+    options.check_targets(output, None)
+    model = options.open_model(model_dir, provider, threads, verbose)
     if gif:
-        check_grid(model.image_shape, 2 * steps - 2, 1, scale * 2, f"--steps {steps}")
+        options.check_grid(model.image_shape, 2 * steps - 2, 1, scale * 2, f"--steps {steps}")
     else:
-        check_grid(model.image_shape, steps + 2, steps + 2, scale, f"--steps {steps}")
+        options.check_grid(model.image_shape, steps + 2, steps + 2, scale, f"--steps {steps}")
     x = model.read_images([image_a, image_b])
     frames = model.interpolate(x[0], x[1], steps=steps, method=method)
     if gif:
         save_gif(there_and_back(frames), output, duration_ms=90, scale=scale * 2)
     else:
         save_png(make_grid(np.concatenate([x[:1], frames, x[1:]]), nrow=steps + 2), output, scale=scale)
-    emit({"output": str(output), "steps": steps, "method": method, "provider": model.active_provider},
+    options.emit({"output": str(output), "steps": steps, "method": method, "provider": model.active_provider},
          as_json, [str(output)])

@@ -6,25 +6,15 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import (
-    OutputFile,
-    check_grid,
-    check_targets,
-    emit,
-    json_option,
-    model_options,
-    open_model,
-    quiet_option,
-    scale_option,
-)
+from vaegen.cli import options
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=OutputFile(".npy", ".json"), default=None,
+@click.option("-o", "--output", type=options.OutputFile(".npy", ".json"), default=None,
               help="Also save the latent means as .npy ([N, D] float32) or .json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the latents as JSON on stdout.")
-@model_options
+@options.model_options
 def encode(images, output, as_json, model_dir, provider, threads, verbose):
     """Print the latent mean (and log-variance) of each image.
 
@@ -37,8 +27,8 @@ def encode(images, output, as_json, model_dir, provider, threads, verbose):
 
     from vaegen.latent_io import save_latents
 
-    check_targets(output, None)
-    model = open_model(model_dir, provider, threads, verbose)
+    options.check_targets(output, None)
+    model = options.open_model(model_dir, provider, threads, verbose)
     mu, logvar = model.encode(model.read_images(images))
     if output is not None:
         save_latents(output, mu)
@@ -53,13 +43,11 @@ def encode(images, output, as_json, model_dir, provider, threads, verbose):
 
 @click.command()
 @click.argument("latents", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=OutputFile(".png"), default=Path("decoded.png"), help="Grid PNG to write.")
+@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("decoded.png"), help="Grid PNG to write.")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None, help="Write one PNG per latent in this folder.")
 @click.option("--nrow", type=click.IntRange(min=1), default=None, help="Images per grid row. [default: a square grid]")
-@scale_option(2)
-@json_option
-@model_options
-@quiet_option
+@options.scale_option(2)
+@options.light_options
 def decode(latents, output, out_dir, nrow, scale, as_json, model_dir, provider, threads, verbose, quiet):
     """Decode latent vectors from a .npy file ([N, D] or [D]) or a JSON file
     (a list of vectors, or `vaegen encode --json` output).
@@ -73,17 +61,17 @@ def decode(latents, output, out_dir, nrow, scale, as_json, model_dir, provider, 
     from vaegen.images import make_grid, save_each, save_png
     from vaegen.latent_io import load_latents
 
-    check_targets(output, out_dir)
-    model = open_model(model_dir, provider, threads, verbose)
+    options.check_targets(output, out_dir)
+    model = options.open_model(model_dir, provider, threads, verbose)
     z = load_latents(latents, model.latent_dim)
     nrow = nrow or math.ceil(math.sqrt(len(z)))
     if out_dir is None:
-        check_grid(model.image_shape, len(z), nrow, scale, f"{latents} ({len(z)} latents)", out_dir_hint=True)
+        options.check_grid(model.image_shape, len(z), nrow, scale, f"{latents} ({len(z)} latents)", out_dir_hint=True)
     images = model.decode(z)
     if out_dir is not None:
         save_each(images, out_dir, [f"decoded_{i:06d}.png" for i in range(len(images))], scale)
     else:
         save_png(make_grid(images, nrow=nrow), output, scale=scale)
     target = out_dir if out_dir is not None else output
-    emit({"output": str(target), "n": len(z), "provider": model.active_provider}, as_json,
+    options.emit({"output": str(target), "n": len(z), "provider": model.active_provider}, as_json,
          [] if quiet else [f"Wrote {len(z)} decoded images to {target}"])

@@ -6,33 +6,19 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import (
-    DataProgress,
-    OutputFile,
-    check_targets,
-    emit,
-    json_option,
-    model_options,
-    open_model,
-    quiet_option,
-)
+from vaegen.cli import options
 
 
 @click.command(name="map")
-@click.option("-o", "--output", type=OutputFile(".png"), default=Path("map.png"), help="PNG to write.")
-@click.option("--dataset", default=None,
-              help="mnist, fashion-mnist, or a folder of PNG/JPEG images. [default: the bundle's training dataset]")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the IDX files are. [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")
+@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("map.png"), help="PNG to write.")
+@options.data_options()
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to map.")
 @click.option("--limit", type=click.IntRange(min=3), default=5000, help="Map the first N images of the split.")
 @click.option("--projection", type=click.Choice(["auto", "lda", "pca"]), default="auto",
               help="How a latent wider than 2-D is laid flat: lda (the classes best apart) or pca (most variance); "
                    "auto is lda when the images have labels, else pca.")
 @click.option("--size", type=click.IntRange(200, 4000), default=640, help="Width of the square plot in pixels.")
-@json_option
-@model_options
-@quiet_option
+@options.light_options
 def map_(output, dataset, data_dir, split, limit, projection, size, as_json, model_dir, provider, threads, verbose,
          quiet):
     """Draw the latent space: each test image's latent mean as one dot,
@@ -53,9 +39,9 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
     from vaegen.latent_map import encode_map, map_bounds
     from vaegen.plot import scatter_map
 
-    check_targets(output, None)
-    model = open_model(model_dir, provider, threads, verbose)
-    loading = DataProgress("loading images", quiet)
+    options.check_targets(output, None)
+    model = options.open_model(model_dir, provider, threads, verbose)
+    loading = options.DataProgress("loading images", quiet)
     try:
         latent_map = encode_map(model, dataset, data_dir=data_dir, split=split, limit=limit, method=projection,
                                 progress=loading)
@@ -66,7 +52,7 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
     picture = scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=map_bounds(latent_map.xy),
                           size=size, title=title, axes=latent_map.projection.axes)
     save_png(picture, output)
-    emit({"output": str(output), "images": len(latent_map.xy), "dataset": latent_map.dataset, "split": split,
+    options.emit({"output": str(output), "images": len(latent_map.xy), "dataset": latent_map.dataset, "split": split,
           "projection": latent_map.projection.method, "classes": latent_map.classes,
           "latent_dim": model.latent_dim, "model": str(model.bundle.path), "provider": model.active_provider},
          as_json, [] if quiet else [f"Wrote the map of {len(latent_map.xy)} images ({latent_map.projection.method}) "

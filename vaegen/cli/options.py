@@ -25,12 +25,27 @@ def model_options(f):
     return f
 
 
+def data_options(dataset_default: str | None = None, what: str = "mnist, fashion-mnist, or a folder of PNG/JPEG images."):
+    """--dataset and --data-dir; a None default means the bundle's own dataset."""
+    def decorate(f):
+        f = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                         help="Where the IDX files are (or go). [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")(f)
+        default_note = "" if dataset_default else " [default: the bundle's training dataset]"
+        return click.option("--dataset", default=dataset_default, help=what + default_note)(f)
+    return decorate
+
+
 def quiet_option(f):
     return click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")(f)
 
 
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
+
+
+def light_options(f):
+    """--json, the model options and --quiet: what every light command that writes pictures takes."""
+    return json_option(model_options(quiet_option(f)))
 
 
 def scale_option(default: int):

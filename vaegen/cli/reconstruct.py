@@ -6,20 +6,18 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import OutputFile, check_targets, emit, json_option, model_options, open_model, quiet_option, scale_option
+from vaegen.cli import options
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=OutputFile(".png"), default=Path("reconstructions.png"),
+@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("reconstructions.png"),
               help="Grid PNG: the inputs as the model saw them, above their reconstructions.")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None,
               help="Write each reconstruction alone, under its input's name, in this folder.")
 @click.option("--nrow", type=click.IntRange(min=1), default=8, help="Images per grid row.")
-@scale_option(2)
-@json_option
-@model_options
-@quiet_option
+@options.scale_option(2)
+@options.light_options
 def reconstruct(images, output, out_dir, nrow, scale, as_json, model_dir, provider, threads, verbose, quiet):
     """Pass images through the encoder and decoder: x -> mu -> decoder mean.
 
@@ -36,8 +34,8 @@ def reconstruct(images, output, out_dir, nrow, scale, as_json, model_dir, provid
     names = [f"{Path(p).stem}.png" for p in images]
     if out_dir is not None and len(set(names)) != len(names):
         raise click.UsageError("Two inputs share a file name; --out-dir needs distinct names.")
-    check_targets(output, out_dir)
-    model = open_model(model_dir, provider, threads, verbose)
+    options.check_targets(output, out_dir)
+    model = options.open_model(model_dir, provider, threads, verbose)
     x = model.read_images(images)
     recon = model.reconstruct(x)
     if out_dir is not None:
@@ -45,5 +43,5 @@ def reconstruct(images, output, out_dir, nrow, scale, as_json, model_dir, provid
     else:
         save_png(pairs_grid(x, recon, nrow), output, scale=scale)
     target = out_dir if out_dir is not None else output
-    emit({"output": str(target), "images": [str(p) for p in images], "provider": model.active_provider},
+    options.emit({"output": str(target), "images": [str(p) for p in images], "provider": model.active_provider},
          as_json, [] if quiet else [f"Wrote {len(images)} reconstructions to {target}"])

@@ -6,18 +6,7 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import (
-    OutputFile,
-    check_grid,
-    check_targets,
-    emit,
-    json_option,
-    model_options,
-    open_model,
-    progress,
-    quiet_option,
-    scale_option,
-)
+from vaegen.cli import options
 
 
 def _latents(model, n, per_label, seed, temperature, prior, label):
@@ -31,7 +20,7 @@ def _latents(model, n, per_label, seed, temperature, prior, label):
 
 @click.command()
 @click.option("-n", "--num", "n", type=click.IntRange(min=1), default=64, help="Number of images to draw.")
-@click.option("-o", "--output", type=OutputFile(".png"), default=Path("samples.png"), help="Grid PNG to write.")
+@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("samples.png"), help="Grid PNG to write.")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None,
               help="Write one PNG per image in this folder instead of a grid.")
 @click.option("--prior", type=click.Choice(["auto", "fitted", "standard"]), default="auto",
@@ -44,10 +33,8 @@ def _latents(model, n, per_label, seed, temperature, prior, label):
 @click.option("--temperature", type=click.FloatRange(min=0), default=1.0,
               help="Scale of each draw's spread around its component's mean (around 0 for the standard prior).")
 @click.option("--nrow", type=click.IntRange(min=1), default=None, help="Images per grid row. [default: a square grid]")
-@scale_option(1)
-@json_option
-@model_options
-@quiet_option
+@options.scale_option(1)
+@options.light_options
 def sample(n, output, out_dir, prior, label, per_label, seed, temperature, nrow, scale, as_json, model_dir, provider,
            threads, verbose, quiet):
     """Draw new images from the prior, decoded to pixel means.
@@ -70,17 +57,17 @@ def sample(n, output, out_dir, prior, label, per_label, seed, temperature, nrow,
     ctx = click.get_current_context()
     if per_label is not None and (label is not None or ctx.get_parameter_source("n").name == "COMMANDLINE"):
         raise click.UsageError("--per-label draws every class; it cannot go with -n or --label.")
-    check_targets(output, out_dir)
-    model = open_model(model_dir, provider, threads, verbose)
+    options.check_targets(output, out_dir)
+    model = options.open_model(model_dir, provider, threads, verbose)
     if per_label is not None:
         n = per_label * max(1, len(model.classes))
     nrow = nrow or per_label or math.ceil(math.sqrt(n))
     if out_dir is None:  # before any latent is drawn: -n 10**12 is refused, not attempted
-        check_grid(model.image_shape, n, nrow, scale, f"-n {n}", out_dir_hint=True)
+        options.check_grid(model.image_shape, n, nrow, scale, f"-n {n}", out_dir_hint=True)
     z = _latents(model, n, per_label, seed, temperature, prior, label)
     grid = GridWriter(n, model.image_shape, nrow=nrow) if out_dir is None else None
     done = 0
-    with progress(n, "sampling", quiet or n < 5000) as bar:
+    with options.progress(n, "sampling", quiet or n < 5000) as bar:
         for batch in model.decode_batches(z):
             if grid is not None:
                 grid.add(batch)
@@ -91,7 +78,7 @@ def sample(n, output, out_dir, prior, label, per_label, seed, temperature, nrow,
     target = out_dir if out_dir is not None else output
     if grid is not None:
         save_png(grid.image(), output, scale=scale)
-    emit({"output": str(target), "n": n, "seed": seed, "temperature": temperature, "prior": model.prior_in_use(prior),
+    options.emit({"output": str(target), "n": n, "seed": seed, "temperature": temperature, "prior": model.prior_in_use(prior),
           "label": label, "per_label": per_label, "classes": model.classes if per_label else None,
           "provider": model.active_provider, "model": str(model.bundle.path)},
          as_json, [] if quiet else [f"Wrote {n} samples to {target}"])

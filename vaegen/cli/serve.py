@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from vaegen.cli.options import DataProgress, echo_err, model_options, open_model, quiet_option
+from vaegen.cli import options
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1",
               help="Address to listen on. Anything but 127.0.0.1 lets other machines in (a warning says so).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on; 0 picks a free one.")
-@click.option("--dataset", default=None,
-              help="Images whose latents make the map. [default: the bundle's training dataset]")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the IDX files are. [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")
+@options.data_options(what="Images whose latents make the map.")
 @click.option("--limit", type=click.IntRange(min=3), default=5000, help="Test images on the map.")
 @click.option("--projection", type=click.Choice(["auto", "lda", "pca"]), default="auto",
               help="How the map lays a wide latent flat (see `vaegen map --help`).")
-@model_options
-@quiet_option
+@options.model_options
+@options.quiet_option
 def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider, threads, verbose, quiet):
     """Explore the latent space in a browser, on this machine.
 
@@ -44,8 +39,8 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
 
     server = make_server(host, port)  # first: a port in use is news before the map is made
     try:
-        model = open_model(model_dir, provider, threads, verbose)
-        loading = DataProgress("loading images", quiet)
+        model = options.open_model(model_dir, provider, threads, verbose)
+        loading = options.DataProgress("loading images", quiet)
         try:
             latent_map = encode_map(model, dataset, data_dir=data_dir, limit=limit, method=projection,
                                     progress=loading)
@@ -53,10 +48,10 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
             loading.close()
         server.attach(Explorer(model, latent_map))
         if host not in ("127.0.0.1", "localhost"):
-            echo_err(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer.")
+            options.echo_err(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer.")
         click.echo(f"Serving {model.bundle.path} at {server.url} (Ctrl-C stops it)")
         server.serve_forever()
     except KeyboardInterrupt:
-        echo_err("Stopped.", quiet)
+        options.echo_err("Stopped.", quiet)
     finally:
         server.server_close()

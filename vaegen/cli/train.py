@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import DataProgress, echo_err
+from vaegen.cli import options
 from vaegen.errors import VaegenError
 
 # With --resume, these options given now override the saved ones (the resume
@@ -23,7 +23,7 @@ class ClickReporter:
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.bar = None
-        self.download = DataProgress("loading data", quiet)
+        self.download = options.DataProgress("loading data", quiet)
 
     def epoch_start(self, epoch, epochs, steps):
         if self.quiet:
@@ -40,7 +40,7 @@ class ClickReporter:
 
     def epoch_end(self, m):
         self.close()
-        echo_err(
+        options.echo_err(
             f"epoch {m['epoch']}: train {m['train_loss']:.2f}  test -ELBO {m['test_neg_elbo']:.2f} "
             f"(recon {m['test_recon']:.2f}, KL {m['test_kl']:.2f})  {m['seconds']:.1f} s, "
             f"{m['images_per_s']:.0f} img/s",
@@ -48,7 +48,7 @@ class ClickReporter:
         )
 
     def message(self, text):
-        echo_err(text, self.quiet)
+        options.echo_err(text, self.quiet)
 
     def close(self):
         self.download.close()
@@ -124,13 +124,11 @@ def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
     cfg = TrainConfig.from_dict(load_checkpoint(out / CHECKPOINT)["train_config"])
     facts = fit_and_install(load_model(bundle, provider="cpu", threads=cfg.threads), cfg.dataset, cfg.data_dir,
                             {"seed": cfg.seed}, quiet)
-    echo_err(f"Fitted a {facts['components']}-component prior in {facts['fit_seconds']} s", quiet)
+    options.echo_err(f"Fitted a {facts['components']}-component prior in {facts['fit_seconds']} s", quiet)
 
 
 @click.command()
-@click.option("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder of PNG/JPEG images.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the IDX files are (or go). Default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>.")
+@options.data_options("mnist")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default="conv", help="Encoder and decoder architecture.")
 @click.option("--latent-dim", type=click.IntRange(min=1), default=32, help="Number of latent dimensions.")
 @click.option("--hidden", type=click.IntRange(min=1), default=512, help="Width of the dense layers.")
@@ -210,5 +208,5 @@ def train(**p):
     bundle = export_run(out)
     if p["fit_prior"]:
         _fit_prior(out, bundle, quiet)
-    echo_err(f"Model bundle written to {bundle}", quiet)
-    echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)
+    options.echo_err(f"Model bundle written to {bundle}", quiet)
+    options.echo_err(f"Next: vaegen sample --model {bundle} -n 64 -o grid.png", quiet)

@@ -6,17 +6,7 @@ from pathlib import Path
 
 import click
 
-from vaegen.cli.options import (
-    OutputFile,
-    check_grid,
-    check_targets,
-    emit,
-    json_option,
-    model_options,
-    open_model,
-    quiet_option,
-    scale_option,
-)
+from vaegen.cli import options
 
 
 class IntList(click.ParamType):
@@ -34,17 +24,15 @@ class IntList(click.ParamType):
 
 
 @click.command()
-@click.option("-o", "--output", type=OutputFile(".png"), default=Path("traversal.png"), help="Grid PNG to write.")
+@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("traversal.png"), help="Grid PNG to write.")
 @click.option("--image", type=click.Path(path_type=Path), default=None,
               help="Start from this image's latent mean. [default: the prior's mean, z = 0]")
 @click.option("--dims", type=IntList(), default=None,
               help="Comma-separated latent dimensions to vary. [default: all, most active first, at most 16]")
 @click.option("--steps", type=click.IntRange(min=2), default=11, help="Values per dimension (grid side for a 2-D latent).")
 @click.option("--span", type=click.FloatRange(min=0, min_open=True), default=3.0, help="Vary each value over [-span, span].")
-@scale_option(2)
-@json_option
-@model_options
-@quiet_option
+@options.scale_option(2)
+@options.light_options
 def traverse(output, image, dims, steps, span, scale, as_json, model_dir, provider, threads, verbose, quiet):
     """Vary each latent dimension in turn, one row per dimension; for a 2-D
     latent, draw the learned manifold (Kingma & Welling, figure 4).
@@ -57,16 +45,16 @@ def traverse(output, image, dims, steps, span, scale, as_json, model_dir, provid
     from vaegen.errors import ArgumentError
     from vaegen.images import make_grid, save_png
 
-    check_targets(output, None)
-    model = open_model(model_dir, provider, threads, verbose)
+    options.check_targets(output, None)
+    model = options.open_model(model_dir, provider, threads, verbose)
     manifold = model.latent_dim == 2 and image is None and dims is None
     rows = steps if manifold else len(dims) if dims else min(16, model.latent_dim)
-    check_grid(model.image_shape, rows * steps, steps, scale, f"--steps {steps}")
+    options.check_grid(model.image_shape, rows * steps, steps, scale, f"--steps {steps}")
     base = model.encode(model.read_images([image]))[0][0] if image is not None else None
     try:
         z, chosen = model.traversal_latents(base, dims, steps=steps, span=span)
     except ArgumentError as exc:
         raise click.BadParameter(str(exc), param_hint="--dims") from None
     save_png(make_grid(model.decode(z), nrow=steps), output, scale=scale)
-    emit({"output": str(output), "dims": chosen, "steps": steps, "span": span}, as_json,
+    options.emit({"output": str(output), "dims": chosen, "steps": steps, "span": span}, as_json,
          [] if quiet else [f"Wrote a traversal of dimensions {', '.join(map(str, chosen))} to {output}"])
