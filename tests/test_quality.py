@@ -1,0 +1,277 @@
+"""vaegen.quality: the Frechet distance against closed forms, the inception
+score's bounds, the confident share and label agreement, the shipped judge
+(loaded, checked, consistent) and, with torch, a tiny judge training run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import draw_digits
+from tests.test_torch_free import BLOCKER
+from vaegen.errors import ArgumentError, BundleError
+from vaegen.quality import (
+    JUDGE_FILE,
+    JUDGE_META,
+    confident_share,
+    feature_statistics,
+    frechet_distance,
+    inception_score,
+    judge_dir,
+    label_agreement,
+    load_judge,
+    reference_statistics,
+    sample_quality,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def random_covariance(rng, d):
+    a = rng.normal(size=(d, d))
+    return a @ a.T / d + 0.1 * np.eye(d)
+
+
+# ---------------------------------------------------------------- Frechet distance
+
+
+def test_frechet_distance_of_diagonal_gaussians_is_the_closed_form():
+    rng = np.random.default_rng(0)
+    m1, m2 = rng.normal(size=6), rng.normal(size=6)
+    s1, s2 = rng.uniform(0.1, 3, 6), rng.uniform(0.1, 3, 6)
+    expected = np.sum((m1 - m2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
+    assert frechet_distance(m1, np.diag(s1), m2, np.diag(s2)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_frechet_distance_of_a_pure_shift_is_the_squared_distance_of_the_means():
+    rng = np.random.default_rng(1)
+    sigma = random_covariance(rng, 8)
+    m1, m2 = rng.normal(size=8), rng.normal(size=8)
+    assert frechet_distance(m1, sigma, m2, sigma) == pytest.approx(np.sum((m1 - m2) ** 2), rel=1e-8, abs=1e-9)
+
+
+def test_frechet_distance_of_identical_gaussians_is_zero_and_it_is_symmetric():
+    rng = np.random.default_rng(2)
+    mu, s1, s2 = rng.normal(size=16), random_covariance(rng, 16), random_covariance(rng, 16)
+    assert frechet_distance(mu, s1, mu, s1) == pytest.approx(0, abs=1e-9)
+    assert frechet_distance(mu, s1, mu + 1, s2) == pytest.approx(frechet_distance(mu + 1, s2, mu, s1), rel=1e-9)
+
+
+def test_frechet_distance_of_scaled_covariances_is_the_closed_form():
+    # sigma2 = c^2 sigma1 commutes with sigma1: tr term = (1 - c)^2 tr(sigma1)
+    rng = np.random.default_rng(3)
+    sigma = random_covariance(rng, 10)
+    assert frechet_distance(np.zeros(10), sigma, np.zeros(10), 9 * sigma) == pytest.approx(4 * np.trace(sigma))
+
+
+def test_frechet_distance_survives_singular_covariances():
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(5, 20))  # fewer images than dimensions: rank 4
+    mu, sigma = feature_statistics(features)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0, abs=1e-6)
+    d = frechet_distance(mu, sigma, mu, np.zeros((20, 20)))
+    assert np.isfinite(d) and d == pytest.approx(np.trace(sigma))
+
+
+def test_frechet_distance_refuses_shapes_that_disagree():
+    with pytest.raises(ArgumentError, match="shapes do not agree"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+# ---------------------------------------------------------------- class-probability figures
+
+
+def test_inception_score_bounds():
+    same = np.tile(np.eye(10)[3], (50, 1))
+    assert inception_score(same) == pytest.approx(1.0)
+    spread = np.eye(10)[np.arange(100) % 10]
+    assert inception_score(spread) == pytest.approx(10.0)
+    uncertain = np.full((20, 10), 0.1)
+    assert inception_score(uncertain) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10), size=200)
+    assert 1.0 <= inception_score(probs) <= 10.0
+
+
+def test_confident_share():
+    probs = np.array([[0.95, 0.05], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    assert confident_share(probs) == pytest.approx(0.5)  # 0.9 counts: the threshold is inclusive
+    assert confident_share(probs, threshold=0.5) == 1.0
+    assert confident_share(probs, threshold=0.99) == 0.0
+
+
+def test_label_agreement():
+    probs = np.eye(10)[[1, 2, 3, 3]]
+    assert label_agreement(probs, np.array([1, 2, 3, 4])) == pytest.approx(0.75)
+    with pytest.raises(ArgumentError, match="4 images but labels"):
+        label_agreement(probs, np.array([1, 2]))
+
+
+def test_empty_probabilities_are_refused():
+    with pytest.raises(ArgumentError, match="N >= 1"):
+        inception_score(np.zeros((0, 10)))
+
+
+# ---------------------------------------------------------------- the shipped judge
+
+
+@pytest.fixture(scope="module")
+def judge():
+    if not (judge_dir() / JUDGE_META).is_file():
+        pytest.skip("weights/judge is not in this checkout")
+    return load_judge(provider="cpu", threads=1)
+
+
+def test_shipped_judge_describes_itself(judge):
+    assert judge.classes == [str(d) for d in range(10)]
+    assert judge.feature_dim == judge.meta["feature_dim"] == 128
+    assert judge.meta["metrics"]["test_accuracy"] >= 0.99
+    assert not any(word.startswith("/") for word in judge.meta["training"]["command"].split())  # no machine paths
+
+
+def test_shipped_judge_classifies_drawn_digits_consistently(judge):
+    images, labels = draw_digits(24, seed=5)
+    x = images[:, None]
+    probs, features = judge.predict(x)
+    assert probs.shape == (24, 10) and features.shape == (24, 128)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-9)
+    assert (features >= 0).all()  # the features are a ReLU's output
+    # uint8 and [0, 1] floats are the same images; the batch size changes nothing
+    again, feats_again = judge.predict(x.astype(np.float32) / 255)
+    np.testing.assert_allclose(again, probs, atol=1e-6)
+    judge.batch_size, batch = 5, judge.batch_size
+    try:
+        chunked, _ = judge.predict(x)
+    finally:
+        judge.batch_size = batch
+    np.testing.assert_allclose(chunked, probs, atol=1e-6)
+    # a ring is a 0 and a vertical stroke a 1
+    for digit in (0, 1):
+        assert (probs[labels == digit].argmax(axis=1) == digit).all()
+
+
+def test_shipped_judge_refuses_images_of_the_wrong_shape(judge):
+    with pytest.raises(ArgumentError, match=r"\[N, 1, 28, 28\]"):
+        judge.predict(np.zeros((2, 28, 28), np.float32))
+
+
+def test_sample_quality_of_a_set_against_itself(judge):
+    images, labels = draw_digits(64, seed=6)
+    x = images[:, None]
+    reference = reference_statistics(judge, x)
+    report = sample_quality(judge, x, reference, labels=labels)
+    assert report["frechet_distance"] == pytest.approx(0, abs=1e-6)
+    assert report["count"] == 64 and len(report["class_shares"]) == 10
+    assert sum(report["class_shares"]) == pytest.approx(1)
+    assert 1 <= report["inception_score"] <= 10 and 0 <= report["confident_share"] <= 1
+    assert 0 <= report["label_agreement"] <= 1
+    assert sample_quality(judge, x, x) == {k: v for k, v in report.items() if k != "label_agreement"}
+    other = sample_quality(judge, np.clip(x.astype(np.float32) / 255 * 0.3, 0, 1), x)
+    assert other["frechet_distance"] > 1
+
+
+@pytest.fixture
+def judge_copy(tmp_path):
+    if not (judge_dir() / JUDGE_META).is_file():
+        pytest.skip("weights/judge is not in this checkout")
+    return Path(shutil.copytree(judge_dir(), tmp_path / "judge"))
+
+
+def test_tampered_judge_is_refused(judge_copy):
+    path = judge_copy / JUDGE_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=f"{JUDGE_FILE} does not match its sha256 in {JUDGE_META}: tampered"):
+        load_judge(judge_copy, provider="cpu")
+
+
+def test_truncated_or_missing_judge_is_refused(judge_copy):
+    path = judge_copy / JUDGE_FILE
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(BundleError, match=f"1000 bytes, not the .* recorded in {JUDGE_META}"):
+        load_judge(judge_copy, provider="cpu")
+    path.unlink()
+    with pytest.raises(BundleError, match=f"incomplete: {JUDGE_FILE} is missing"):
+        load_judge(judge_copy, provider="cpu")
+    (judge_copy / JUDGE_META).unlink()
+    with pytest.raises(BundleError, match=f"not a judge folder: {JUDGE_META} is missing"):
+        load_judge(judge_copy, provider="cpu")
+
+
+def test_judge_json_without_a_checksum_is_refused(judge_copy):
+    meta = json.loads((judge_copy / JUDGE_META).read_text())
+    del meta["files"]
+    (judge_copy / JUDGE_META).write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=f"no sha256 for {JUDGE_FILE}"):
+        load_judge(judge_copy, provider="cpu")
+
+
+def test_the_judge_runs_without_torch(tmp_path, judge_copy):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    code = ("import numpy as np; from vaegen.quality import load_judge; "
+            f"j = load_judge({str(judge_copy)!r}, provider='cpu'); print(j.predict(np.zeros((2, 1, 28, 28)))[1].shape)")
+    result = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": f"{site}:{ROOT}", "PATH": ""},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2, 128)"
+
+
+# ---------------------------------------------------------------- training (torch)
+
+
+@pytest.mark.torch
+def test_tiny_judge_training_exports_with_parity(tmp_path):
+    torch = pytest.importorskip("torch")
+    from vaegen.training.judge import export_judge, train_judge
+
+    torch.set_num_threads(1)
+    images, labels = draw_digits(48, seed=7)
+    model = train_judge(images[:, None], labels, epochs=1, batch_size=16, seed=0)
+    again = train_judge(images[:, None], labels, epochs=1, batch_size=16, seed=0)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), f"{name} differs between two runs with one seed"
+    out = export_judge(model, tmp_path / "judge", images[:16, None], labels[:16], training={"command": "test"})
+    meta = json.loads((out / JUDGE_META).read_text())
+    assert max(meta["parity_max_abs_diff"].values()) < 1e-4
+    assert set(meta["metrics"]) == {"test_accuracy", "test_accuracy_binarized", "test_accuracy_blurred"}
+    assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", JUDGE_FILE, JUDGE_META])  # no temporary file
+    judge = load_judge(out, provider="cpu", threads=1)
+    probs, features = judge.predict(images[:4, None])
+    model.eval()
+    with torch.inference_mode():
+        logits, torch_features = model(torch.from_numpy(images[:4, None].astype(np.float32) / 255))
+    np.testing.assert_allclose(probs, torch.softmax(logits.double(), 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(features, torch_features.numpy(), atol=1e-4)
+
+
+@pytest.mark.torch
+def test_a_judge_graph_that_disagrees_with_torch_is_not_kept(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    from vaegen.errors import ExportError
+    from vaegen.training import judge as judge_module
+
+    real_export = judge_module._export_graph
+
+    def corrupting(module, example, path, input_name, outputs):
+        real_export(module, example, path, input_name, outputs)
+        graph = onnx.load(str(path))
+        bias = next(i for i in graph.graph.initializer if len(i.dims) == 1)
+        bias.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(bias) + 0.5, bias.name))
+        onnx.save(graph, str(path))
+
+    monkeypatch.setattr(judge_module, "_export_graph", corrupting)
+    torch.manual_seed(0)
+    images, labels = draw_digits(8, seed=8)
+    with pytest.raises(ExportError, match="Parity check failed: the judge's (logits|features) differ from torch"):
+        judge_module.export_judge(judge_module.JudgeNet(), tmp_path / "judge", images[:, None], labels)
+    assert list((tmp_path / "judge").iterdir()) == []  # no judge.onnx, no temporary file

@@ -1,0 +1,243 @@
+"""Sample quality without torch: the judge classifier and the figures it gives.
+
+The judge (weights/judge, trained by vaegen.training.judge) is a small MNIST
+classifier exported to ONNX: input `image` float32 [N, 1, 28, 28] in [0, 1],
+outputs `logits` [N, 10] and `features` [N, F], its penultimate layer. Over a
+set of generated images it gives:
+
+- the Frechet distance between the judge's features of the generated images
+  and of real held-out images, each set summarised as a Gaussian (the FID of
+  Heusel et al. 2017, with this judge in place of Inception-v3);
+- the confident share: how many images the judge calls with probability at
+  least 0.9;
+- the inception score (Salimans et al. 2016) of the judge's class probabilities;
+- the label agreement, for images generated for a given class: how many the
+  judge gives that class.
+
+Each function's docstring defines its figure exactly. Imports numpy,
+onnxruntime (through vaegen.runtime) and vaegen's torch-free modules only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from vaegen.bundle import read_checked, shipped_model_dir
+from vaegen.errors import ArgumentError, BundleError
+from vaegen.runtime import DEFAULT_BATCH, _check_io, make_session
+
+JUDGE_FORMAT = 1
+JUDGE_FILE = "judge.onnx"
+JUDGE_META = "judge.json"
+JUDGE_NAME = "judge"  # weights/judge
+IMAGE_SHAPE = (1, 28, 28)
+CONFIDENT = 0.9
+
+
+def judge_session(path, provider: str = "auto", threads: int | None = None, graph: bytes | None = None,
+                  feature_dim: int | None = None) -> ort.InferenceSession:
+    """An ONNX Runtime session on a judge graph, its inputs and outputs checked."""
+    session = make_session(path, provider, threads, graph=graph)
+    _check_io(session, {"image": [None, *IMAGE_SHAPE]}, {"logits": [None, 10], "features": [None, feature_dim]},
+              Path(path).name)
+    return session
+
+
+class Judge:
+    """A judge graph's session and its judge.json facts."""
+
+    def __init__(self, session: ort.InferenceSession, meta: dict | None = None, batch_size: int = DEFAULT_BATCH):
+        self.session = session
+        self.meta = meta or {}
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return f"Judge(model_id={self.meta.get('model_id', 'unknown')!r})"
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta.get("classes", [str(d) for d in range(10)]))
+
+    @property
+    def feature_dim(self) -> int:
+        shape = next(o.shape for o in self.session.get_outputs() if o.name == "features")
+        return int(self.meta.get("feature_dim") or shape[1])
+
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """images [N, 1, 28, 28] (float in [0, 1], or uint8 0-255) -> class
+        probabilities [N, 10] (softmax of the logits, float64) and features [N, F] (float64)."""
+        images = np.asarray(images)
+        if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
+            raise ArgumentError(f"The judge takes images [N, 1, 28, 28], not {list(images.shape)}.")
+        scale = 255.0 if images.dtype == np.uint8 else 1.0
+        feature_dim = self.feature_dim
+        probs, features = np.zeros((len(images), 10)), np.zeros((len(images), feature_dim))
+        for start in range(0, len(images), self.batch_size):
+            batch = np.ascontiguousarray(images[start : start + self.batch_size], dtype=np.float32)
+            if scale != 1.0:
+                batch /= np.float32(scale)
+            logits, feats = self.session.run(["logits", "features"], {"image": batch})
+            probs[start : start + len(batch)] = softmax(logits.astype(np.float64))
+            features[start : start + len(batch)] = feats
+        return probs, features
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by each row's maximum so that exp never overflows."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def judge_dir(path: str | os.PathLike | None = None) -> Path:
+    """`path`, else $VAEGEN_JUDGE, else the shipped weights/judge."""
+    if path is None:
+        path = os.environ.get("VAEGEN_JUDGE") or shipped_model_dir(JUDGE_NAME, marker=JUDGE_META)
+    return Path(path).expanduser()
+
+
+def load_judge(path: str | os.PathLike | None = None, provider: str = "auto", threads: int | None = None) -> Judge:
+    """Load a judge folder (default: the shipped weights/judge), checking
+    judge.json's format and judge.onnx's size and sha256 against it; a
+    mismatch is a BundleError and the graph is never run."""
+    folder = judge_dir(path)
+    meta_path = folder / JUDGE_META
+    if not meta_path.is_file():
+        raise BundleError(f"{folder} is not a judge folder: {JUDGE_META} is missing.")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{meta_path} is malformed JSON ({exc}).") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
+        raise BundleError(f"{meta_path} is malformed: 'format' is missing.")
+    if meta["format"] > JUDGE_FORMAT:
+        raise BundleError(f"{folder} is judge format {meta['format']}, newer than this vaegen reads; upgrade vaegen.")
+    entry = (meta.get("files") or {}).get(JUDGE_FILE)
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise BundleError(f"{meta_path} is malformed: no sha256 for {JUDGE_FILE}.")
+    graph = read_checked(folder / JUDGE_FILE, entry, listed_in=JUDGE_META,
+                         remedy="retrain it with python -m vaegen.training.judge")
+    session = judge_session(folder / JUDGE_FILE, provider, threads, graph=graph, feature_dim=meta.get("feature_dim"))
+    return Judge(session, meta)
+
+
+# ---------------------------------------------------------------- the figures
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean [F] and covariance [F, F] (unbiased, divided by N - 1) of features [N, F], in float64."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ArgumentError(f"Feature statistics need at least two images, not features of shape {list(features.shape)}.")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a symmetric positive semi-definite matrix
+    (eigenvalues that rounding made slightly negative count as 0)."""
+    w, v = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """The Frechet (2-Wasserstein) distance, squared, between N(mu1, sigma1) and N(mu2, sigma2):
+
+        d^2 = ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1^1/2 sigma2 sigma1^1/2)^1/2)
+
+    (Dowson & Landau 1982; the FID's formula.) The matrix square roots come
+    from symmetric eigen-decompositions in float64: sigma1^1/2 sigma2
+    sigma1^1/2 is symmetric positive semi-definite, so unlike sqrtm of the
+    product sigma1 sigma2 there is no complex part to discard. Returns a
+    float >= 0 (a rounding below zero is returned as 0).
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (len(mu1), len(mu1)):
+        raise ArgumentError(f"Frechet distance: shapes do not agree ({mu1.shape}, {sigma1.shape}, {mu2.shape}, "
+                         f"{sigma2.shape}).")
+    root1 = _sqrt_psd(sigma1)
+    inner = np.linalg.eigvalsh(root1 @ ((sigma2 + sigma2.T) / 2) @ root1)
+    cross = np.sqrt(np.clip(inner, 0, None)).sum()
+    d2 = float(np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2) - 2 * cross)
+    return max(d2, 0.0)
+
+
+def inception_score(probs: np.ndarray) -> float:
+    """exp(mean over images x of KL(p(y|x) || p(y))), where p(y|x) is the
+    judge's class probabilities [N, K] for image x and p(y) their mean over
+    the N images (Salimans et al. 2016), computed over the whole set at once
+    (no splits). Between 1 (every image gets the same distribution) and K
+    (each image called with certainty, the classes equally often)."""
+    probs = _check_probs(probs)
+    marginal = probs.mean(axis=0, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(probs > 0, probs * (np.log(probs) - np.log(marginal)), 0.0)  # 0 log 0 = 0
+    return float(np.exp(terms.sum(axis=1).mean()))
+
+
+def confident_share(probs: np.ndarray, threshold: float = CONFIDENT) -> float:
+    """The share of images whose most probable class has probability >= `threshold`, in [0, 1]."""
+    probs = _check_probs(probs)
+    return float(np.mean(probs.max(axis=1) >= threshold))
+
+
+def label_agreement(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The share of images whose most probable class (argmax of p(y|x)) is
+    the label they were generated for, in [0, 1]."""
+    probs = _check_probs(probs)
+    labels = np.asarray(labels)
+    if labels.shape != (len(probs),):
+        raise ArgumentError(f"{len(probs)} images but labels of shape {list(labels.shape)}.")
+    return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+def _check_probs(probs: np.ndarray) -> np.ndarray:
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or len(probs) == 0:
+        raise ArgumentError(f"Class probabilities must be [N, K] with N >= 1, not {list(probs.shape)}.")
+    return probs
+
+
+def reference_statistics(judge: Judge, images: np.ndarray) -> dict:
+    """The judge's feature statistics of real images: {"mu", "sigma", "count"}."""
+    mu, sigma = feature_statistics(judge.predict(images)[1])
+    return {"mu": mu, "sigma": sigma, "count": len(images)}
+
+
+def sample_quality(judge: Judge, images: np.ndarray, reference, labels: np.ndarray | None = None,
+                   threshold: float = CONFIDENT) -> dict:
+    """The quality figures of `images` [N, 1, 28, 28] (generated, in [0, 1] or uint8):
+
+    - frechet_distance: frechet_distance() between the Gaussians fitted to
+      the judge's features of `images` and of the real reference images;
+      lower is better, about 0 for images drawn like the reference. It is
+      biased upward at small N, so compare figures at the same N.
+    - confident_share: confident_share() at `threshold`; higher is better.
+    - inception_score: inception_score(); higher is better, at most 10.
+    - class_shares: the share of images the judge calls each class (argmax),
+      a list of 10; a missing class is a mode the model lost.
+    - label_agreement (only when `labels` are given): label_agreement().
+    - count: N.
+
+    `reference` is real held-out images [M, 1, 28, 28], or their statistics
+    from reference_statistics() (a dict with "mu" and "sigma").
+    """
+    if not isinstance(reference, dict):
+        reference = reference_statistics(judge, reference)
+    probs, features = judge.predict(images)
+    mu, sigma = feature_statistics(features)
+    result = {
+        "count": len(probs),
+        "frechet_distance": frechet_distance(mu, sigma, reference["mu"], reference["sigma"]),
+        "confident_share": confident_share(probs, threshold),
+        "inception_score": inception_score(probs),
+        "class_shares": (np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)).tolist(),
+    }
+    if labels is not None:
+        result["label_agreement"] = label_agreement(probs, labels)
+    return result
