@@ -128,16 +128,24 @@ def _require(meta: dict, key: str, kind, where: Path):
     return value
 
 
-def read_meta(path: Path) -> dict:
-    meta_path = path / META_FILE
+def read_json_object(folder: Path, name: str, kind: str, remedy: str = "") -> dict:
+    """The JSON object in folder/name (a bundle's vaegen.json, a judge's
+    judge.json); `kind` names the folder ("a model bundle") when it is missing."""
+    meta_path = folder / name
     if not meta_path.is_file():
-        raise BundleError(f"{path} is not a model bundle: {META_FILE} is missing.")
+        raise BundleError(f"{folder} is not {kind}: {name} is missing.")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{meta_path} is malformed JSON ({exc}); re-export the bundle.") from exc
+        raise BundleError(f"{meta_path} is malformed JSON ({exc}){remedy}.") from exc
     if not isinstance(meta, dict):
         raise BundleError(f"{meta_path} is malformed: expected a JSON object.")
+    return meta
+
+
+def read_meta(path: Path) -> dict:
+    meta_path = path / META_FILE
+    meta = read_json_object(path, META_FILE, "a model bundle", "; re-export the bundle")
     version = _require(meta, "format", int, path)
     if version > BUNDLE_FORMAT:
         raise BundleError(

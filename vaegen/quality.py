@@ -20,14 +20,13 @@ onnxruntime (through vaegen.runtime) and vaegen's torch-free modules only.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from vaegen.bundle import read_checked, shipped_model_dir
+from vaegen.bundle import read_checked, read_json_object, shipped_model_dir
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.runtime import DEFAULT_BATCH, _check_io, make_session
 
@@ -107,13 +106,8 @@ def load_judge(path: str | os.PathLike | None = None, provider: str = "auto", th
     mismatch is a BundleError and the graph is never run."""
     folder = judge_dir(path)
     meta_path = folder / JUDGE_META
-    if not meta_path.is_file():
-        raise BundleError(f"{folder} is not a judge folder: {JUDGE_META} is missing.")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{meta_path} is malformed JSON ({exc}).") from exc
-    if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
+    meta = read_json_object(folder, JUDGE_META, "a judge folder")
+    if not isinstance(meta.get("format"), int):
         raise BundleError(f"{meta_path} is malformed: 'format' is missing.")
     if meta["format"] > JUDGE_FORMAT:
         raise BundleError(f"{folder} is judge format {meta['format']}, newer than this vaegen reads; upgrade vaegen.")
