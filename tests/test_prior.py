@@ -332,3 +332,24 @@ def test_npz_is_a_zip_of_plain_arrays(prior_bundle):
     with zipfile.ZipFile(prior_bundle / PRIOR_FILE) as z:
         assert sorted(z.namelist()) == sorted(f"{k}.npy" for k in (
             "weights", "means", "covariances", "classes", "class_weights", "class_means", "class_covariances"))
+
+
+def test_evaluate_samples_judges_each_prior_beside_real_images(vaegen, prior_bundle):
+    dataset = json.loads((prior_bundle / "vaegen.json").read_text())["dataset"]  # the tiny labelled folder
+    result = vaegen("evaluate", "--model", prior_bundle, "--dataset", dataset, "--samples", 40, "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["quality"]
+    assert list(rows) == ["real held-out", "standard prior", "fitted prior", "fitted prior, per class"]
+    for row in rows.values():
+        assert row["frechet_distance"] >= 0 and 0 <= row["confident_share"] <= 1 and 1 <= row["inception_score"] <= 10
+    assert rows["fitted prior, per class"]["count"] == 40  # 10 of each of the 4 classes
+    assert "label_agreement" in rows["real held-out"] and "label_agreement" not in rows["fitted prior"]
+    text = vaegen("evaluate", "--model", prior_bundle, "--dataset", dataset, "--samples", 40, "--quiet").stdout
+    assert "fitted prior, per class" in text and "Frechet" in text
+
+
+def test_evaluate_samples_on_a_bundle_without_a_prior_judges_the_standard_prior(vaegen, tiny_bundle):
+    dataset = json.loads((tiny_bundle / "vaegen.json").read_text())["dataset"]
+    result = vaegen("evaluate", "--dataset", dataset, "--samples", 20, "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.stdout)["quality"]) == ["real held-out", "standard prior"]

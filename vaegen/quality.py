@@ -235,3 +235,31 @@ def sample_quality(judge: Judge, images: np.ndarray, reference, labels: np.ndarr
     if labels is not None:
         result["label_agreement"] = label_agreement(probs, labels)
     return result
+
+
+def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: np.ndarray,
+                   real_images: np.ndarray, real_labels: np.ndarray | None = None) -> dict[str, dict]:
+    """sample_quality() of n generated images from each prior the model has,
+    beside the same figures for n real held-out images (the floor), all
+    against the judge's statistics of `reference_images` (real training images):
+
+    - "real held-out": the first n of real_images (label agreement is then
+      the judge's accuracy on them);
+    - "standard prior": z ~ N(0, I);
+    - "fitted prior": the bundle's fitted mixture, when it has one;
+    - "fitted prior, per class": n // C draws from each class's mixture, the
+      asked class scored by label agreement (classes the judge knows).
+    """
+    reference = reference_statistics(judge, reference_images)
+    labels = None if real_labels is None else np.asarray(real_labels)[:n]
+    rows = {"real held-out": sample_quality(judge, real_images[:n], reference, labels=labels)}
+    rows["standard prior"] = sample_quality(judge, model.sample(n, seed=seed, prior="standard"), reference)
+    if model.prior is not None:
+        rows["fitted prior"] = sample_quality(judge, model.sample(n, seed=seed, prior="fitted"), reference)
+    known = [c for c in model.classes if c in judge.classes]
+    if known and len(known) == len(model.classes) and n >= len(known):
+        per = n // len(known)
+        asked = np.repeat([judge.classes.index(c) for c in known], per)
+        images = model.decode(model.class_latents(per, seed=seed))
+        rows["fitted prior, per class"] = sample_quality(judge, images, reference, labels=asked)
+    return rows

@@ -1,10 +1,42 @@
-"""`vaegen evaluate`: a model's likelihood on held-out data."""
+"""`vaegen evaluate`: a model's likelihood on held-out data, or (--samples) the
+quality of its samples as a judge classifier sees them."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from vaegen.cli import options
+
+REFERENCE_IMAGES = 10_000  # real training images whose judge features are the reference
+
+
+def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, as_json) -> None:
+    """--samples: Frechet distance, confident share, inception score and label agreement, per prior."""
+    from vaegen.data import load_dataset
+    from vaegen.quality import compare_priors, load_judge
+
+    judge = load_judge(judge_path, provider=model.provider, threads=model.threads)
+    c, h, w = model.image_shape
+    loading = options.DataProgress(f"loading {dataset}", quiet)
+    try:
+        train = load_dataset(dataset, "train", data_dir, channels=c, size=(h, w), progress=loading)
+        held = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=loading)
+    finally:
+        loading.close()
+    options.echo_err(f"judging {n} images from each prior and {min(n, len(held))} real ones ...", quiet)
+    rows = compare_priors(model, judge, n=n, seed=seed, reference_images=train.images[:REFERENCE_IMAGES],
+                          real_images=held.images, real_labels=held.labels if (held.labels >= 0).all() else None)
+    lines = [f"sample quality by the judge ({judge.meta.get('dataset', '?')} classifier), "
+             f"against {min(REFERENCE_IMAGES, len(train))} real {dataset} training images:",
+             f"{'':26s} {'Frechet':>8s} {'confident':>9s} {'IS':>6s} {'label agreement':>15s}"]
+    for name, row in rows.items():
+        agreement = f"{row['label_agreement']:.1%}" if "label_agreement" in row else "-"
+        lines.append(f"{name:26s} {row['frechet_distance']:8.2f} {row['confident_share']:9.1%} "
+                     f"{row['inception_score']:6.2f} {agreement:>15s}")
+    options.emit({"model": str(model.bundle.path), "samples": n, "seed": seed, "dataset": dataset, "split": split,
+                  "judge": judge.meta.get("model_id"), "quality": rows}, as_json, lines)
 
 
 @click.command()
@@ -12,25 +44,41 @@ from vaegen.cli import options
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to score.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=1000, help="Importance samples per image.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N images. [default: all]")
-@click.option("--seed", type=int, default=0, help="Seed of the importance samples.")
+@click.option("--samples", type=click.IntRange(min=2), default=None,
+              help="Instead of the likelihood, judge N generated images from each prior (and N real ones): "
+                   "Frechet distance, confident share, inception score, label agreement.")
+@click.option("--judge", "judge_path", type=click.Path(path_type=Path), default=None,
+              help="Judge classifier folder for --samples. [default: $VAEGEN_JUDGE, else the shipped weights/judge]")
+@click.option("--seed", type=int, default=0, help="Seed of the importance samples (or of the generated images).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @options.model_options
 @options.quiet_option
-def evaluate(dataset, data_dir, split, k, limit, seed, as_json, model_dir, provider, threads, verbose, quiet):
+def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_json, model_dir, provider, threads,
+             verbose, quiet):
     """Score a model on held-out data: negative ELBO, importance-weighted NLL
     (Burda et al. 2015) and active units, in nats per image.
 
     The images are binarized once with a fixed seed (stochastic binarization).
 
+    With --samples N it scores what the model draws instead, as a small MNIST
+    classifier (the judge, shipped in weights/judge) sees it: the Frechet
+    distance of the judge's features to real training images (lower is
+    better), the share of images it labels with p >= 0.9, the inception score,
+    and for class-conditional draws the share given the asked class; real
+    held-out images give the floor.
+
     \b
     Example:
         vaegen evaluate --limit 500 --k 100
         vaegen evaluate --json > metrics.json
+        vaegen evaluate --samples 10000
     """
     from vaegen.data import evaluation_images
     from vaegen.metrics import evaluate as run_evaluation
 
     model = options.open_model(model_dir, provider, threads, verbose)
+    if samples is not None:
+        return _sample_report(model, dataset, data_dir, split, samples, seed, judge_path, quiet, as_json)
     loading = options.DataProgress(f"loading {dataset}", quiet)
     try:
         x = evaluation_images(dataset, split, data_dir, model.image_shape, limit=limit, progress=loading)
