@@ -199,6 +199,8 @@ def test_fit_prior_lists_the_file_and_its_facts(prior_bundle):
     assert meta["files"][PRIOR_FILE]["bytes"] == (prior_bundle / PRIOR_FILE).stat().st_size
     assert meta["prior"]["covariance_type"] == "full" and "posterior means" in meta["prior"]["fitted_on"]
     assert "## Fitted prior" in (prior_bundle / "README.md").read_text()
+    with Image.open(prior_bundle / "samples_per_class.png") as img:  # redrawn from the fitted prior: 4 rows of 10
+        assert img.size == (2 * (10 * 30 + 2), 2 * (4 * 30 + 2))
     prior = read_prior(load_bundle(prior_bundle))
     assert prior.classes == ["0", "1", "2", "3"] and prior.mixture.dim == 4
 
@@ -291,7 +293,7 @@ def test_a_prior_without_classes_refuses_a_label(vaegen, tiny_bundle, tmp_path):
     facts = {"kind": "gaussian_mixture", "components": 2, "class_components": 0, "covariance_type": "full",
              "fitted_on": "posterior means of 9 test images", "classes": [], "seed": 0, "encode_seconds": 0.0,
              "fit_seconds": 0.0}
-    install_prior(copy, FittedPrior(random_mixture(2, 4, seed=0), facts=facts))
+    install_prior(load_model(copy, provider="cpu"), FittedPrior(random_mixture(2, 4, seed=0), facts=facts))
     assert_one_line_error(vaegen("sample", "--model", copy, "--label", "1", "-o", "s.png"), 2,
                           "has no classes (its data had no labels)")
 

@@ -18,28 +18,14 @@ def require_sklearn() -> None:
 
 
 def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
-    """Load the training set (an image folder's held-out tenth stays out, as
-    in training), fit the prior, add it to the bundle; its facts."""
-    from vaegen.data import split_for_training
-    from vaegen.training.prior import fit_prior, install_prior
+    """fit_bundle_prior with a progress bar for the data; the prior's facts."""
+    from vaegen.training.prior import fit_bundle_prior
 
-    meta = model.bundle.meta
-    dataset = dataset or meta.get("dataset") or "mnist"
-    c, h, w = model.image_shape
-    loading = options.DataProgress(f"loading {dataset}", quiet)
+    loading = options.DataProgress("loading the training set", quiet)
     try:
-        data, _ = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=loading)
+        return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading).facts
     finally:
         loading.close()
-    if data.images.shape[1:] != tuple(model.image_shape):
-        raise VaegenError(f"{dataset} images are {data.images.shape[1:]}, the model takes {tuple(model.image_shape)}.")
-    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
-    binarized = training.get("binarize")
-    binarized = dataset in ("mnist", "fashion-mnist") if binarized is None else bool(binarized)
-    options.echo_err(f"fitting the prior on {len(data)} {dataset} training images ...", quiet)
-    prior = fit_prior(model, data, binarized=binarized, **settings)
-    install_prior(model.bundle.path, prior)
-    return prior.facts
 
 
 @click.command("fit-prior")

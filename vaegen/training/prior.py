@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegen.data import ImageSet, binarize
-from vaegen.errors import TrainingError
+from vaegen.data import DATASETS, ImageSet, binarize, split_for_training
+from vaegen.errors import DataError, TrainingError
 from vaegen.fileio import atomic_path
 from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.prior import PRIOR_FILE, write_prior
@@ -31,6 +31,7 @@ from vaegen.prior import PRIOR_FILE, write_prior
 CODES = ("means", "draws")
 COVARIANCES = ("full", "diag")
 CARD_HEADING = "## Fitted prior"
+PER_CLASS_PICTURE = "samples_per_class.png"
 
 
 def encode_codes(model, images: np.ndarray, *, binarized: bool, codes: str, seed: int) -> np.ndarray:
@@ -89,13 +90,34 @@ def fit_prior(model, data: ImageSet, *, components: int = 50, class_components: 
     return FittedPrior(mixture, classes, per_class, facts)
 
 
-def install_prior(bundle_dir: str | Path, prior: FittedPrior) -> None:
-    """Write prior.npz into the bundle, list it (sha256, bytes) and its facts
-    in vaegen.json, and describe it in the model card. Each file is written
-    atomically; prior.npz goes first, so a bundle never lists a prior it lacks."""
+def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings: dict | None = None,
+                     progress=None) -> FittedPrior:
+    """Fit a bundle's prior on its training set (the bundle's own dataset
+    unless `dataset` says otherwise; an image folder's held-out tenth stays
+    out, as in training) and install it in the bundle."""
+    meta = model.bundle.meta
+    dataset = dataset or meta.get("dataset") or "mnist"
+    c, h, w = model.image_shape
+    data, _ = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
+    if data.images.shape[1:] != tuple(model.image_shape):
+        raise DataError(f"{dataset} images are {data.images.shape[1:]}, the model takes {tuple(model.image_shape)}.")
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    binarized = training.get("binarize")
+    binarized = dataset in DATASETS if binarized is None else bool(binarized)
+    prior = fit_prior(model, data, binarized=binarized, **(settings or {}))
+    install_prior(model, prior)
+    return prior
+
+
+def install_prior(model, prior: FittedPrior) -> None:
+    """Write prior.npz into the model's bundle, list it (sha256, bytes) and its
+    facts in vaegen.json, redraw the bundle's sample grids from it, and
+    describe it in the model card. Each file is written atomically; prior.npz
+    goes first, so a bundle never lists a prior it lacks."""
+    from vaegen.api import save_grid
     from vaegen.bundle import META_FILE, sha256_file
 
-    bundle_dir = Path(bundle_dir)
+    bundle_dir = Path(model.bundle.path)
     path = bundle_dir / PRIOR_FILE
     write_prior(path, prior)
     meta = json.loads((bundle_dir / META_FILE).read_text(encoding="utf-8"))
@@ -103,6 +125,10 @@ def install_prior(bundle_dir: str | Path, prior: FittedPrior) -> None:
     meta["prior"] = prior.facts
     with atomic_path(bundle_dir / META_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    model.bundle.meta, model._prior = meta, prior
+    save_grid(model.sample(64, seed=0), bundle_dir / "samples.png", nrow=8, scale=2)
+    if prior.classes:
+        save_grid(model.sample_per_class(10, seed=0), bundle_dir / PER_CLASS_PICTURE, nrow=10, scale=2)
     card = bundle_dir / "README.md"
     if card.is_file():
         text = card.read_text(encoding="utf-8").split(f"\n{CARD_HEADING}\n")[0].rstrip("\n")
@@ -120,6 +146,7 @@ def prior_card(facts: dict) -> str:
     ]
     if facts.get("classes"):
         lines += ["", f"One mixture of {facts['class_components']} components per class "
-                  f"({', '.join(facts['classes'])}) gives `vaegen sample --label L` and `--per-label N`."]
+                  f"({', '.join(facts['classes'])}) gives `vaegen sample --label L` and `--per-label N`, "
+                  "here a row per class:", "", f"![ten of each class]({PER_CLASS_PICTURE})"]
     lines += ["", f"Fitted in {facts['fit_seconds']} s (encoding {facts['encode_seconds']} s), seed {facts['seed']}.", ""]
     return "\n".join(lines)
