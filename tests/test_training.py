@@ -52,6 +52,9 @@ def test_train_cli_writes_run_and_verified_bundle(tiny_mnist, tmp_path, arch):
     assert meta["architecture"]["arch"] == arch
     assert max(meta["parity_max_abs_diff"].values()) <= 1e-4
     assert "--latent-dim 4 --hidden 32" in meta["training"]["command"]
+    for name in ("vaegen.json", "README.md", "encoder.onnx", "decoder.onnx"):  # no folder of this machine is named
+        assert str(tmp_path).encode() not in (out / "model" / name).read_bytes(), name
+    assert meta["prior"]["classes"] == ["0", "1", "2", "3"]  # fitted at the end of the run (the tiny data has 4 digits)
     with Image.open(out / "samples" / "epoch_001.png") as grid:
         assert grid.size == (8 * 30 + 2, 8 * 30 + 2)
 

@@ -76,11 +76,17 @@ def require_torch(command: str) -> None:
 
 
 def command_line(ctx: click.Context) -> str:
-    """The command as a user would retype it: the options that differ from their defaults."""
+    """The command as a user would retype it: the options that differ from
+    their defaults. It goes into vaegen.json and the model card, so it names
+    no folder of this machine: --data-dir is left out (where the data lies is
+    not part of the recipe), and an absolute --out or dataset folder is shown
+    by its own name."""
+    from pathlib import PurePath
+
     words = ["vaegen", ctx.info_name or "train"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
-        if not isinstance(param, click.Option) or value is None or value == param.default:
+        if not isinstance(param, click.Option) or value is None or value == param.default or param.name == "data_dir":
             continue
         if param.is_flag:
             if value:
@@ -88,6 +94,8 @@ def command_line(ctx: click.Context) -> str:
             elif param.secondary_opts:
                 words.append(param.secondary_opts[0])
         else:
+            if param.name in ("out", "dataset") and PurePath(str(value)).is_absolute():
+                value = PurePath(str(value)).name
             words += [param.opts[0], str(value)]
     import shlex
 

@@ -86,7 +86,7 @@ class Explorer:
         m = self.map
         xy = np.round(m.xy.astype(np.float64), 4)
         return {
-            "model": str(self.model.bundle.path), "latent_dim": self.model.latent_dim,
+            "model": _shown_path(self.model.bundle.path), "latent_dim": self.model.latent_dim,
             "image_shape": list(self.model.image_shape), "preprocessing": self.model.bundle.preprocessing,
             "provider": self.model.active_provider, "projection": m.projection.method,
             "axes": list(m.projection.axes), "dataset": m.dataset, "bounds": list(self.bounds),
@@ -172,3 +172,16 @@ class Explorer:
         else:
             fitted = np.clip(_resize_gray(gray, (h, w)), 0, 1)
         return np.repeat(fitted[None], c, axis=0).astype(np.float32)
+
+
+def _shown_path(path) -> str:
+    """The bundle as the page shows it: relative to the working folder when
+    it lies below it, else its own name (a page, or a screenshot of it, never
+    shows the machine's folders)."""
+    from pathlib import Path
+
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
