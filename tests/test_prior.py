@@ -30,7 +30,7 @@ def random_mixture(k: int, d: int, seed: int) -> GaussianMixture:
     means = rng.normal(0, 3, (k, d))
     factors = rng.normal(0, 0.5, (k, d, d))
     covariances = factors @ factors.transpose(0, 2, 1) + 0.1 * np.eye(d)
-    return GaussianMixture(weights, means, covariances)
+    return GaussianMixture.from_covariances(weights, means, covariances)
 
 
 # ---------------------------------------------------------------- the sampler
@@ -48,7 +48,7 @@ def test_many_draws_have_the_mixtures_mean_and_covariance():
 
 
 def test_temperature_scales_the_spread_around_each_component_mean():
-    one = GaussianMixture(np.ones(1), np.full((1, 2), 5.0), np.eye(2)[None] * 4.0)
+    one = GaussianMixture.from_covariances(np.ones(1), np.full((1, 2), 5.0), np.eye(2)[None] * 4.0)
     z = one.sample(50_000, np.random.default_rng(0), temperature=0.5)
     assert np.allclose(z.mean(axis=0), 5.0, atol=0.03)
     assert np.allclose(z.std(axis=0), 1.0, atol=0.02)  # 0.5 * sqrt(4)
@@ -64,7 +64,7 @@ def test_same_seed_same_draws_other_seed_other_draws():
 
 def test_log_density_matches_a_single_gaussian_in_closed_form():
     cov = np.array([[2.0, 0.3], [0.3, 1.0]])
-    mixture = GaussianMixture(np.ones(1), np.array([[1.0, -1.0]]), cov[None])
+    mixture = GaussianMixture.from_covariances(np.ones(1), np.array([[1.0, -1.0]]), cov[None])
     z = np.array([[0.0, 0.0], [1.0, -1.0]])
     diff = z - [1.0, -1.0]
     expected = -0.5 * (np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff) + np.log(np.linalg.det(cov))
@@ -81,7 +81,18 @@ def test_log_density_matches_a_single_gaussian_in_closed_form():
 def test_an_inconsistent_mixture_is_refused(bad):
     mixture = random_mixture(2, 3, seed=0)
     with pytest.raises((ValueError, np.linalg.LinAlgError)):
-        GaussianMixture(*bad(mixture.weights, mixture.means, mixture.covariances))
+        GaussianMixture.from_covariances(*bad(mixture.weights, mixture.means, mixture.covariances))
+
+
+@pytest.mark.parametrize("bad", [
+    lambda L: L.transpose(0, 2, 1),  # upper, not lower, triangular
+    lambda L: -L,  # a negative diagonal
+    lambda L: L * np.inf,
+])
+def test_a_scale_that_is_not_a_cholesky_factor_is_refused(bad):
+    mixture = random_mixture(2, 3, seed=0)
+    with pytest.raises(ValueError):
+        GaussianMixture(mixture.weights, mixture.means, bad(mixture.scale_tril))
 
 
 def test_a_class_is_named_or_indexed_and_an_unknown_one_is_refused():
@@ -151,8 +162,8 @@ def test_prior_file_round_trip(tmp_path):
     write_prior(tmp_path / PRIOR_FILE, prior)
     back = parse_prior((tmp_path / PRIOR_FILE).read_bytes(), 4, "prior.npz")
     assert back.classes == ["x", "y"]
-    assert np.array_equal(back.mixture.covariances, prior.mixture.covariances)
-    assert np.array_equal(back.sample(20, seed=1, label="y"), prior.sample(20, seed=1, label="y"))
+    assert np.allclose(back.mixture.covariances, prior.mixture.covariances, rtol=1e-5, atol=1e-6)  # stored as float32
+    assert np.allclose(back.sample(20, seed=1, label="y"), prior.sample(20, seed=1, label="y"), rtol=1e-5, atol=1e-5)
     assert [p.name for p in tmp_path.iterdir()] == [PRIOR_FILE]  # no temporary file left
 
 
@@ -333,7 +344,7 @@ def test_info_shows_the_prior(vaegen, prior_bundle):
 def test_npz_is_a_zip_of_plain_arrays(prior_bundle):
     with zipfile.ZipFile(prior_bundle / PRIOR_FILE) as z:
         assert sorted(z.namelist()) == sorted(f"{k}.npy" for k in (
-            "weights", "means", "covariances", "classes", "class_weights", "class_means", "class_covariances"))
+            "weights", "means", "scale_tril", "classes", "class_weights", "class_means", "class_scale_tril"))
 
 
 def test_evaluate_samples_judges_each_prior_beside_real_images(vaegen, prior_bundle):

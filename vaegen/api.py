@@ -79,6 +79,10 @@ class Model(OnnxVAE):
             self._prior = read_prior(self.bundle)
         return self._prior
 
+    def forget_prior(self) -> None:
+        """Read prior.npz again on next use (after a fit replaced it)."""
+        self._prior = _UNREAD
+
     @property
     def classes(self) -> list[str]:
         """Names of the classes the fitted prior can draw from ([] without one)."""

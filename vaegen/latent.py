@@ -62,25 +62,37 @@ def manifold_2d(steps: int, edge: float = 0.05) -> np.ndarray:
 
 class GaussianMixture:
     """A Gaussian mixture over latents, for sampling and density: weights
-    [K] (summing to 1), means [K, D], covariances [K, D, D] (full, positive
-    definite). Fitted by vaegen.training.prior; sampled here with numpy alone."""
+    [K] (summing to 1), means [K, D], and each covariance by its lower
+    Cholesky factor scale_tril [K, D, D] (covariance = L L^T). Fitted by
+    vaegen.training.prior; sampled here with numpy alone. Keeping L, not the
+    covariance, saves a factorisation at every start of `vaegen sample`."""
 
-    def __init__(self, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray):
+    def __init__(self, weights: np.ndarray, means: np.ndarray, scale_tril: np.ndarray):
         self.weights = np.asarray(weights, np.float64)
         self.means = np.asarray(means, np.float64)
-        self.covariances = np.asarray(covariances, np.float64)
+        self.scale_tril = np.asarray(scale_tril, np.float64)
         k, d = self.means.shape
-        if self.weights.shape != (k,) or self.covariances.shape != (k, d, d):
+        if self.weights.shape != (k,) or self.scale_tril.shape != (k, d, d):
             raise ValueError(f"mixture arrays disagree: weights {self.weights.shape}, means {self.means.shape}, "
-                             f"covariances {self.covariances.shape}")
+                             f"scale_tril {self.scale_tril.shape}")
         if not (np.isfinite(self.weights).all() and np.isfinite(self.means).all()
-                and np.isfinite(self.covariances).all()):
+                and np.isfinite(self.scale_tril).all()):
             raise ValueError("mixture parameters are not all finite")
         if (self.weights < 0).any() or abs(self.weights.sum() - 1.0) > 1e-6:
             raise ValueError("mixture weights must be non-negative and sum to 1")
-        # Cholesky factors: the sampler's z = mean + L eps, and a check that
-        # each covariance is positive definite (LinAlgError otherwise).
-        self.scale_tril = np.linalg.cholesky(self.covariances)
+        diagonals = np.diagonal(self.scale_tril, axis1=1, axis2=2)
+        if (diagonals <= 0).any() or np.triu(self.scale_tril, 1).any():
+            raise ValueError("scale_tril must be lower triangular with a positive diagonal (a Cholesky factor)")
+
+    @classmethod
+    def from_covariances(cls, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> GaussianMixture:
+        """From full covariances [K, D, D]; LinAlgError when one is not positive definite."""
+        return cls(weights, means, np.linalg.cholesky(np.asarray(covariances, np.float64)))
+
+    @property
+    def covariances(self) -> np.ndarray:
+        """[K, D, D], L L^T."""
+        return self.scale_tril @ self.scale_tril.transpose(0, 2, 1)
 
     @property
     def components(self) -> int:
@@ -97,9 +109,14 @@ class GaussianMixture:
         component = rng.choice(self.components, size=n, p=self.weights / self.weights.sum())
         eps = rng.standard_normal((n, self.dim))
         z = np.empty((n, self.dim))
-        for k in np.unique(component):  # one matrix product per component, not an [n, D, D] gather
-            rows = component == k
-            z[rows] = self.means[k] + temperature * (eps[rows] @ self.scale_tril[k].T)
+        # L eps per draw, in chunks: einsum's own loops beat a BLAS call per
+        # component for small n (no thread wake-ups), and a chunk bounds the
+        # gathered factors to 256 x D x D floats for any n.
+        for start in range(0, n, 256):
+            rows = slice(start, start + 256)
+            z[rows] = np.einsum("nij,nj->ni", self.scale_tril[component[rows]], eps[rows])
+        z *= temperature
+        z += self.means[component]
         return z.astype(np.float32)
 
     def log_density(self, z: np.ndarray) -> np.ndarray:

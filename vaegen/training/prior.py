@@ -48,7 +48,8 @@ def encode_codes(model, images: np.ndarray, *, binarized: bool, codes: str, seed
 
 def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
                 max_iter: int = 200) -> GaussianMixture:
-    """scikit-learn's EM (k-means++ start, seeded), stored as full covariances."""
+    """scikit-learn's EM (k-means++ start, seeded); a diagonal fit is kept as
+    diagonal Cholesky factors, so every mixture has one form."""
     from sklearn.mixture import GaussianMixture as SkMixture
 
     components = max(1, min(components, len(z) // 2))
@@ -56,7 +57,7 @@ def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
                    init_params="k-means++", random_state=seed)
     gm.fit(z)
     covariances = gm.covariances_ if covariance_type == "full" else np.stack([np.diag(c) for c in gm.covariances_])
-    return GaussianMixture(gm.weights_ / gm.weights_.sum(), gm.means_, covariances)
+    return GaussianMixture.from_covariances(gm.weights_ / gm.weights_.sum(), gm.means_, covariances)
 
 
 def fit_prior(model, data: ImageSet, *, components: int = 50, class_components: int = 10,
@@ -125,7 +126,8 @@ def install_prior(model, prior: FittedPrior) -> None:
     meta["prior"] = prior.facts
     with atomic_path(bundle_dir / META_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    model.bundle.meta, model._prior = meta, prior
+    model.bundle.meta = meta
+    model.forget_prior()  # the pictures are drawn from the file as written, as `vaegen sample` will read it
     save_grid(model.sample(64, seed=0), bundle_dir / "samples.png", nrow=8, scale=2)
     if prior.classes:
         save_grid(model.sample_per_class(10, seed=0), bundle_dir / PER_CLASS_PICTURE, nrow=10, scale=2)
