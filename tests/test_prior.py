@@ -366,3 +366,22 @@ def test_evaluate_samples_on_a_bundle_without_a_prior_judges_the_standard_prior(
     result = vaegen("evaluate", "--dataset", dataset, "--samples", 20, "--json", "--quiet")
     assert result.exit_code == 0, result.output
     assert list(json.loads(result.stdout)["quality"]) == ["real held-out", "standard prior"]
+
+
+def test_inactive_dimensions_stay_out_of_em_as_an_independent_gaussian():
+    pytest.importorskip("sklearn")
+    from vaegen.training.prior import fit_mixture
+
+    z, _, centres = separated_codes(seed=3)
+    rng = np.random.default_rng(0)
+    unused = 0.5 + 0.001 * rng.standard_normal((len(z), 2))  # an encoder's unused units: (nearly) constant
+    mixture = fit_mixture(np.concatenate([z[:, :1], unused[:, :1], z[:, 1:], unused[:, 1:]], axis=1), 3, "full", seed=0)
+    assert mixture.dim == 5
+    for k in range(3):
+        assert np.allclose(mixture.means[k, [1, 4]], 0.5, atol=0.01)
+        cov = mixture.covariances[k]
+        assert not cov[[1, 4]][:, [0, 2, 3]].any()  # independent of the active block
+        assert cov[1, 1] < 0.01 and cov[4, 4] < 0.01
+    active_means = mixture.means[:, [0, 2, 3]]
+    for centre in centres:  # the active block still finds the three clusters
+        assert np.min(np.linalg.norm(active_means - centre, axis=1)) < 0.5
