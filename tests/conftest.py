@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +282,16 @@ def odd_dark_on_white(path: Path) -> Path:
 
 ODD_IMAGES = [odd_16_bit, odd_palette, odd_rgba, odd_gray_alpha, odd_one_bit, odd_cmyk_jpeg, odd_progressive_jpeg,
               odd_interlaced_png, odd_huge, odd_tiny, odd_single_pixel, odd_unicode_name, odd_dark_on_white]
+
+
+@pytest.fixture(scope="session")
+def prior_bundle(tiny_bundle, tmp_path_factory) -> Path:
+    """The tiny bundle with a prior fitted on its own labelled folder (classes 0-3)."""
+    pytest.importorskip("sklearn")
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("prior") / "model"))
+    result = CliRunner().invoke(cli, ["fit-prior", str(copy), "--components", "3", "--class-components", "2",
+                                      "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)["prior"]
+    assert facts["classes"] == ["0", "1", "2", "3"] and facts["components"] == 3
+    return copy

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import assert_one_line_error
 from vaegen.api import load_model
 from vaegen.bundle import load_bundle
-from vaegen.cli import cli
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.prior import PRIOR_FILE, parse_prior, read_prior, write_prior
@@ -190,19 +188,6 @@ def test_unreadable_or_pickled_prior_bytes_are_refused(data, match):
 
 
 # ---------------------------------------------------------------- a bundle with a prior
-
-
-@pytest.fixture(scope="session")
-def prior_bundle(tiny_bundle, tmp_path_factory) -> Path:
-    """The tiny bundle with a prior fitted on its own labelled folder (classes 0-3)."""
-    pytest.importorskip("sklearn")
-    copy = Path(shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("prior") / "model"))
-    result = CliRunner().invoke(cli, ["fit-prior", str(copy), "--components", "3", "--class-components", "2",
-                                      "--quiet", "--json"])
-    assert result.exit_code == 0, result.output
-    facts = json.loads(result.stdout)["prior"]
-    assert facts["classes"] == ["0", "1", "2", "3"] and facts["components"] == 3
-    return copy
 
 
 def test_fit_prior_lists_the_file_and_its_facts(prior_bundle):
