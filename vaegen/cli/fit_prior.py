@@ -32,17 +32,22 @@ def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet:
 @click.argument("model_dir", metavar="MODEL", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @options.data_options()
 @click.option("--components", type=click.IntRange(min=1), default=None,
-              help="Mixture components over all codes. [default: vaegen.training.prior's measured choice]")
+              help="Mixture components over all codes. [default: 50]")
 @click.option("--class-components", type=click.IntRange(min=1), default=None,
-              help="Components of each class's mixture (data with labels).")
-@click.option("--covariance", type=click.Choice(["full", "diag"]), default=None, help="Covariance of each component.")
+              help="Components of each class's mixture (data with labels). [default: 10]")
+@click.option("--max-codes", type=click.IntRange(min=2), default=None,
+              help="Fit the overall mixture on at most N codes, drawn at random. [default: 20000]")
+@click.option("--class-max-codes", type=click.IntRange(min=2), default=None,
+              help="Fit each class's mixture on at most N of its codes. [default: 3000]")
+@click.option("--covariance", type=click.Choice(["full", "diag"]), default=None, help="Covariance of each component. [default: full]")
 @click.option("--codes", type=click.Choice(["means", "draws"]), default=None,
-              help="Fit the posterior means mu(x), or one draw z ~ q(z|x) per image (a proper density).")
+              help="Fit the posterior means mu(x), or one draw z ~ q(z|x) per image. [default: means]")
 @click.option("--limit", type=click.IntRange(min=2), default=None, help="Fit on the first N training images. [default: all]")
 @click.option("--seed", type=int, default=0, help="Seed of the binarization, the draws and EM's start.")
 @options.json_option
 @options.quiet_option
-def fit_prior(model_dir, dataset, data_dir, components, class_components, covariance, codes, limit, seed, as_json, quiet):
+def fit_prior(model_dir, dataset, data_dir, components, class_components, max_codes, class_max_codes, covariance, codes,
+              limit, seed, as_json, quiet):
     """Fit a Gaussian mixture to a bundle's encoded training set, and one per
     class when the data has labels: `vaegen sample` then draws from it
     (sharper digits than N(0, I)), and `--label` draws one class.
@@ -56,7 +61,8 @@ def fit_prior(model_dir, dataset, data_dir, components, class_components, covari
     from vaegen.api import load_model
 
     model = load_model(model_dir, provider="cpu")
-    chosen = {"components": components, "class_components": class_components, "covariance_type": covariance,
+    chosen = {"components": components, "class_components": class_components, "max_codes": max_codes,
+              "class_max_codes": class_max_codes, "covariance_type": covariance,
               "codes": codes, "limit": limit, "seed": seed}
     facts = fit_and_install(model, dataset, data_dir, {k: v for k, v in chosen.items() if v is not None}, quiet)
     options.emit({"model": str(model.bundle.path), "prior": facts}, as_json,

@@ -29,6 +29,9 @@ from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.prior import PRIOR_FILE, write_prior
 
 CODES = ("means", "draws")
+# The defaults, chosen by measurement on the shipped model (README, "Sharp samples"):
+COMPONENTS, CLASS_COMPONENTS = 50, 10
+MAX_CODES, CLASS_MAX_CODES = 20_000, 3_000
 ACTIVE_VARIANCE = 0.01  # a latent dimension whose codes vary less is not used by the encoder (Burda et al. 2015)
 COVARIANCES = ("full", "diag")
 CARD_HEADING = "## Fitted prior"
@@ -79,32 +82,47 @@ def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
     return GaussianMixture(gm.weights_ / gm.weights_.sum(), means, scale_tril)
 
 
-def fit_prior(model, data: ImageSet, *, components: int = 50, class_components: int = 10,
+def _subsample(z: np.ndarray, most: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most `most` rows of z, drawn without replacement (all of them when fewer)."""
+    if most is None or len(z) <= most:
+        return z
+    return z[np.sort(rng.choice(len(z), size=most, replace=False))]
+
+
+def fit_prior(model, data: ImageSet, *, components: int = COMPONENTS, class_components: int = CLASS_COMPONENTS,
+              max_codes: int | None = MAX_CODES, class_max_codes: int | None = CLASS_MAX_CODES,
               covariance_type: str = "full", codes: str = "means", binarized: bool = True, seed: int = 0,
               limit: int | None = None) -> FittedPrior:
-    """One mixture over all training codes and, when the data has labels,
-    one per class. Same seed, same prior."""
+    """One mixture over the training codes and, when the data has labels, one
+    per class, each fitted on at most max_codes (class_max_codes) codes drawn
+    at random: EM's time grows with the codes, and past a few thousand per
+    component's worth they add little. Same seed, same prior."""
     if codes not in CODES or covariance_type not in COVARIANCES:
         raise TrainingError(f"codes must be one of {CODES} and covariance_type one of {COVARIANCES}.")
     start = time.perf_counter()
     images, labels = (data.images[:limit], data.labels[:limit]) if limit else (data.images, data.labels)
     z = encode_codes(model, images, binarized=binarized, codes=codes, seed=seed)
     encode_seconds = time.perf_counter() - start
-    mixture = fit_mixture(z, components, covariance_type, seed)
-    classes, per_class = [], []
+    rng = np.random.default_rng(seed)
+    overall = _subsample(z, max_codes, rng)
+    mixture = fit_mixture(overall, components, covariance_type, seed)
+    classes, per_class, used = [], [], 0
     if data.classes and (labels >= 0).all():
         # A class the data lacks (or nearly) gets no mixture and is not
         # offered; the others share one component count (prior.npz stacks them).
-        present = [(i, name) for i, name in enumerate(data.classes) if (labels == i).sum() >= 2]
-        smallest = min(((labels == i).sum() for i, _ in present), default=0)
-        for index, name in present:
+        members = {name: _subsample(z[labels == i], class_max_codes, rng) for i, name in enumerate(data.classes)}
+        members = {name: codes_ for name, codes_ in members.items() if len(codes_) >= 2}
+        count = min(class_components, min((len(c) for c in members.values()), default=0) // 2)
+        for name, class_codes in members.items():
             classes.append(name)
-            per_class.append(fit_mixture(z[labels == index], min(class_components, smallest // 2), covariance_type, seed))
+            per_class.append(fit_mixture(class_codes, count, covariance_type, seed))
+            used += len(class_codes)
     facts = {
         "file": PRIOR_FILE, "kind": "gaussian_mixture", "components": mixture.components,
         "class_components": max((m.components for m in per_class), default=0), "covariance_type": covariance_type,
-        "fitted_on": f"posterior {codes} of {len(z)} {data.name} training images", "codes": codes,
-        "classes": classes, "seed": seed, "encode_seconds": round(encode_seconds, 1),
+        "fitted_on": f"posterior {codes} of {len(overall)} of {len(z)} {data.name} training images"
+                     + (f" ({used} for the class mixtures)" if classes else ""),
+        "codes": codes, "classes": classes, "seed": seed, "encode_seconds": round(encode_seconds, 1),
         "fit_seconds": round(time.perf_counter() - start, 1),
     }
     return FittedPrior(mixture, classes, per_class, facts)
