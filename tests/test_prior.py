@@ -370,3 +370,23 @@ def test_inactive_dimensions_stay_out_of_em_as_an_independent_gaussian():
     active_means = mixture.means[:, [0, 2, 3]]
     for centre in centres:  # the active block still finds the three clusters
         assert np.min(np.linalg.norm(active_means - centre, axis=1)) < 0.5
+
+
+def test_purity_drops_codes_that_lie_in_another_class():
+    pytest.importorskip("sklearn")
+    from vaegen.training.prior import fit_class_mixtures
+
+    rng = np.random.default_rng(0)
+    a_centre, b_centre = np.array([10.0, 0, 0]), np.array([-10.0, 0, 0])
+    a = np.concatenate([a_centre + rng.normal(0, 1, (150, 3)), b_centre + rng.normal(0, 1, (30, 3))])  # 30 mislabelled
+    b = b_centre + rng.normal(0, 1, (300, 3))
+
+    def share_near_b(mixture):
+        draws = mixture.sample(2000, np.random.default_rng(1))
+        return np.mean(np.linalg.norm(draws - b_centre, axis=1) < np.linalg.norm(draws - a_centre, axis=1))
+
+    plain = fit_class_mixtures([a, b], 2, "full", seed=0, purity=0)
+    pure = fit_class_mixtures([a, b], 2, "full", seed=0, purity=0.5)
+    assert share_near_b(plain[0]) > 0.1  # the mislabelled codes got a component of their own
+    assert share_near_b(pure[0]) < 0.01
+    assert share_near_b(pure[1]) > 0.99

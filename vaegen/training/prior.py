@@ -32,6 +32,7 @@ CODES = ("means", "draws")
 # The defaults, chosen by measurement on the shipped model (README, "Sharp samples"):
 COMPONENTS, CLASS_COMPONENTS = 50, 10
 MAX_CODES, CLASS_MAX_CODES = 20_000, 3_000
+PURITY = 0.5  # class mixtures are refitted without the codes their own class explains with p < PURITY
 ACTIVE_VARIANCE = 0.01  # a latent dimension whose codes vary less is not used by the encoder (Burda et al. 2015)
 COVARIANCES = ("full", "diag")
 CARD_HEADING = "## Fitted prior"
@@ -82,6 +83,27 @@ def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
     return GaussianMixture(gm.weights_ / gm.weights_.sum(), means, scale_tril)
 
 
+def fit_class_mixtures(members: list[np.ndarray], components: int, covariance_type: str, seed: int,
+                       purity: float) -> list[GaussianMixture]:
+    """One mixture per class's codes, in two passes. The first pass's
+    mixtures give each code its class posterior p(c | z) (class sizes as the
+    prior); codes that their own class explains with p < `purity` (a 4 whose
+    code lies among the 9s) are dropped, and the second pass fits the rest.
+    Class-conditional draws then stay out of the regions the classes share."""
+    first = [fit_mixture(codes, components, covariance_type, seed) for codes in members]
+    if not purity:
+        return first
+    sizes = np.array([len(codes) for codes in members], np.float64)
+    kept = []
+    for own, codes in enumerate(members):
+        log_joint = np.stack([m.log_density(codes) for m in first], axis=1) + np.log(sizes / sizes.sum())
+        log_joint -= log_joint.max(axis=1, keepdims=True)
+        posterior = np.exp(log_joint[:, own]) / np.exp(log_joint).sum(axis=1)
+        pure = codes[posterior >= purity]
+        kept.append(pure if len(pure) >= 2 * components else codes)
+    return [fit_mixture(codes, components, covariance_type, seed) for codes in kept]
+
+
 def _subsample(z: np.ndarray, most: int | None, rng: np.random.Generator) -> np.ndarray:
     """At most `most` rows of z, drawn without replacement (all of them when fewer)."""
     if most is None or len(z) <= most:
@@ -92,7 +114,7 @@ def _subsample(z: np.ndarray, most: int | None, rng: np.random.Generator) -> np.
 def fit_prior(model, data: ImageSet, *, components: int = COMPONENTS, class_components: int = CLASS_COMPONENTS,
               max_codes: int | None = MAX_CODES, class_max_codes: int | None = CLASS_MAX_CODES,
               covariance_type: str = "full", codes: str = "means", binarized: bool = True, seed: int = 0,
-              limit: int | None = None) -> FittedPrior:
+              purity: float = PURITY, limit: int | None = None) -> FittedPrior:
     """One mixture over the training codes and, when the data has labels, one
     per class, each fitted on at most max_codes (class_max_codes) codes drawn
     at random: EM's time grows with the codes, and past a few thousand per
@@ -113,10 +135,9 @@ def fit_prior(model, data: ImageSet, *, components: int = COMPONENTS, class_comp
         members = {name: _subsample(z[labels == i], class_max_codes, rng) for i, name in enumerate(data.classes)}
         members = {name: codes_ for name, codes_ in members.items() if len(codes_) >= 2}
         count = min(class_components, min((len(c) for c in members.values()), default=0) // 2)
-        for name, class_codes in members.items():
-            classes.append(name)
-            per_class.append(fit_mixture(class_codes, count, covariance_type, seed))
-            used += len(class_codes)
+        classes = list(members)
+        per_class = fit_class_mixtures(list(members.values()), count, covariance_type, seed, purity)
+        used = sum(len(c) for c in members.values())
     facts = {
         "file": PRIOR_FILE, "kind": "gaussian_mixture", "components": mixture.components,
         "class_components": max((m.components for m in per_class), default=0), "covariance_type": covariance_type,
@@ -161,18 +182,37 @@ def install_prior(model, prior: FittedPrior) -> None:
     meta = json.loads((bundle_dir / META_FILE).read_text(encoding="utf-8"))
     meta["files"][PRIOR_FILE] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     meta["prior"] = prior.facts
-    with atomic_path(bundle_dir / META_FILE) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    model.bundle.meta = meta
+    _write_meta_and_card(model, meta)
     model.forget_prior()  # the pictures are drawn from the file as written, as `vaegen sample` will read it
     save_grid(model.sample(64, seed=0), bundle_dir / "samples.png", nrow=8, scale=2)
     if prior.classes:
         save_grid(model.sample_per_class(10, seed=0), bundle_dir / PER_CLASS_PICTURE, nrow=10, scale=2)
+
+
+def record_prior_quality(model, rows: dict[str, dict], command: str) -> None:
+    """Add sample-quality figures (vaegen.quality.compare_priors) to the
+    prior's facts in vaegen.json and to the model card."""
+    from vaegen.bundle import META_FILE
+
+    keep = ("count", "frechet_distance", "confident_share", "inception_score", "label_agreement")
+    meta = json.loads((Path(model.bundle.path) / META_FILE).read_text(encoding="utf-8"))
+    meta["prior"]["quality"] = {name: {k: round(row[k], 4) for k in keep if k in row} for name, row in rows.items()}
+    meta["prior"]["quality_command"] = command
+    _write_meta_and_card(model, meta)
+
+
+def _write_meta_and_card(model, meta: dict) -> None:
+    from vaegen.bundle import META_FILE
+
+    bundle_dir = Path(model.bundle.path)
+    with atomic_path(bundle_dir / META_FILE) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    model.bundle.meta = meta
     card = bundle_dir / "README.md"
     if card.is_file():
         text = card.read_text(encoding="utf-8").split(f"\n{CARD_HEADING}\n")[0].rstrip("\n")
         with atomic_path(card) as tmp:
-            tmp.write_text(text + "\n\n" + prior_card(prior.facts), encoding="utf-8")
+            tmp.write_text(text + "\n\n" + prior_card(meta["prior"]), encoding="utf-8")
 
 
 def prior_card(facts: dict) -> str:
@@ -188,4 +228,14 @@ def prior_card(facts: dict) -> str:
                   f"({', '.join(facts['classes'])}) gives `vaegen sample --label L` and `--per-label N`, "
                   "here a row per class:", "", f"![ten of each class]({PER_CLASS_PICTURE})"]
     lines += ["", f"Fitted in {facts['fit_seconds']} s (encoding {facts['encode_seconds']} s), seed {facts['seed']}.", ""]
+    if facts.get("quality"):
+        lines += ["### Sample quality", "", f"`{facts.get('quality_command', 'vaegen evaluate --samples N')}` "
+                  "(the judge is a small MNIST classifier, weights/judge; lower Frechet distance is better):", "",
+                  "| images | Frechet distance | confident (p >= 0.9) | inception score | label agreement |",
+                  "|---|---|---|---|---|"]
+        for name, row in facts["quality"].items():
+            agreement = f"{row['label_agreement']:.1%}" if "label_agreement" in row else "-"
+            lines.append(f"| {name} | {row['frechet_distance']:.2f} | {row['confident_share']:.1%} | "
+                         f"{row['inception_score']:.2f} | {agreement} |")
+        lines.append("")
     return "\n".join(lines)
