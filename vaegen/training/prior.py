@@ -32,7 +32,7 @@ CODES = ("means", "draws")
 # The defaults, chosen by measurement on the shipped model (README, "Sharp samples"):
 COMPONENTS, CLASS_COMPONENTS = 50, 10
 MAX_CODES, CLASS_MAX_CODES = 20_000, 3_000
-PURITY = 0.5  # class mixtures are refitted without the codes their own class explains with p < PURITY
+PURITY = 0.9  # class mixtures are refitted without the codes their own class explains with p < PURITY
 ACTIVE_VARIANCE = 0.01  # a latent dimension whose codes vary less is not used by the encoder (Burda et al. 2015)
 COVARIANCES = ("full", "diag")
 CARD_HEADING = "## Fitted prior"
