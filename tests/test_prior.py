@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import assert_one_line_error
 from vaegen.api import load_model
 from vaegen.bundle import load_bundle
+from vaegen.cli import cli
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.prior import PRIOR_FILE, parse_prior, read_prior, write_prior
@@ -390,3 +392,14 @@ def test_purity_drops_codes_that_lie_in_another_class():
     assert share_near_b(plain[0]) > 0.1  # the mislabelled codes got a component of their own
     assert share_near_b(pure[0]) < 0.01
     assert share_near_b(pure[1]) > 0.99
+
+
+def test_refitting_replaces_the_cards_prior_section_and_keeps_the_rest(prior_bundle, tmp_path):
+    copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
+    card = copy / "README.md"
+    card.write_text(card.read_text() + "\n## An interpolation\n\nkept\n")
+    result = CliRunner().invoke(cli, ["fit-prior", str(copy), "--components", "2", "--class-components", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    text = card.read_text()
+    assert text.count("## Fitted prior") == 1 and "mixture of 2 components" in text
+    assert text.rstrip().endswith("## An interpolation\n\nkept")

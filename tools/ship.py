@@ -5,7 +5,9 @@
 Exports the run's checkpoint, evaluates the bundle through ONNX Runtime on
 the binarized MNIST test set (importance-weighted NLL with k samples),
 re-exports with those figures in vaegen.json, the graphs' metadata and the
-model card, and draws the README's pictures from the shipped model.
+model card, fits the latent prior on every training code, judges 10,000
+samples of each prior (`vaegen evaluate --samples 10000`), and draws the
+README's pictures from the shipped model.
 
 A release step, not library code: it lives outside the vaegen package, and
 may print. It imports the exporter (torch) and the Python API (vaegen.api).
@@ -22,16 +24,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vaegen.api import Model
+from vaegen.api import Model, save_grid
 from vaegen.bundle import load_bundle
 from vaegen.data import binarize, load_idx_dataset
 from vaegen.images import make_grid, prepare_image, save_gif, save_png, there_and_back
 from vaegen.latent import slerp, traversal
 from vaegen.metrics import evaluate
+from vaegen.quality import compare_priors, load_judge
 from vaegen.runtime import describe_machine
 from vaegen.training.checkpoint import CHECKPOINT
 from vaegen.training.export import export_checkpoint
-from vaegen.training.samples import save_prior_grid
+from vaegen.training.prior import fit_bundle_prior, record_prior_quality
 
 
 def paper_photo(digit: np.ndarray, seed: int) -> Image.Image:
@@ -50,7 +53,9 @@ def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
     model = Model(load_bundle(bundle_dir), provider="cpu")
     docs.mkdir(exist_ok=True)
     d = model.bundle.latent_dim
-    save_prior_grid(model.decode, d, docs / "samples.png", scale=2)
+    save_grid(model.sample(64, seed=0), docs / "samples.png", nrow=8, scale=2)  # the fitted prior when it has one
+    if model.classes:
+        save_grid(model.sample_per_class(10, seed=0), docs / "samples_per_digit.png", nrow=10, scale=2)
     test = load_idx_dataset("mnist", "test", data_dir)
     picks = [int(np.flatnonzero(test.labels == label)[0]) for label in range(10)]
     inputs = docs / "inputs"
@@ -70,6 +75,17 @@ def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
     dims = model.active_dims(limit=8)
     save_png(make_grid(model.decode(traversal(np.zeros(d, np.float32), 11, dims=dims)), nrow=11),
              docs / "traverse.png", scale=2)
+
+
+def fit_and_judge_prior(dest: Path, data_dir: str | None, samples: int = 10_000) -> None:
+    """The shipped prior: fitted on every training code, then judged as
+    `vaegen evaluate --model DEST --samples N` judges it."""
+    model = Model(load_bundle(dest), provider="cpu")
+    fit_bundle_prior(model, "mnist", data_dir, {"max_codes": None, "class_max_codes": None})
+    train, test = load_idx_dataset("mnist", "train", data_dir), load_idx_dataset("mnist", "test", data_dir)
+    rows = compare_priors(model, load_judge(provider="cpu"), n=samples, seed=0, reference_images=train.images[:10_000],
+                          real_images=test.images, real_labels=test.labels)
+    record_prior_quality(model, rows, f"vaegen evaluate --model {dest} --samples {samples}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         "eval_command": command,
     }
     export_checkpoint(checkpoint, args.dest, extra_metrics=metrics, extra_training={"hardware": describe_machine()})
+    fit_and_judge_prior(args.dest, args.data_dir)
     draw_pictures(args.dest, args.docs, args.data_dir)
     shutil.copyfile(args.docs / "interpolate.png", args.dest / "interpolation.png")
     card = (args.dest / "README.md").read_text()

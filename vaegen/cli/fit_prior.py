@@ -39,7 +39,8 @@ def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet:
               help="Fit the overall mixture on at most N codes, drawn at random. [default: 20000]")
 @click.option("--class-max-codes", type=click.IntRange(min=2), default=None,
               help="Fit each class's mixture on at most N of its codes. [default: 3000]")
-@click.option("--covariance", type=click.Choice(["full", "diag"]), default=None, help="Covariance of each component. [default: full]")
+@click.option("--covariance", type=click.Choice(["full", "diag"]), default=None,
+              help="Covariance of each component. [default: full]")
 @click.option("--codes", type=click.Choice(["means", "draws"]), default=None,
               help="Fit the posterior means mu(x), or one draw z ~ q(z|x) per image. [default: means]")
 @click.option("--limit", type=click.IntRange(min=2), default=None, help="Fit on the first N training images. [default: all]")

@@ -210,9 +210,11 @@ def _write_meta_and_card(model, meta: dict) -> None:
     model.bundle.meta = meta
     card = bundle_dir / "README.md"
     if card.is_file():
-        text = card.read_text(encoding="utf-8").split(f"\n{CARD_HEADING}\n")[0].rstrip("\n")
+        before, _, rest = card.read_text(encoding="utf-8").partition(f"\n{CARD_HEADING}\n")
+        after = rest[rest.index("\n## ") + 1:] if "\n## " in rest else ""  # sections after the prior's stay
         with atomic_path(card) as tmp:
-            tmp.write_text(text + "\n\n" + prior_card(meta["prior"]), encoding="utf-8")
+            tmp.write_text(before.rstrip("\n") + "\n\n" + prior_card(meta["prior"]) + ("\n" + after if after else ""),
+                           encoding="utf-8")
 
 
 def prior_card(facts: dict) -> str:
