@@ -6,6 +6,7 @@ Model-side images are float32 arrays [N, C, H, W] in [0, 1].
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -248,14 +249,23 @@ class GridWriter:
 
 def save_each(images: np.ndarray, out_dir: str | os.PathLike, names: list[str], scale: int = 1) -> list[Path]:
     """One PNG per image in `out_dir` (created if missing; its parent must
-    exist), each written atomically; returns the paths written."""
+    exist), each written atomically; returns the paths written. A folder this
+    call created is removed again if the first write fails: a failed command
+    leaves no empty folder behind."""
     from vaegen.fileio import make_folder
 
+    created = not Path(out_dir).exists()
     out_dir = make_folder(out_dir)
     written = []
-    for image, name in zip(images, names, strict=True):
-        save_png(to_pil(image), out_dir / name, scale=scale)
-        written.append(out_dir / name)
+    try:
+        for image, name in zip(images, names, strict=True):
+            save_png(to_pil(image), out_dir / name, scale=scale)
+            written.append(out_dir / name)
+    except BaseException:
+        if created and not written:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
     return written
 
 
