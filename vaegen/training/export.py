@@ -31,7 +31,7 @@ import torch
 
 from vaegen import __version__
 from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, META_FILE, sha256_file
-from vaegen.errors import ExportError
+from vaegen.errors import ExportError, OutputError
 from vaegen.fileio import check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
 from vaegen.training.model import VAE, DecoderGraph, EncoderGraph
@@ -223,6 +223,8 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
         install_folder(tmp, dst)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"onnx.checker rejected the exported graph: {exc}") from exc
+    except OSError as exc:  # a full disk or a vanished folder while building: one line, and nothing is left
+        raise OutputError(f"Cannot write the bundle {dst}: {exc.strerror or exc}.") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
