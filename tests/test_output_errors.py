@@ -127,11 +127,15 @@ def test_a_folder_that_vanishes_while_writing_is_one_line(tmp_path, monkeypatch)
 
 
 @pytest.mark.torch
-def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(vaegen, tmp_path, tiny_bundle):
+def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tiny_bundle):
     pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from vaegen.cli import cli
+
     checkpoint = tiny_bundle.parent / "checkpoint.pt"
     with tmpfs(tmp_path / "full", size="1m") as disk:
         fill(disk)
-        result = vaegen("export", checkpoint, "-o", disk / "bundle")
+        result = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(disk / "bundle")])
         assert_one_line_error(result, 1, f"Cannot write the bundle {disk / 'bundle'}: No space left on device")
         assert sorted(p.name for p in disk.iterdir()) == ["filler"]
