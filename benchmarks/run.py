@@ -348,6 +348,17 @@ def bench_prior_fit(model_dir: Path, data_dir: str | None) -> dict:
             "components": prior.mixture.components, "classes": len(prior.classes), "fitted_on": prior.facts["fitted_on"]}
 
 
+def bench_explorer() -> dict:
+    """`vaegen serve`'s interaction latency, pointer event to new pixels, as
+    the page's own Performance API timings measure it in Chromium."""
+    from tools.screenshots import explore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        latencies = explore(str(Path(tmp) / "page.png"))
+    return {"moves": len(latencies), "median_ms": statistics.median(latencies),
+            "p90_ms": statistics.quantiles(latencies, n=10)[-1]}
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -382,6 +393,11 @@ def markdown(r: dict) -> str:
         minutes = (first * t[STAGE1_ROW]["s_per_epoch"] + second * t[second_row]["s_per_epoch"]) / 60
         lines += ["", f"`make weights` ({first} epochs, then {second} at k={k}) at these rates: "
                       f"**{minutes:.0f} min** of training."]
+    explorer = r.get("explorer")
+    if explorer:
+        lines += ["", f"**Explorer** (`vaegen serve`, Chromium): pointer event to new pixels over {explorer['moves']} "
+                      f"moves of a drag across the map, median **{explorer['median_ms']:.1f} ms**, "
+                      f"p90 {explorer['p90_ms']:.1f} ms."]
     fit = r.get("prior_fit")
     if fit:
         lines += ["", f"**Prior fit** (the end of every `vaegen train`, default settings, on this model): "
@@ -427,6 +443,12 @@ def main() -> None:
     report["decoder"] = bench_decoder(args.model, repeats)
     print("training ...", file=sys.stderr)
     report["training"] = bench_training(steps=20 if args.quick else 60, repeats=3, recipe=report["recipe"])
+    try:
+        print("explorer latency ...", file=sys.stderr)
+        report["explorer"] = bench_explorer()
+    except Exception as exc:  # no Chromium or no MNIST here: the table says so instead of failing
+        report["explorer"] = None
+        print(f"explorer latency skipped: {exc}", file=sys.stderr)
     try:
         print("prior fit ...", file=sys.stderr)
         report["prior_fit"] = bench_prior_fit(args.model, args.data_dir)

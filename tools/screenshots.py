@@ -34,7 +34,9 @@ def drag(page, box, points, steps_between: int = 6) -> None:
     page.mouse.up()
 
 
-def main(out: str) -> None:
+def explore(out: str) -> list[float]:
+    """Play with the page (draw a 7, drag across the map, interpolate), save
+    a screenshot to `out`, and return the latencies of the measured drag (ms)."""
     model = vaegen.load_model(threads=1)  # as vaegen serve runs it
     server = make_server("127.0.0.1", 0, Explorer(model, encode_map(model)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -61,6 +63,11 @@ def main(out: str) -> None:
         page.screenshot(path=out, full_page=True)
         browser.close()
     server.shutdown()
+    return latencies
+
+
+def main(out: str) -> None:
+    latencies = explore(out)
     print(f"wrote {out}; interaction latency over {len(latencies)} pointer moves: median "
           f"{statistics.median(latencies):.1f} ms, p90 {statistics.quantiles(latencies, n=10)[-1]:.1f} ms")
 
