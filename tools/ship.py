@@ -81,7 +81,8 @@ def fit_and_judge_prior(dest: Path, data_dir: str | None, samples: int = 10_000)
     """The shipped prior: fitted on every training code, then judged as
     `vaegen evaluate --model DEST --samples N` judges it."""
     model = Model(load_bundle(dest), provider="cpu")
-    fit_bundle_prior(model, "mnist", data_dir, {"max_codes": None, "class_max_codes": None})
+    fit_bundle_prior(model, "mnist", data_dir, {"components": 50, "class_components": 10, "max_codes": None,
+                                                "class_max_codes": None})
     train, test = load_idx_dataset("mnist", "train", data_dir), load_idx_dataset("mnist", "test", data_dir)
     rows = compare_priors(model, load_judge(provider="cpu"), n=samples, seed=0, reference_images=train.images[:10_000],
                           real_images=test.images, real_labels=test.labels)

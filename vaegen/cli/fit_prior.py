@@ -32,13 +32,13 @@ def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet:
 @click.argument("model_dir", metavar="MODEL", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @options.data_options()
 @click.option("--components", type=click.IntRange(min=1), default=None,
-              help="Mixture components over all codes. [default: 50]")
+              help="Mixture components over all codes. [default: 20]")
 @click.option("--class-components", type=click.IntRange(min=1), default=None,
-              help="Components of each class's mixture (data with labels). [default: 10]")
+              help="Components of each class's mixture (data with labels). [default: 5]")
 @click.option("--max-codes", type=click.IntRange(min=2), default=None,
-              help="Fit the overall mixture on at most N codes, drawn at random. [default: 20000]")
+              help="Fit the overall mixture on at most N codes, drawn at random. [default: 10000]")
 @click.option("--class-max-codes", type=click.IntRange(min=2), default=None,
-              help="Fit each class's mixture on at most N of its codes. [default: 3000]")
+              help="Fit each class's mixture on at most N of its codes. [default: 1000]")
 @click.option("--covariance", type=click.Choice(["full", "diag"]), default=None,
               help="Covariance of each component. [default: full]")
 @click.option("--codes", type=click.Choice(["means", "draws"]), default=None,
