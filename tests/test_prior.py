@@ -87,7 +87,7 @@ def test_an_inconsistent_mixture_is_refused(bad):
 @pytest.mark.parametrize("bad", [
     lambda L: L.transpose(0, 2, 1),  # upper, not lower, triangular
     lambda L: -L,  # a negative diagonal
-    lambda L: L * np.inf,
+    lambda L: L + np.inf,
 ])
 def test_a_scale_that_is_not_a_cholesky_factor_is_refused(bad):
     mixture = random_mixture(2, 3, seed=0)
