@@ -137,13 +137,22 @@ class FittedPrior:
     training set and, when the data had labels, one per class."""
 
     def __init__(self, mixture: GaussianMixture, classes: list[str] | None = None,
-                 per_class: list[GaussianMixture] | None = None, facts: dict | None = None):
+                 per_class=None, facts: dict | None = None):
+        """`per_class` is a list of mixtures, or a function that makes it on
+        first use (reading a bundle, `vaegen sample` without --label never
+        pays for checking the class mixtures)."""
         self.mixture = mixture
         self.classes = list(classes or [])
-        self.per_class = list(per_class or [])
+        self._per_class = per_class if callable(per_class) else list(per_class or [])
         self.facts = dict(facts or {})
-        if len(self.classes) != len(self.per_class):
-            raise ValueError(f"{len(self.classes)} class names for {len(self.per_class)} class mixtures")
+        if not callable(per_class) and len(self.classes) != len(self._per_class):
+            raise ValueError(f"{len(self.classes)} class names for {len(self._per_class)} class mixtures")
+
+    @property
+    def per_class(self) -> list[GaussianMixture]:
+        if callable(self._per_class):
+            self._per_class = list(self._per_class())
+        return self._per_class
 
     def class_index(self, label: int | str) -> int:
         """A class by index or by name; ValueError when there is no such class."""

@@ -62,20 +62,38 @@ def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = N
         raise BundleError(f"{where} is not a readable prior (a numpy .npz of plain arrays): {exc}") from exc
     try:
         mixture = GaussianMixture(arrays["weights"], arrays["means"], arrays["scale_tril"])
-        per_class, classes = [], []
+        classes, per_class = [], None
         if "classes" in arrays:
-            if arrays["classes"].dtype.kind != "U":
-                raise ValueError("class names are not text")
-            classes = [str(c) for c in arrays["classes"]]
-            per_class = [GaussianMixture(w, m, c) for w, m, c in zip(
-                arrays["class_weights"], arrays["class_means"], arrays["class_scale_tril"], strict=True)]
+            classes, per_class = _class_mixtures(arrays, where)
         prior = FittedPrior(mixture, classes, per_class, facts)
     except (KeyError, ValueError) as exc:
         raise BundleError(f"{where} is malformed: {exc}; {REMEDY}.") from exc
-    dims = {m.dim for m in [prior.mixture, *prior.per_class]}
+    dims = {mixture.dim, arrays["class_means"].shape[2] if classes else mixture.dim}
     if dims != {latent_dim}:
         raise BundleError(f"{where} is for {', '.join(map(str, sorted(dims)))}-d latents; this model's are {latent_dim}-d.")
     return prior
+
+
+def _class_mixtures(arrays: dict, where: str):
+    """The class names, and a function making the class mixtures. Their
+    shapes are checked now; their values (finite, Cholesky factors) when a
+    class is first drawn from."""
+    names = arrays["classes"]
+    if names.dtype.kind != "U" or names.ndim != 1:
+        raise ValueError("class names are not a list of text")
+    weights, means, scale_tril = arrays["class_weights"], arrays["class_means"], arrays["class_scale_tril"]
+    if means.ndim != 3 or weights.shape != means.shape[:2] or scale_tril.shape != (*means.shape, means.shape[2]) \
+            or len(names) != len(means):
+        raise ValueError(f"class arrays disagree: {len(names)} names, weights {weights.shape}, means {means.shape}, "
+                         f"scale_tril {scale_tril.shape}")
+
+    def build() -> list[GaussianMixture]:
+        try:
+            return [GaussianMixture(w, m, s) for w, m, s in zip(weights, means, scale_tril, strict=True)]
+        except ValueError as exc:
+            raise BundleError(f"{where} is malformed: {exc}; {REMEDY}.") from exc
+
+    return [str(c) for c in names], build
 
 
 def read_prior(bundle) -> FittedPrior | None:
