@@ -403,3 +403,20 @@ def test_refitting_replaces_the_cards_prior_section_and_keeps_the_rest(prior_bun
     text = card.read_text()
     assert text.count("## Fitted prior") == 1 and "mixture of 2 components" in text
     assert text.rstrip().endswith("## An interpolation\n\nkept")
+
+
+def test_malformed_class_mixtures_are_refused_when_a_class_is_drawn(vaegen, prior_bundle, tmp_path):
+    from vaegen.bundle import sha256_file
+
+    copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
+    with np.load(copy / PRIOR_FILE) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["class_scale_tril"] = -arrays["class_scale_tril"]  # not Cholesky factors
+    with open(copy / PRIOR_FILE, "wb") as f:
+        np.savez(f, **arrays)
+    meta = json.loads((copy / "vaegen.json").read_text())
+    meta["files"][PRIOR_FILE] = {"bytes": (copy / PRIOR_FILE).stat().st_size, "sha256": sha256_file(copy / PRIOR_FILE)}
+    (copy / "vaegen.json").write_text(json.dumps(meta))
+    assert vaegen("sample", "--model", copy, "-n", 4, "-o", "all.png").exit_code == 0  # the overall mixture is fine
+    assert_one_line_error(vaegen("sample", "--model", copy, "--label", "1", "-o", "one.png"), 1, "is malformed")
+    assert not (tmp_path / "one.png").exists()
