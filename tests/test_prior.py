@@ -1,4 +1,4 @@
-"""The fitted latent prior: the numpy mixture sampler, prior.npz (written,
+"""The fitted latent prior: the numpy mixture sampler, prior.npy (written,
 read back checked), fitting (scikit-learn), and `vaegen sample` / `vaegen
 fit-prior` on a bundle that has one, bad inputs included."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -154,13 +153,13 @@ def test_a_diagonal_fit_is_stored_as_full_diagonal_matrices():
     assert not off.any()
 
 
-# ---------------------------------------------------------------- prior.npz
+# ---------------------------------------------------------------- prior.npy
 
 
 def test_prior_file_round_trip(tmp_path):
     prior = FittedPrior(random_mixture(3, 4, seed=0), ["x", "y"], [random_mixture(2, 4, s) for s in (1, 2)])
     write_prior(tmp_path / PRIOR_FILE, prior)
-    back = parse_prior((tmp_path / PRIOR_FILE).read_bytes(), 4, "prior.npz")
+    back = parse_prior((tmp_path / PRIOR_FILE).read_bytes(), 4, "prior.npy")
     assert back.classes == ["x", "y"]
     assert np.allclose(back.mixture.covariances, prior.mixture.covariances, rtol=1e-5, atol=1e-6)  # stored as float32
     assert np.allclose(back.sample(20, seed=1, label="y"), prior.sample(20, seed=1, label="y"), rtol=1e-5, atol=1e-5)
@@ -170,23 +169,23 @@ def test_prior_file_round_trip(tmp_path):
 def test_a_prior_for_another_latent_size_is_refused(tmp_path):
     write_prior(tmp_path / PRIOR_FILE, FittedPrior(random_mixture(2, 5, seed=0)))
     with pytest.raises(BundleError, match="5-d latents; this model's are 4-d"):
-        parse_prior((tmp_path / PRIOR_FILE).read_bytes(), 4, "prior.npz")
+        parse_prior((tmp_path / PRIOR_FILE).read_bytes(), 4, "prior.npy")
 
 
-def pickled_npz() -> bytes:
+def pickled_prior() -> bytes:
+    """A prior.npy whose weights are pickled objects."""
     buffer = io.BytesIO()
-    np.savez(buffer, weights=np.array([{"evil": 1}], dtype=object), means=np.zeros((1, 4)),
-             covariances=np.eye(4)[None])
+    np.save(buffer, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     return buffer.getvalue()
 
 
 @pytest.mark.parametrize("data, match", [
     (b"not a zip", "not a readable prior"),
-    (pickled_npz(), "not a readable prior"),
+    (pickled_prior(), "not a readable prior"),
 ])
 def test_unreadable_or_pickled_prior_bytes_are_refused(data, match):
     with pytest.raises(BundleError, match=match):
-        parse_prior(data, 4, "prior.npz")
+        parse_prior(data, 4, "prior.npy")
 
 
 # ---------------------------------------------------------------- a bundle with a prior
@@ -298,8 +297,8 @@ def test_a_prior_without_classes_refuses_a_label(vaegen, tiny_bundle, tmp_path):
 
 @pytest.mark.parametrize("damage, fragment", [
     (lambda p: p.write_bytes(p.read_bytes()[:-10] + b"0123456789"), "does not match its sha256"),
-    (lambda p: p.unlink(), "prior.npz is missing"),
-    (lambda p: p.write_bytes(pickled_npz()), "is"),
+    (lambda p: p.unlink(), "prior.npy is missing"),
+    (lambda p: p.write_bytes(pickled_prior()), "is"),
 ])
 def test_a_tampered_or_missing_prior_is_refused(vaegen, prior_bundle, tmp_path, damage, fragment):
     copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
@@ -328,10 +327,11 @@ def test_info_shows_the_prior(vaegen, prior_bundle):
     assert "prior        gaussian_mixture, 3 components (full), classes 0, 1, 2, 3" in result.stdout
 
 
-def test_npz_is_a_zip_of_plain_arrays(prior_bundle):
-    with zipfile.ZipFile(prior_bundle / PRIOR_FILE) as z:
-        assert sorted(z.namelist()) == sorted(f"{k}.npy" for k in (
-            "weights", "means", "scale_tril", "classes", "class_weights", "class_means", "class_scale_tril"))
+def test_the_prior_file_is_one_record_of_plain_arrays(prior_bundle):
+    record = np.load(prior_bundle / PRIOR_FILE, allow_pickle=False)
+    assert record.shape == () and sorted(record.dtype.names) == sorted(
+        ("weights", "means", "scale_tril", "classes", "class_weights", "class_means", "class_scale_tril"))
+    assert record["scale_tril"].dtype == np.float32 and record["classes"].dtype.kind == "U"
 
 
 def test_evaluate_samples_judges_each_prior_beside_real_images(vaegen, prior_bundle):
@@ -409,11 +409,10 @@ def test_malformed_class_mixtures_are_refused_when_a_class_is_drawn(vaegen, prio
     from vaegen.bundle import sha256_file
 
     copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
-    with np.load(copy / PRIOR_FILE) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    arrays["class_scale_tril"] = -arrays["class_scale_tril"]  # not Cholesky factors
+    record = np.load(copy / PRIOR_FILE, allow_pickle=False)
+    record["class_scale_tril"] = -record["class_scale_tril"]  # not Cholesky factors
     with open(copy / PRIOR_FILE, "wb") as f:
-        np.savez(f, **arrays)
+        np.save(f, record, allow_pickle=False)
     meta = json.loads((copy / "vaegen.json").read_text())
     meta["files"][PRIOR_FILE] = {"bytes": (copy / PRIOR_FILE).stat().st_size, "sha256": sha256_file(copy / PRIOR_FILE)}
     (copy / "vaegen.json").write_text(json.dumps(meta))

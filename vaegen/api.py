@@ -28,7 +28,7 @@ from vaegen.runtime import DEFAULT_BATCH, OnnxVAE, set_verbose
 
 INTERPOLATIONS = ("slerp", "lerp")
 PRIORS = ("auto", "fitted", "standard")
-_UNREAD = object()  # Model._prior before prior.npz is read
+_UNREAD = object()  # Model._prior before prior.npy is read
 
 
 class Model(OnnxVAE):
@@ -80,7 +80,7 @@ class Model(OnnxVAE):
         return self._prior
 
     def forget_prior(self) -> None:
-        """Read prior.npz again on next use (after a fit replaced it)."""
+        """Read prior.npy again on next use (after a fit replaced it)."""
         self._prior = _UNREAD
 
     @property

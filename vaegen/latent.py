@@ -133,7 +133,7 @@ class GaussianMixture:
 
 
 class FittedPrior:
-    """The prior a bundle's prior.npz holds: one mixture over the whole
+    """The prior a bundle's prior.npy holds: one mixture over the whole
     training set and, when the data had labels, one per class."""
 
     def __init__(self, mixture: GaussianMixture, classes: list[str] | None = None,

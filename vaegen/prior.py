@@ -1,7 +1,8 @@
-"""The fitted prior's file in a bundle (prior.npz): writing it, and reading
+"""The fitted prior's file in a bundle (prior.npy): writing it, and reading
 it back checked. numpy and vaegen's torch-free modules only.
 
-prior.npz holds plain arrays (read with allow_pickle=False, so a file with
+prior.npy is one numpy record (a structured array of one element) whose
+fields are plain arrays, read with allow_pickle=False (a file holding
 pickled objects is refused, never unpickled):
 
     weights [K], means [K, D], scale_tril [K, D, D]      the mixture over all training codes
@@ -10,8 +11,10 @@ pickled objects is refused, never unpickled):
     class_scale_tril [C, M, D, D]
 
 Each covariance is stored as its lower Cholesky factor L (covariance = L L^T),
-which is what sampling needs; means and factors as float32 (half the bytes to
-read and hash at every start of `vaegen sample`), weights as float64.
+which is what sampling needs; means and factors as float32, weights as
+float64. One .npy, not an .npz: reading an .npz imports zipfile (and with it
+shutil, bz2 and lzma), about 8 ms of every `vaegen sample`'s start; a record
+is one read, and its class fields are views used only when a class is drawn.
 
 vaegen.json lists it under "files" (sha256, bytes) like the graphs, and its
 facts (components, covariance type, what it was fitted on, fit time) under "prior".
@@ -20,7 +23,6 @@ facts (components, covariance type, what it was fitted on, fit time) under "prio
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +31,10 @@ from vaegen.errors import BundleError
 from vaegen.fileio import atomic_path
 from vaegen.latent import FittedPrior, GaussianMixture
 
-PRIOR_FILE = "prior.npz"
+PRIOR_FILE = "prior.npy"
 REMEDY = "run `vaegen fit-prior` on the bundle again"
+REQUIRED = ("weights", "means", "scale_tril")
+CLASS_FIELDS = ("class_weights", "class_means", "class_scale_tril")
 
 
 def prior_arrays(prior: FittedPrior) -> dict[str, np.ndarray]:
@@ -48,29 +52,34 @@ def prior_arrays(prior: FittedPrior) -> dict[str, np.ndarray]:
 
 
 def write_prior(path: str | Path, prior: FittedPrior) -> None:
-    """Write prior.npz atomically."""
-    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, **prior_arrays(prior))
+    """Write prior.npy atomically: the arrays as the fields of one record."""
+    arrays = prior_arrays(prior)
+    record = np.zeros((), dtype=[(name, a.dtype, a.shape) for name, a in arrays.items()])
+    for name, a in arrays.items():
+        record[name] = a
+    with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, record, allow_pickle=False)
 
 
 def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = None) -> FittedPrior:
-    """A FittedPrior from prior.npz's bytes (already checked against their
-    sha256). The overall mixture is read and checked now; the class mixtures
-    when a class is first drawn from, so `vaegen sample` without --label
-    reads a fifth of the file."""
+    """A FittedPrior from prior.npy's bytes (already checked against their
+    sha256). The overall mixture is checked now; the class mixtures when a
+    class is first drawn from."""
     try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
-        arrays = {name: npz[name] for name in ("weights", "means", "scale_tril", "classes") if name in npz.files}
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise BundleError(f"{where} is not a readable prior (a numpy .npz of plain arrays): {exc}") from exc
+        record = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise BundleError(f"{where} is not a readable prior (a numpy record of plain arrays): {exc}") from exc
+    fields = record.dtype.names or ()
+    if record.shape != () or any(name not in fields for name in REQUIRED):
+        raise BundleError(f"{where} is malformed: expected one record with the fields {', '.join(REQUIRED)}; {REMEDY}.")
     try:
-        mixture = GaussianMixture(arrays["weights"], arrays["means"], arrays["scale_tril"])
+        mixture = GaussianMixture(record["weights"], record["means"], record["scale_tril"])
         classes, per_class = [], None
-        if "classes" in arrays:
-            if arrays["classes"].dtype.kind != "U" or arrays["classes"].ndim != 1:
+        if "classes" in fields:
+            if record["classes"].dtype.kind != "U" or record["classes"].ndim != 1:
                 raise ValueError("class names are not a list of text")
-            classes = [str(c) for c in arrays["classes"]]
-            per_class = _class_mixtures(npz, len(classes), latent_dim, where)
+            classes = [str(c) for c in record["classes"]]
+            per_class = _class_mixtures(record, len(classes), latent_dim, where)
         prior = FittedPrior(mixture, classes, per_class, facts)
     except (KeyError, ValueError) as exc:
         raise BundleError(f"{where} is malformed: {exc}; {REMEDY}.") from exc
@@ -79,18 +88,18 @@ def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = N
     return prior
 
 
-def _class_mixtures(npz, count: int, latent_dim: int, where: str):
-    """A function that reads and checks the class mixtures (one per class name)."""
+def _class_mixtures(record: np.ndarray, count: int, latent_dim: int, where: str):
+    """A function that checks and makes the class mixtures (one per class name)."""
 
     def build() -> list[GaussianMixture]:
         try:
-            weights, means, scale_tril = npz["class_weights"], npz["class_means"], npz["class_scale_tril"]
+            weights, means, scale_tril = (record[name] for name in CLASS_FIELDS)
             if means.ndim != 3 or len(means) != count:
                 raise ValueError(f"{count} class names but class means of shape {means.shape}")
             if means.shape[2] != latent_dim:
                 raise ValueError(f"the class mixtures are for {means.shape[2]}-d latents; this model's are {latent_dim}-d")
             return [GaussianMixture(w, m, s) for w, m, s in zip(weights, means, scale_tril, strict=True)]
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        except (KeyError, ValueError) as exc:
             raise BundleError(f"{where} is malformed: {exc}; {REMEDY}.") from exc
 
     return build

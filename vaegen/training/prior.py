@@ -138,7 +138,7 @@ def fit_prior(model, data: ImageSet, *, components: int = COMPONENTS, class_comp
     classes, per_class, used = [], [], 0
     if data.classes and (labels >= 0).all():
         # A class the data lacks (or nearly) gets no mixture and is not
-        # offered; the others share one component count (prior.npz stacks them).
+        # offered; the others share one component count (prior.npy stacks them).
         members = {name: _subsample(z[labels == i], class_max_codes, rng) for i, name in enumerate(data.classes)}
         members = {name: codes_ for name, codes_ in members.items() if len(codes_) >= 2}
         count = min(class_components, min((len(c) for c in members.values()), default=0) // 2)
@@ -176,9 +176,9 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
 
 
 def install_prior(model, prior: FittedPrior) -> None:
-    """Write prior.npz into the model's bundle, list it (sha256, bytes) and its
+    """Write prior.npy into the model's bundle, list it (sha256, bytes) and its
     facts in vaegen.json, redraw the bundle's sample grids from it, and
-    describe it in the model card. Each file is written atomically; prior.npz
+    describe it in the model card. Each file is written atomically; prior.npy
     goes first, so a bundle never lists a prior it lacks."""
     from vaegen.api import save_grid
     from vaegen.bundle import META_FILE, sha256_file
