@@ -69,8 +69,9 @@ class GaussianMixture:
 
     def __init__(self, weights: np.ndarray, means: np.ndarray, scale_tril: np.ndarray):
         self.weights = np.asarray(weights, np.float64)
-        self.means = np.asarray(means, np.float64)
-        self.scale_tril = np.asarray(scale_tril, np.float64)
+        # float32 as stored in prior.npy stays float32 (no copy at every start); other input becomes float64
+        self.means, self.scale_tril = (a if isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float64)
+                                       else np.asarray(a, np.float64) for a in (means, scale_tril))
         k, d = self.means.shape
         if self.weights.shape != (k,) or self.scale_tril.shape != (k, d, d):
             raise ValueError(f"mixture arrays disagree: weights {self.weights.shape}, means {self.means.shape}, "

@@ -66,7 +66,7 @@ def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = N
     sha256). The overall mixture is checked now; the class mixtures when a
     class is first drawn from."""
     try:
-        record = np.load(io.BytesIO(data), allow_pickle=False)
+        record = _load_record(data)
     except (ValueError, OSError, EOFError) as exc:
         raise BundleError(f"{where} is not a readable prior (a numpy record of plain arrays): {exc}") from exc
     fields = record.dtype.names or ()
@@ -86,6 +86,22 @@ def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = N
     if mixture.dim != latent_dim:
         raise BundleError(f"{where} is for {mixture.dim}-d latents; this model's are {latent_dim}-d.")
     return prior
+
+
+def _load_record(data: bytes) -> np.ndarray:
+    """np.load(..., allow_pickle=False) of a .npy record, without copying its
+    bytes: the header is parsed, then the fields are views of `data`."""
+    from numpy.lib import format as npy
+
+    buffer = io.BytesIO(data)
+    version = npy.read_magic(buffer)
+    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(buffer)
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects, which are never unpickled (allow_pickle=False)")
+    if fortran_order or shape != ():
+        raise ValueError(f"expected one record, not an array of shape {shape}")
+    return np.frombuffer(data, dtype=dtype, count=1, offset=buffer.tell()).reshape(())
 
 
 def _class_mixtures(record: np.ndarray, count: int, latent_dim: int, where: str):
