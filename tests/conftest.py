@@ -295,3 +295,13 @@ def prior_bundle(tiny_bundle, tmp_path_factory) -> Path:
     facts = json.loads(result.stdout)["prior"]
     assert facts["classes"] == ["0", "1", "2", "3"] and facts["components"] == 3
     return copy
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child that a test stops with SIGINT: a shell running
+    the tests in the background (nohup, `&`) hands its children SIGINT
+    ignored, and Python then installs no KeyboardInterrupt; a terminal's
+    Ctrl-C is what the tests mean."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

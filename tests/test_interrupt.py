@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import draw_digits
+from tests.conftest import default_sigint, draw_digits
 from vaegen.bundle import load_bundle
 
 torch = pytest.importorskip("torch")
@@ -44,7 +44,8 @@ EPOCHS = 4
 def start(args: list, log: Path, cwd: Path | None = None) -> subprocess.Popen:
     """`python -m vaegen ARGS` in the background; stdout and stderr go to log.out and log.err."""
     return subprocess.Popen([sys.executable, "-m", "vaegen", *map(str, args)], cwd=cwd, env=ENV,
-                            stdout=open(log.with_suffix(".out"), "w"), stderr=open(log.with_suffix(".err"), "w"))
+                            stdout=open(log.with_suffix(".out"), "w"), stderr=open(log.with_suffix(".err"), "w"),
+                            preexec_fn=default_sigint)
 
 
 def finish(proc: subprocess.Popen, log: Path, timeout: float = 300) -> tuple[int, str, str]:

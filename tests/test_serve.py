@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import vaegen
+from tests.conftest import default_sigint
 from vaegen.cli import cli
 from vaegen.latent_map import encode_map
 from vaegen.serve.app import Explorer
@@ -275,7 +276,7 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c(tiny_bundle, tmp_path):
     env.pop("VAEGEN_DEBUG", None)
     proc = subprocess.Popen([sys.executable, "-m", "vaegen", "serve", "--model", str(tiny_bundle), "--port", "0",
                              "--host", "127.0.0.2", "--quiet", "--threads", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env, preexec_fn=default_sigint)
     try:
         line = proc.stdout.readline()
         assert line.startswith("Serving ") and "http://127.0.0.2:" in line, (line, proc.stderr.read())
