@@ -30,7 +30,7 @@ from vaegen.data import binarize, load_idx_dataset
 from vaegen.images import make_grid, prepare_image, save_gif, save_png, there_and_back
 from vaegen.latent import slerp, traversal
 from vaegen.metrics import evaluate
-from vaegen.quality import compare_priors, load_judge
+from vaegen.quality import compare_priors, judging_data, load_judge
 from vaegen.runtime import describe_machine
 from vaegen.training.checkpoint import CHECKPOINT
 from vaegen.training.export import export_checkpoint
@@ -83,9 +83,8 @@ def fit_and_judge_prior(dest: Path, data_dir: str | None, samples: int = 10_000)
     model = Model(load_bundle(dest), provider="cpu")
     fit_bundle_prior(model, "mnist", data_dir, {"components": 50, "class_components": 10, "max_codes": None,
                                                 "class_max_codes": None})
-    train, test = load_idx_dataset("mnist", "train", data_dir), load_idx_dataset("mnist", "test", data_dir)
-    rows = compare_priors(model, load_judge(provider="cpu"), n=samples, seed=0, reference_images=train.images[:10_000],
-                          real_images=test.images, real_labels=test.labels)
+    real = judging_data(model, "mnist", data_dir)
+    rows = compare_priors(model, load_judge(provider="cpu"), n=samples, seed=0, **real)
     record_prior_quality(model, rows, f"vaegen evaluate --model {dest} --samples {samples}")
 
 

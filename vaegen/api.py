@@ -100,8 +100,7 @@ class Model(OnnxVAE):
         """
         _check_count(n, "n")
         fitted = self._fitted(prior, label)
-        if not temperature >= 0:
-            raise ArgumentError(f"temperature must be >= 0, not {temperature}.")
+        _check_temperature(temperature)
         if fitted is None:
             return sample_prior(n, self.latent_dim, seed=seed, temperature=temperature)
         try:
@@ -122,8 +121,7 @@ class Model(OnnxVAE):
     def class_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
         """n latents of each class of the fitted prior in turn: [len(classes) * n, D]."""
         _check_count(n, "n")
-        if not temperature >= 0:
-            raise ArgumentError(f"temperature must be >= 0, not {temperature}.")
+        _check_temperature(temperature)
         return self._fitted("fitted", 0).sample_per_class(n, seed=seed, temperature=temperature)
 
     def sample_per_class(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
@@ -249,6 +247,11 @@ class Model(OnnxVAE):
 def _check_count(n: int, name: str) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ArgumentError(f"{name} must be a positive integer, not {n!r}.")
+
+
+def _check_temperature(temperature: float) -> None:
+    if not temperature >= 0:  # NaN fails this too
+        raise ArgumentError(f"temperature must be >= 0, not {temperature}.")
 
 
 def load_model(model: str | os.PathLike | None = None, *, provider: str = "auto", threads: int | None = None,

@@ -400,14 +400,26 @@ def binarize(images: np.ndarray, seed: int) -> np.ndarray:
     return (rng.random(images.shape, dtype=np.float32) < probs).astype(np.float32)
 
 
+def check_image_shape(data: ImageSet, image_shape: tuple[int, int, int], dataset: str) -> ImageSet:
+    """`data`, when its images have the model's shape (C, H, W); else a DataError."""
+    if data.images.shape[1:] != tuple(image_shape):
+        raise DataError(f"{dataset} images are {data.images.shape[1:]}, the model takes {tuple(image_shape)}.")
+    return data
+
+
+def load_for_model(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
+                   *, progress: Progress | None = None) -> ImageSet:
+    """A split converted to the model's channels and size, its shape checked."""
+    c, h, w = image_shape
+    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=progress)
+    return check_image_shape(data, image_shape, dataset)
+
+
 def evaluation_images(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
                       *, limit: int | None = None, progress: Progress | None = None) -> np.ndarray:
     """The held-out images a model is scored on: the first `limit` of the
     split, checked against the model's image shape, binarized once with the
     fixed seed 0 (so every evaluation of every model sees the same bits)."""
-    c, h, w = image_shape
-    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=progress)
-    if data.images.shape[1:] != tuple(image_shape):
-        raise DataError(f"{dataset} images are {data.images.shape[1:]}, the model takes {tuple(image_shape)}.")
+    data = load_for_model(dataset, split, data_dir, image_shape, progress=progress)
     images = data.images[:limit] if limit else data.images
     return binarize(images, seed=0)

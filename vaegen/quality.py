@@ -36,6 +36,7 @@ JUDGE_META = "judge.json"
 JUDGE_NAME = "judge"  # weights/judge
 IMAGE_SHAPE = (1, 28, 28)
 CONFIDENT = 0.9
+REFERENCE_IMAGES = 10_000  # real training images whose judge features are the reference
 
 
 def judge_session(path, provider: str = "auto", threads: int | None = None, graph: bytes | None = None,
@@ -263,3 +264,16 @@ def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: 
         images = model.decode(model.class_latents(per, seed=seed))
         rows["fitted prior, per class"] = sample_quality(judge, images, reference, labels=asked)
     return rows
+
+
+def judging_data(model, dataset: str, data_dir=None, *, split: str = "test", progress=None) -> dict:
+    """The real images compare_priors() needs, for `dataset`: the reference
+    is its first REFERENCE_IMAGES training images, the floor the `split`
+    (with labels when every image has one). What `vaegen evaluate --samples N`
+    judges against, and tools/ship.py with it."""
+    from vaegen.data import load_for_model
+
+    train = load_for_model(dataset, "train", data_dir, model.image_shape, progress=progress)
+    held = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
+    return {"reference_images": train.images[:REFERENCE_IMAGES], "real_images": held.images,
+            "real_labels": held.labels if (held.labels >= 0).all() else None}

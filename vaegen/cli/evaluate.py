@@ -9,27 +9,21 @@ import click
 
 from vaegen.cli import options
 
-REFERENCE_IMAGES = 10_000  # real training images whose judge features are the reference
-
 
 def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, as_json) -> None:
     """--samples: Frechet distance, confident share, inception score and label agreement, per prior."""
-    from vaegen.data import load_dataset
-    from vaegen.quality import compare_priors, load_judge
+    from vaegen.quality import compare_priors, judging_data, load_judge
 
     judge = load_judge(judge_path, provider=model.provider, threads=model.threads)
-    c, h, w = model.image_shape
     loading = options.DataProgress(f"loading {dataset}", quiet)
     try:
-        train = load_dataset(dataset, "train", data_dir, channels=c, size=(h, w), progress=loading)
-        held = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=loading)
+        real = judging_data(model, dataset, data_dir, split=split, progress=loading)
     finally:
         loading.close()
-    options.echo_err(f"judging {n} images from each prior and {min(n, len(held))} real ones ...", quiet)
-    rows = compare_priors(model, judge, n=n, seed=seed, reference_images=train.images[:REFERENCE_IMAGES],
-                          real_images=held.images, real_labels=held.labels if (held.labels >= 0).all() else None)
+    options.echo_err(f"judging {n} images from each prior and {min(n, len(real['real_images']))} real ones ...", quiet)
+    rows = compare_priors(model, judge, n=n, seed=seed, **real)
     lines = [f"sample quality by the judge ({judge.meta.get('dataset', '?')} classifier), "
-             f"against {min(REFERENCE_IMAGES, len(train))} real {dataset} training images:",
+             f"against {len(real['reference_images'])} real {dataset} training images:",
              f"{'':26s} {'Frechet':>8s} {'confident':>9s} {'IS':>6s} {'label agreement':>15s}"]
     for name, row in rows.items():
         agreement = f"{row['label_agreement']:.1%}" if "label_agreement" in row else "-"

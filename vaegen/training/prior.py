@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegen.data import DATASETS, ImageSet, binarize, split_for_training
-from vaegen.errors import DataError, TrainingError
+from vaegen.data import DATASETS, ImageSet, binarize, check_image_shape, split_for_training
+from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path
 from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.prior import PRIOR_FILE, write_prior
@@ -164,9 +164,8 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     meta = model.bundle.meta
     dataset = dataset or meta.get("dataset") or "mnist"
     c, h, w = model.image_shape
-    data, _ = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
-    if data.images.shape[1:] != tuple(model.image_shape):
-        raise DataError(f"{dataset} images are {data.images.shape[1:]}, the model takes {tuple(model.image_shape)}.")
+    data = check_image_shape(split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)[0],
+                             model.image_shape, dataset)
     training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
     binarized = training.get("binarize")
     binarized = dataset in DATASETS if binarized is None else bool(binarized)
