@@ -3,7 +3,8 @@
 #   make test     set up if needed, then run the fast test suite
 #   make test-all the fast and the slow tests (real MNIST when VAEGEN_DATA_DIR points at it)
 #   make lint     ruff
-#   make bench    side-by-side benchmarks into benchmarks/results/
+#   make bench    side-by-side benchmarks into benchmarks/results/ (about 40 min: four training runs;
+#                 BENCH_ARGS=--sections=ttq runs one part)
 #   make screenshots  the README's explorer pictures (docs/map.png, docs/serve.png; needs MNIST and chromium)
 #   make weights  retrain the shipped model (about two hours on a 2-core CPU)
 
@@ -39,7 +40,7 @@ lint: install
 	$(BIN)/ruff check vaegen tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 screenshots: install
 	$(BIN)/vaegen map -o docs/map.png --quiet

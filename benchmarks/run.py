@@ -13,7 +13,13 @@ to benchmarks/results/latest.md and latest.json.
    machine's measured sgemm ceiling;
 3. training seconds per epoch, the default `vaegen train` recipe and the
    shipped recipe against the classic one (MLP 784-400-20, batch 128, Adam);
-4. `vaegen evaluate` at k=1000: images/s and the full test set's time.
+4. `vaegen evaluate` at k=1000: images/s and the full test set's time;
+5. time to quality: whole `vaegen train` commands (training, export, prior
+   fit) against the classic recipe's 10 epochs, with test NLL (IW k=100, the
+   first 2,000 test images) after every epoch against wall-clock seconds;
+   a chart in benchmarks/results/time_to_quality.png.
+
+`--sections` runs some of them and keeps the others' last results.
 """
 
 from __future__ import annotations
@@ -217,6 +223,7 @@ def bench_decoder(model_dir: Path, repeats: int) -> dict:
 
 
 STAGE1_ROW = "shipped recipe, stage 1"
+DEFAULT_ROW = "vaegen train default (mlp, batch 256)"
 
 
 def stage2_row(iw_samples: int, estimator: str = "iwae") -> str:
@@ -238,12 +245,14 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
     import torch
     from torch import nn
 
+    from vaegen.training.config import TrainConfig
+    from vaegen.training.loop import adam
     from vaegen.training.model import VAE, ModelConfig
     from vaegen.training.objective import batch_loss
 
     torch.set_num_threads(THREADS)
     gen = torch.Generator().manual_seed(0)
-    data = torch.rand((steps * 128, 1, 28, 28), generator=gen).bernoulli()
+    data = torch.rand((steps * 256, 1, 28, 28), generator=gen).bernoulli()
 
     class Classic(nn.Module):
         """pytorch/examples' VAE: 784-400-20, Bernoulli decoder."""
@@ -261,15 +270,15 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
             recon = nn.functional.binary_cross_entropy_with_logits(logits, x.view(-1, 784), reduction="sum")
             return recon - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
-    def timer(make_step):
+    def timer(make_step, batch=128):
         def run():
             step = make_step()
             for i in range(3):  # warm the allocator and the kernels
-                step(data[i * 128 : (i + 1) * 128])
+                step(data[i * batch : (i + 1) * batch])
             start = time.perf_counter()
             for i in range(steps):
-                step(data[i * 128 : (i + 1) * 128])
-            return steps * 128 / (time.perf_counter() - start)
+                step(data[i * batch : (i + 1) * batch])
+            return steps * batch / (time.perf_counter() - start)
         return run
 
     def classic():
@@ -286,7 +295,7 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
     def vaegen_recipe(cfg, iw_samples=1, estimator="iwae"):
         def make():
             model = VAE(cfg)
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            opt = adam(model, 1e-3)  # the training loop's optimizer
             noise = torch.Generator().manual_seed(1)
 
             def step(x):
@@ -301,7 +310,8 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
     shipped = ModelConfig.from_dict(recipe["architecture"])
     contenders = {
         "classic MLP 784-400-20": timer(classic),
-        "vaegen train default (conv)": timer(vaegen_recipe(ModelConfig())),
+        DEFAULT_ROW: timer(vaegen_recipe(ModelConfig()), TrainConfig().batch_size),
+        "conv (the default until 2026-11)": timer(vaegen_recipe(ModelConfig(arch="conv", hidden=512))),
         STAGE1_ROW: timer(vaegen_recipe(shipped)),
     }
     if len(recipe["stage_epochs"]) > 1:
@@ -359,12 +369,75 @@ def bench_explorer() -> dict:
             "p90_ms": statistics.quantiles(latencies, n=10)[-1]}
 
 
+# ---------------------------------------------------------------- 5. time to quality
+
+CLASSIC = "classic (pytorch/examples), 10 epochs"
+DEFAULT = "vaegen train (the default)"
+# Each a whole `vaegen train` command; the old default spelled out, so it stays itself.
+TTQ_RECIPES = {
+    DEFAULT: [],
+    "conv, 10 epochs (the default until 2026-11)": ["--arch", "conv", "--hidden", "512", "--epochs", "10",
+                                                     "--batch-size", "128", "--lr", "1e-3", "--kl-warmup", "0"],
+    "shipped architecture (mlp 512, 3 decoder layers, 64-d), default schedule": [
+        "--arch", "mlp", "--hidden", "512", "--decoder-layers", "3", "--latent-dim", "64"],
+}
+
+
+def _child_result(cmd: list[str], result: Path) -> dict:
+    proc = subprocess.run(cmd, cwd=ROOT / "benchmarks", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd[1:3])} failed: {proc.stderr.strip()[-800:]}")
+    return json.loads(result.read_text())
+
+
+def bench_time_to_quality(data_dir: str | None, recipes: dict[str, list[str]], classic_epochs: int = 10) -> dict:
+    """The classic script, then each recipe's whole command, one after another on a quiet machine."""
+    data = ["--data-dir", str(Path(data_dir).resolve())] if data_dir else []  # the children run in benchmarks/
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        print(f"  {CLASSIC} ...", file=sys.stderr)
+        out[CLASSIC] = _child_result([sys.executable, "classic_vae.py", str(result), *data,
+                                      "--epochs", str(classic_epochs)], result)
+        out[CLASSIC]["command"] = "python benchmarks/classic_vae.py"
+        for name, args in recipes.items():
+            print(f"  {name} ...", file=sys.stderr)
+            run = Path(tmp) / f"run{len(out)}"
+            out[name] = _child_result([sys.executable, "ttq_train.py", str(result), *data, "--",
+                                       *args, "--out", str(run), "--quiet"], result)
+            out[name]["command"] = " ".join(["vaegen", "train", *args])
+            if name == DEFAULT:  # the curve's last point, checked by the light path on the exported bundle
+                check = subprocess.run([sys.executable, "-m", "vaegen", "evaluate", "--model", str(run / "model"),
+                                        "--k", "100", "--limit", "2000", "--json", "--quiet", *data],
+                                       capture_output=True, text=True, check=True)
+                out[name]["evaluate_nll"] = json.loads(check.stdout)["nll"]
+    base = out[CLASSIC]["whole_s"]
+    for row in out.values():
+        row["nll"] = row["points"][-1]["nll"]
+        row["ratio_to_classic"] = row["whole_s"] / base
+    return out
+
+
+def ttq_chart(ttq: dict, path: Path) -> None:
+    from vaegen.plot import line_chart
+
+    series = {name: [(p["seconds"], p["nll"]) for p in row["points"]] for name, row in ttq.items()}
+    longest = max(row["whole_s"] for row in ttq.values())
+    line_chart(series, x_range=(0, longest * 1.05), y_range=(85, 110),
+               title="Test NLL (IW k=100, 2,000 MNIST test images) against wall-clock seconds, after each epoch",
+               axes=("seconds since the command started (2-core CPU)", "NLL, nats"),
+               guides={"90 nats": 90.0}).save(path)
+
+
 # ---------------------------------------------------------------- report
 
 
 def markdown(r: dict) -> str:
     c, d, t, e = r["cold_start"], r["decoder"], r["training"], r.get("evaluate")
     lines = [f"Measured {r['date']} on {r['machine']} (`make bench`; medians of {r['repeats']} alternating runs).", ""]
+    if set(r.get("sections_run", SECTIONS)) != set(SECTIONS):
+        lines += [f"This run measured {', '.join(r['sections_run'])} (`make bench BENCH_ARGS=--sections=...`); "
+                  "the other figures are from the run before it.", ""]
     lines += [f"**Cold start**, `vaegen sample -n 64 -o grid.png` (medians of {r.get('cold_repeats', r['repeats'])} "
               "alternating runs):", "",
               "| program | wall time | peak RSS |", "|---|---|---|"]
@@ -382,7 +455,7 @@ def markdown(r: dict) -> str:
     for batch, row in d["batches"].items():
         lines.append(f"| {batch} | {row['ort_images_per_s']:,.0f} | {row['torch_images_per_s']:,.0f} | "
                      f"{row['ratio_ort_over_torch']:.2f}x | {row['ort_fraction_of_ceiling']:.0%} |")
-    lines += ["", "**Training** (seconds per 60,000-image epoch, batch 128):", "",
+    lines += ["", "**Training** (seconds per 60,000-image epoch; the model's step alone, batch 128 unless named):", "",
               "| recipe | s/epoch | images/s | vs classic |", "|---|---|---|---|"]
     for name, row in t.items():
         lines.append(f"| {name} | {row['s_per_epoch']:.1f} | {row['images_per_s']:,.0f} | {row['ratio_to_classic']:.2f}x |")
@@ -407,7 +480,34 @@ def markdown(r: dict) -> str:
         lines += ["", f"**Evaluation** at k=1000: {e['images_per_s']:.1f} images/s, so the full 10,000-image test "
                   f"set takes {e['full_test_set_s'] / 60:.1f} min "
                   f"({e['ratio_to_15_min_budget']:.2f}x the 15-minute budget)."]
+    ttq = r.get("time_to_quality")
+    if ttq:
+        lines += ["", "**Time to quality**: whole commands (training, export, prior fit; `vaegen train` rows fit "
+                      "the prior at their end), one after another; test NLL by IW k=100 on the first 2,000 MNIST "
+                      "test images (the clock stops while a point is measured):", "",
+                  "| recipe | command | wall time | vs classic | NLL |", "|---|---|---|---|---|"]
+        for name, row in ttq.items():
+            lines.append(f"| {name} | `{row['command']}` | {row['whole_s']:.0f} s | {row['ratio_to_classic']:.2f}x "
+                         f"| {row['nll']:.2f} |")
+        default = ttq.get(DEFAULT, {})
+        if "evaluate_nll" in default:
+            lines += ["", f"The default's bundle by `vaegen evaluate --k 100 --limit 2000` (ONNX Runtime): "
+                          f"{default['evaluate_nll']:.2f} nats."]
+        lines += ["", "![time to quality](time_to_quality.png)"]
     return "\n".join(lines) + "\n"
+
+
+SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "ttq")
+
+
+def _optional(report: dict, key: str, label: str, measure) -> None:
+    """Sections that need MNIST or Chromium: without them the table says so instead of failing."""
+    try:
+        print(f"{label} ...", file=sys.stderr)
+        report[key] = measure()
+    except Exception as exc:
+        report[key] = None
+        print(f"{label} skipped: {exc}", file=sys.stderr)
 
 
 def main() -> None:
@@ -420,49 +520,55 @@ def main() -> None:
                         help="rounds of the cold-start race (each under half a second for vaegen; noise needs many)")
     parser.add_argument("--eval-images", type=int, default=300)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help="comma-separated, of: " + ", ".join(SECTIONS) + "; the others keep their last results")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if sections - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(sections - set(SECTIONS)))}")
     repeats = 3 if args.quick else args.repeats
     cold_repeats = 3 if args.quick else args.cold_repeats
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": describe_machine(), "repeats": repeats,
-              "cold_repeats": cold_repeats, "model": str(args.model), "recipe": shipped_recipe(args.model)}
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint
-        if checkpoint is None:
-            import torch
-
-            from vaegen.training.checkpoint import CHECKPOINT_FORMAT
-
-            model = torch_decoder(args.model)
-            checkpoint = Path(tmp) / "checkpoint.pt"
-            torch.save({"format": CHECKPOINT_FORMAT, "model_config": model.cfg.to_dict(), "model": model.state_dict()},
-                       checkpoint)
-        print("cold start ...", file=sys.stderr)
-        report["cold_start"] = bench_cold_start(args.model, checkpoint, cold_repeats)
-    print("decoder throughput ...", file=sys.stderr)
-    report["decoder"] = bench_decoder(args.model, repeats)
-    print("training ...", file=sys.stderr)
-    report["training"] = bench_training(steps=20 if args.quick else 60, repeats=3, recipe=report["recipe"])
-    try:
-        print("explorer latency ...", file=sys.stderr)
-        report["explorer"] = bench_explorer()
-    except Exception as exc:  # no Chromium or no MNIST here: the table says so instead of failing
-        report["explorer"] = None
-        print(f"explorer latency skipped: {exc}", file=sys.stderr)
-    try:
-        print("prior fit ...", file=sys.stderr)
-        report["prior_fit"] = bench_prior_fit(args.model, args.data_dir)
-    except Exception as exc:  # no MNIST here: the table says so instead of failing
-        report["prior_fit"] = None
-        print(f"prior fit skipped: {exc}", file=sys.stderr)
-    try:
-        print("evaluation ...", file=sys.stderr)
-        report["evaluate"] = bench_evaluate(args.model, 50 if args.quick else args.eval_images, args.data_dir)
-    except Exception as exc:  # no MNIST here: the table says so instead of failing
-        report["evaluate"] = None
-        print(f"evaluation skipped: {exc}", file=sys.stderr)
     results = ROOT / "benchmarks" / "results"
+    previous = results / "latest.json"
+    report = json.loads(previous.read_text()) if previous.is_file() and sections != set(SECTIONS) else {}
+    report.update({"date": time.strftime("%Y-%m-%d"), "machine": describe_machine(), "repeats": repeats,
+                   "cold_repeats": cold_repeats, "model": str(args.model), "recipe": shipped_recipe(args.model),
+                   "sections_run": sorted(sections)})
+    if "cold" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = args.checkpoint
+            if checkpoint is None:
+                import torch
+
+                from vaegen.training.checkpoint import CHECKPOINT_FORMAT
+
+                model = torch_decoder(args.model)
+                checkpoint = Path(tmp) / "checkpoint.pt"
+                torch.save({"format": CHECKPOINT_FORMAT, "model_config": model.cfg.to_dict(),
+                            "model": model.state_dict()}, checkpoint)
+            print("cold start ...", file=sys.stderr)
+            report["cold_start"] = bench_cold_start(args.model, checkpoint, cold_repeats)
+    if "decoder" in sections:
+        print("decoder throughput ...", file=sys.stderr)
+        report["decoder"] = bench_decoder(args.model, repeats)
+    if "training" in sections:
+        print("training ...", file=sys.stderr)
+        report["training"] = bench_training(steps=20 if args.quick else 60, repeats=3, recipe=report["recipe"])
+    if "explorer" in sections:
+        _optional(report, "explorer", "explorer latency", bench_explorer)
+    if "prior" in sections:
+        _optional(report, "prior_fit", "prior fit", lambda: bench_prior_fit(args.model, args.data_dir))
+    if "evaluate" in sections:
+        _optional(report, "evaluate", "evaluation",
+                  lambda: bench_evaluate(args.model, 50 if args.quick else args.eval_images, args.data_dir))
     results.mkdir(exist_ok=True)
+    if "ttq" in sections:
+        recipes = {DEFAULT: ["--epochs", "2"]} if args.quick else TTQ_RECIPES
+        _optional(report, "time_to_quality", "time to quality (whole training runs, about 25 min)",
+                  lambda: bench_time_to_quality(args.data_dir, recipes, classic_epochs=1 if args.quick else 10))
+        if report["time_to_quality"]:
+            ttq_chart(report["time_to_quality"], results / "time_to_quality.png")
     (results / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     (results / "latest.md").write_text(markdown(report))
     print(markdown(report))

@@ -159,6 +159,6 @@ def test_model_card_gives_each_stage_and_a_steady_training_time(tmp_path, tiny_b
     # 3 x 10 s + 3 x 30 s (the stalled 3000 s epoch counts at the stage's median) = 2 min
     assert "- wall time: 51.5 min of training epochs as measured; 2 min at each stage's median epoch time (3, 3 epochs)" in card
     assert "- schedule_start: 3" in card
-    # The layers (the tiny bundle's mlp: hidden 32, the default two decoder layers) and the IW estimator are named.
-    assert "- architecture: arch mlp, hidden 32, decoder_layers 2" in card
+    # The layers (the tiny bundle's mlp: hidden 32, the default four decoder layers) and the IW estimator are named.
+    assert "- architecture: arch mlp, hidden 32, decoder_layers 4" in card
     assert f"- iw_estimator: {state['train_config']['iw_estimator']}" in card

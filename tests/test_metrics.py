@@ -83,7 +83,7 @@ def tiny_exact(tmp_path_factory):
     from vaegen.training.model import VAE, ModelConfig
 
     torch.manual_seed(0)
-    model = VAE(ModelConfig(arch="mlp", channels=1, height=2, width=2, latent_dim=1, hidden=8)).eval()
+    model = VAE(ModelConfig(arch="mlp", channels=1, height=2, width=2, latent_dim=1, hidden=8, decoder_layers=2)).eval()
     # At the default init the decoder hardly depends on z, so the posterior is
     # almost the prior and every bound coincides. Sharper decoder weights make
     # the posterior differ from q(z|x): the ELBO gap is then ~0.3 nats.

@@ -31,7 +31,8 @@ def run_cli(*args):
 
 
 def small_cfg(data_dir, **kw) -> TrainConfig:
-    base = dict(dataset="mnist", data_dir=str(data_dir), epochs=2, batch_size=32, seed=0, threads=1)
+    base = dict(dataset="mnist", data_dir=str(data_dir), epochs=2, batch_size=32, lr=1e-3, kl_warmup=0.0, seed=0,
+                threads=1)
     return TrainConfig(**{**base, **kw})
 
 
@@ -118,9 +119,15 @@ def test_ctrl_c_in_cli_keeps_checkpoint_and_says_how_to_resume(tiny_mnist, tmp_p
                                       "--data-dir", str(tiny_mnist), "--out", str(out), "--quiet"])
     assert result.exit_code == 1
     assert "Interrupted; the checkpoint of epoch 1 is kept" in result.stderr
-    assert "vaegen train --resume --epochs 3" in result.stderr
+    assert f"Continue with: vaegen train --resume --out {out}" in result.stderr
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
     assert not (out / "model").exists()
+    # That command, as printed (no --epochs), finishes the run's own 3 epochs.
+    monkeypatch.setattr(loop, "batch_loss", original)
+    result = CliRunner().invoke(cli, ["train", "--resume", "--out", str(out), "--data-dir", str(tiny_mnist), "--quiet",
+                                      "--no-fit-prior"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 3
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_mnist, tmp_path, monkeypatch):
@@ -152,7 +159,7 @@ def test_a_new_learning_rate_on_resume_starts_a_fine_tuning_stage(tiny_mnist, tm
     out, model_cfg = tmp_path / "run", ModelConfig(arch="mlp", latent_dim=4, hidden=16)
     train(small_cfg(tiny_mnist, epochs=2, command="vaegen train STAGE-1"), model_cfg, out)
     stage = small_cfg(tiny_mnist, epochs=4, lr=3e-4, iw_samples=3, command="vaegen train --resume STAGE-2")
-    train(stage, model_cfg, out, resume=True, overrides={"lr", "iw_samples"})
+    train(stage, model_cfg, out, resume=True, overrides={"epochs", "lr", "iw_samples"})
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["train_config"]["schedule_start"] == 2
     assert state["train_config"]["iw_samples"] == 3
@@ -161,8 +168,8 @@ def test_a_new_learning_rate_on_resume_starts_a_fine_tuning_stage(tiny_mnist, tm
     assert 1.5e-4 < lrs[2] <= 3e-4  # the second restarts near 3e-4 ...
     assert 3e-6 <= lrs[3] < 1e-5  # ... and ends near 3e-6 (the last step is one short of the end)
     # Resuming the stage, with or without its --lr again, keeps it: the schedule goes on where it was.
-    train(small_cfg(tiny_mnist, epochs=5, lr=3e-4), model_cfg, out, resume=True, overrides={"lr"})
-    train(small_cfg(tiny_mnist, epochs=6), model_cfg, out, resume=True, overrides=set())
+    train(small_cfg(tiny_mnist, epochs=5, lr=3e-4), model_cfg, out, resume=True, overrides={"epochs", "lr"})
+    train(small_cfg(tiny_mnist, epochs=6), model_cfg, out, resume=True, overrides={"epochs"})
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["train_config"]["schedule_start"] == 2 and state["train_config"]["lr"] == 3e-4
     assert state["train_config"]["command"] == "vaegen train STAGE-1\nvaegen train --resume STAGE-2"  # for the card
@@ -179,6 +186,84 @@ def test_a_checkpoint_that_holds_the_old_extra_field_still_resumes(tiny_mnist, t
     torch.save(state, out / "checkpoint.pt")
     assert train(small_cfg(tiny_mnist, epochs=2), model_cfg, out, resume=True)["epoch"] == 2
     assert "extra" not in load_checkpoint(out / "checkpoint.pt")["train_config"]
+
+
+def test_a_run_of_the_old_default_resumes_as_it_was_planned(tiny_mnist, tmp_path, monkeypatch):
+    """The default recipe changed (conv, 10 epochs, batch 128, lr 1e-3, no
+    KL warm-up -> an mlp); a run started under the old one and interrupted
+    is finished by a bare `train --resume` with its own settings: the
+    saved ones win over today's defaults, --epochs included."""
+    out = tmp_path / "run"
+    old = ["--arch", "conv", "--hidden", "16", "--epochs", "3", "--batch-size", "32", "--lr", "1e-3",
+           "--kl-warmup", "0"]
+    calls = {"n": 0}
+    original = loop.batch_loss
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 12:  # inside epoch 2
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batch_loss", interrupting)
+    result = CliRunner().invoke(cli, ["train", *old, "--data-dir", str(tiny_mnist), "--out", str(out), "--quiet"])
+    assert result.exit_code == 1 and load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+    monkeypatch.setattr(loop, "batch_loss", original)
+    result = CliRunner().invoke(cli, ["train", "--resume", "--out", str(out), "--data-dir", str(tiny_mnist), "--quiet",
+                                      "--no-fit-prior"])
+    assert result.exit_code == 0, result.output
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["epoch"] == 3
+    assert state["model_config"]["arch"] == "conv" and state["model_config"]["hidden"] == 16
+    cfg = state["train_config"]
+    assert (cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["kl_warmup"]) == (3, 32, 1e-3, 0.0)
+    assert [m["lr"] for m in state["history"]][-1] < 1e-3 / 50  # its own cosine schedule ran to its end
+
+
+def test_settings_a_checkpoint_lacks_take_their_values_of_then():
+    """A checkpoint written before a setting existed ran with the default of
+    then: a missing kl_warmup means none, a missing arch the conv."""
+    train_cfg = TrainConfig.from_dict({"dataset": "mnist", "epochs": 10})
+    assert (train_cfg.kl_warmup, train_cfg.batch_size, train_cfg.lr) == (0.0, 128, 1e-3)
+    assert TrainConfig.from_dict({"kl_warmup": 5.0}).kl_warmup == 5.0
+    model_cfg = ModelConfig.from_dict({"latent_dim": 8})
+    assert (model_cfg.arch, model_cfg.hidden, model_cfg.latent_dim) == ("conv", 512, 8)
+    # An mlp saved before --decoder-layers existed had two decoder layers.
+    assert ModelConfig.from_dict({"arch": "mlp", "hidden": 64}).decoder_layers == 2
+
+
+def test_the_cli_defaults_are_the_configs_defaults():
+    """`vaegen train`'s option defaults (literals: the CLI may not import
+    torch to read them) are TrainConfig's and ModelConfig's."""
+    from vaegen.cli.train import train as train_command
+
+    params = {p.name: p.default for p in train_command.params}
+    for name in ("epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "iw_samples", "iw_estimator", "seed"):
+        assert params[name] == getattr(TrainConfig(), name), name
+    for name in ("arch", "latent_dim", "hidden"):
+        assert params[name] == getattr(ModelConfig(), name), name
+    assert params["decoder_layers"] is None  # the config's own default, which depends on --arch:
+    assert ModelConfig().decoder_layers == 4 and ModelConfig(arch="conv").decoder_layers == 2
+
+
+def test_binarize_batch_draws_each_pixel_with_its_intensity():
+    gen = torch.Generator().manual_seed(0)
+    levels = torch.tensor([0, 1, 64, 128, 254, 255], dtype=torch.uint8)
+    images = levels.repeat_interleave(40_000).reshape(6, 1, 200, 200)
+    x = loop.binarize_batch(images, gen)
+    assert x.dtype == torch.float32 and x.shape == images.shape and set(x.unique().tolist()) <= {0.0, 1.0}
+    assert x[0].sum() == 0 and x[5].min() == 1  # 0 and 255 are certain
+    for i, p in enumerate(levels.tolist()):
+        for lane in range(4):  # four pixels share an int64 draw: each of its 16-bit parts is fair
+            share = x[i].flatten()[lane::4].mean().item()
+            assert abs(share - p / 255) < 4 * (0.25 / 10_000) ** 0.5 + 1e-4, (p, lane, share)
+    again = loop.binarize_batch(images, torch.Generator().manual_seed(0))
+    assert torch.equal(x, again) and not torch.equal(x, loop.binarize_batch(images, gen))
+
+
+def test_training_uses_the_fused_adam():
+    opt = loop.adam(torch.nn.Linear(3, 2), 1e-3)
+    assert opt.defaults["fused"] is True
 
 
 def test_lr_schedule_from_a_start_step():

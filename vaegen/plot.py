@@ -1,6 +1,6 @@
 """Charts drawn with Pillow alone (no matplotlib): the latent map's scatter,
 one dot per image coloured by class, with each class named on the map and
-in a legend.
+in a legend; and line charts (the time-to-quality curves of `make bench`).
 
 The palette is shared with the explorer page (vaegen serve), so a class has
 the same colour in the PNG and in the browser. Imports numpy and Pillow only.
@@ -119,4 +119,63 @@ def scatter_map(xy: np.ndarray, labels: np.ndarray, classes: list[str], *, bound
     ImageDraw.Draw(vertical).text((size // 2, font_size), axes[1], fill=(90, 90, 90), font=small, anchor="mm")
     rotated = vertical.rotate(90, expand=True)
     picture.paste(rotated, (pad - font_size * 2, top), rotated)
+    return picture
+
+
+def _ticks(low: float, high: float, count: int = 6) -> list[float]:
+    """Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten."""
+    raw = (high - low) / max(count, 1)
+    power = 10 ** np.floor(np.log10(raw)) if raw > 0 else 1.0
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return [float(v) for v in np.arange(np.ceil(low / step) * step, high + step * 1e-9, step)]
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], *, x_range: tuple[float, float],
+               y_range: tuple[float, float], title: str = "", axes: tuple[str, str] = ("", ""),
+               guides: dict[str, float] | None = None, size: tuple[int, int] = (760, 440)) -> Image.Image:
+    """Lines through each series' (x, y) points, a dot on each point, on a white
+    RGB picture: a title above, ticks and captions on both axes, a legend on
+    the right. `guides` draws dashed horizontal lines (label -> y). Points
+    outside the ranges are clipped to the frame."""
+    width, height = (int(min(max(s, MIN_SIZE), MAX_SIZE)) for s in size)
+    font_size = max(12, height // 30)
+    font, small = _font(font_size), _font(round(font_size * 0.9))
+    legend_width = max((len(n) for n in series), default=0) * font_size * 0.6 + font_size * 3
+    left, top, bottom = font_size * 5, font_size * 3, font_size * 4
+    picture = Image.new("RGB", (left + width + round(legend_width), top + height + bottom), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.text((left, font_size), title, fill=(20, 20, 20), font=_font(round(font_size * 1.2)))
+    (x0, x1), (y0, y1) = x_range, y_range
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        x, y = min(max(x, x0), x1), min(max(y, y0), y1)
+        return left + (x - x0) / (x1 - x0) * width, top + (1 - (y - y0) / (y1 - y0)) * height
+
+    for x in _ticks(x0, x1):
+        px, _ = at(x, y0)
+        draw.line([px, top, px, top + height], fill=(235, 235, 235))
+        draw.text((px, top + height + font_size * 0.4), f"{x:g}", fill=(90, 90, 90), font=small, anchor="ma")
+    for y in _ticks(y0, y1):
+        _, py = at(x0, y)
+        draw.line([left, py, left + width, py], fill=(235, 235, 235))
+        draw.text((left - font_size * 0.4, py), f"{y:g}", fill=(90, 90, 90), font=small, anchor="rm")
+    draw.rectangle([left, top, left + width, top + height], outline=(170, 170, 170))
+    for label, y in (guides or {}).items():
+        _, py = at(x0, y)
+        for sx in range(left, left + width, 12):
+            draw.line([sx, py, min(sx + 6, left + width), py], fill=(120, 120, 120))
+        draw.text((left + width - 4, py - 3), label, fill=(90, 90, 90), font=small, anchor="rd")
+    colors = class_colors(len(series))
+    for points, color in zip(series.values(), colors, strict=True):
+        xy = [at(x, y) for x, y in points]
+        if len(xy) > 1:
+            draw.line(xy, fill=_rgb(color), width=3, joint="curve")
+        for px, py in xy:
+            draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=_rgb(color))
+    _legend(draw, list(series), colors, left + width + font_size, top, font_size)
+    draw.text((left + width / 2, top + height + font_size * 2.2), axes[0], fill=(60, 60, 60), font=font, anchor="ma")
+    vertical = Image.new("RGBA", (height, font_size * 2), (255, 255, 255, 0))
+    ImageDraw.Draw(vertical).text((height // 2, font_size), axes[1], fill=(60, 60, 60), font=font, anchor="mm")
+    rotated = vertical.rotate(90, expand=True)
+    picture.paste(rotated, (font_size // 2, top), rotated)
     return picture

@@ -3,7 +3,9 @@
 
 TrainConfig is saved in every checkpoint as a dict and read back with
 `from_dict`, which ignores keys it does not know (old checkpoints hold an
-`extra` dict that nothing read). Imports the model's config only.
+`extra` dict that nothing read) and gives a key the checkpoint lacks the
+value it had when that checkpoint was written (LEGACY), not today's default.
+Imports the model's config only.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from vaegen.training.model import ModelConfig
 class TrainConfig:
     dataset: str = "mnist"
     data_dir: str | None = None
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
+    epochs: int = 26
+    batch_size: int = 256
+    lr: float = 3e-3
     lr_schedule: str = "cosine"  # cosine (to lr/100) or constant
     beta: float = 1.0
-    kl_warmup: float = 0.0  # epochs over which the KL weight ramps from 0 to beta
+    kl_warmup: float = 2.0  # epochs over which the KL weight ramps from 0 to beta
     binarize: bool | None = None  # None: on for mnist and fashion-mnist
     iw_samples: int = 1  # >1 trains on the importance-weighted bound (Burda et al.)
     iw_estimator: str = "iwae"  # the encoder's gradient of that bound: iwae, or dreg (Tucker et al. 2018)
@@ -41,15 +43,23 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{**LEGACY, **{k: v for k, v in data.items() if k in known}})
+
+
+# The defaults of the settings whose default has changed, as they were before
+# (the recipe of 2026-11 made `vaegen train` an mlp at batch 256): a checkpoint
+# written before one of these settings existed ran with these values.
+LEGACY = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "kl_warmup": 0.0}
 
 
 # The train options that name a model setting (option name -> ModelConfig field):
 # a resume may repeat them but not change them.
 MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", "hidden": "hidden", "decoder_layers": "decoder_layers",
                  "image_size": "height", "channels": "channels"}
-# What every resume takes from this command, given or not: how long and where to run.
-ALWAYS_FROM_COMMAND = {"epochs", "device", "threads"}
+# What every resume takes from this command, given or not: where to run. (How
+# long: --epochs when given; else the run's own total, so `--resume` alone
+# finishes an interrupted run as it was planned, whatever today's default is.)
+ALWAYS_FROM_COMMAND = {"device", "threads"}
 
 
 def resumed_config(state: dict, cfg: TrainConfig, model_cfg: ModelConfig,
