@@ -405,6 +405,20 @@ def test_refitting_replaces_the_cards_prior_section_and_keeps_the_rest(prior_bun
     assert text.rstrip().endswith("## An interpolation\n\nkept")
 
 
+def test_fit_prior_purity_is_an_option_and_a_recorded_fact(prior_bundle, tmp_path):
+    meta = json.loads((prior_bundle / "vaegen.json").read_text())
+    assert meta["prior"]["purity"] == 0.99  # the default
+    assert "p(class | z) < 0.99" in (prior_bundle / "README.md").read_text()
+    copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
+    result = CliRunner().invoke(cli, ["fit-prior", str(copy), "--components", "2", "--class-components", "2",
+                                      "--purity", "0", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["prior"]["purity"] == 0  # one pass: the card says nothing of a second
+    assert "p(class | z)" not in (copy / "README.md").read_text()
+    result = CliRunner().invoke(cli, ["fit-prior", str(copy), "--purity", "1.5"])
+    assert result.exit_code == 2 and "--purity" in result.stderr
+
+
 def test_malformed_class_mixtures_are_refused_when_a_class_is_drawn(vaegen, prior_bundle, tmp_path):
     from vaegen.bundle import sha256_file
 

@@ -87,8 +87,9 @@ class StopAt(Reporter):
             raise KeyboardInterrupt
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(tiny_mnist, tmp_path):
-    model_cfg = ModelConfig(arch="mlp", latent_dim=4, hidden=32)
+@pytest.mark.parametrize("arch", ["mlp", "conv"])  # the conv trains in channels_last memory on a CPU
+def test_resume_after_interruption_equals_uninterrupted_run(tiny_mnist, tmp_path, arch):
+    model_cfg = ModelConfig(arch=arch, latent_dim=4, hidden=32, conv_channels=4)
     train(small_cfg(tiny_mnist, epochs=3), model_cfg, tmp_path / "straight")
     with pytest.raises(Interrupted) as info:
         train(small_cfg(tiny_mnist, epochs=3), model_cfg, tmp_path / "stopped", reporter=StopAt(2))

@@ -140,7 +140,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, x_range: tuple[f
     width, height = (int(min(max(s, MIN_SIZE), MAX_SIZE)) for s in size)
     font_size = max(12, height // 30)
     font, small = _font(font_size), _font(round(font_size * 0.9))
-    legend_width = max((len(n) for n in series), default=0) * font_size * 0.6 + font_size * 3
+    legend_width = max((font.getlength(n) for n in series), default=0) + font_size * 4
     left, top, bottom = font_size * 5, font_size * 3, font_size * 4
     picture = Image.new("RGB", (left + width + round(legend_width), top + height + bottom), "white")
     draw = ImageDraw.Draw(picture)

@@ -38,7 +38,10 @@ def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet:
 @click.option("--max-codes", type=click.IntRange(min=2), default=None,
               help="Fit the overall mixture on at most N codes, drawn at random. [default: 10000]")
 @click.option("--class-max-codes", type=click.IntRange(min=2), default=None,
-              help="Fit each class's mixture on at most N of its codes. [default: 1000]")
+              help="Fit each class's mixture on at most N of its codes. [default: 2000]")
+@click.option("--purity", type=click.FloatRange(min=0, max=1), default=None,
+              help="Refit each class's mixture without the codes their own class explains with "
+                   "p(class | z) below this (0: one pass). [default: 0.99]")
 @click.option("--covariance", type=click.Choice(["full", "diag"]), default=None,
               help="Covariance of each component. [default: full]")
 @click.option("--codes", type=click.Choice(["means", "draws"]), default=None,
@@ -47,8 +50,8 @@ def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet:
 @click.option("--seed", type=int, default=0, help="Seed of the binarization, the draws and EM's start.")
 @options.json_option
 @options.quiet_option
-def fit_prior(model_dir, dataset, data_dir, components, class_components, max_codes, class_max_codes, covariance, codes,
-              limit, seed, as_json, quiet):
+def fit_prior(model_dir, dataset, data_dir, components, class_components, max_codes, class_max_codes, purity,
+              covariance, codes, limit, seed, as_json, quiet):
     """Fit a Gaussian mixture to a bundle's encoded training set, and one per
     class when the data has labels: `vaegen sample` then draws from it
     (sharper digits than N(0, I)), and `--label` draws one class.
@@ -63,7 +66,7 @@ def fit_prior(model_dir, dataset, data_dir, components, class_components, max_co
 
     model = load_model(model_dir, provider="cpu")
     chosen = {"components": components, "class_components": class_components, "max_codes": max_codes,
-              "class_max_codes": class_max_codes, "covariance_type": covariance,
+              "class_max_codes": class_max_codes, "purity": purity, "covariance_type": covariance,
               "codes": codes, "limit": limit, "seed": seed}
     facts = fit_and_install(model, dataset, data_dir, {k: v for k, v in chosen.items() if v is not None}, quiet)
     options.emit({"model": str(model.bundle.path), "prior": facts}, as_json,

@@ -140,7 +140,7 @@ def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
 @options.data_options("mnist")
 @click.option("--arch", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True,
               help="mlp: dense layers, the most model per minute on a CPU. conv: strided convolutions, "
-                   "a little better per epoch but about 8x the time an epoch on a CPU, where PyTorch's "
+                   "a little better per epoch but about 7x the time an epoch on a CPU, where PyTorch's "
                    "convolution backward pass is slow (README: Time to quality).")
 @click.option("--latent-dim", type=click.IntRange(min=1), default=32, help="Number of latent dimensions.")
 @click.option("--hidden", type=click.IntRange(min=1), default=256, show_default=True,

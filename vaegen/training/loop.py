@@ -170,6 +170,13 @@ def binarize_batch(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (draws < images.to(torch.int32) * 257).to(torch.float32)
 
 
+def channels_last(model_cfg: ModelConfig, device: torch.device) -> bool:
+    """The conv trains in NHWC memory on a CPU: 1.28x faster a step (83.6 against
+    106.9 ms a batch of 128, benchmarks/profile_step.py --arch conv --channels-last).
+    Not measured on a GPU, so left as it was there."""
+    return model_cfg.arch == "conv" and device.type == "cpu"
+
+
 def adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam with its fused kernel, one pass over all parameters: 7x faster than
     the default per-tensor loop on a CPU, where the optimizer took ~20% of an
@@ -195,6 +202,8 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
 
     torch.manual_seed(cfg.seed)  # parameter initialisation, the same on every rank
     model = VAE(model_cfg).to(device)
+    if channels_last(model_cfg, device):
+        model = model.to(memory_format=torch.channels_last)
     n = len(images)
     batch = min(cfg.batch_size, n - n % ddp.world)
     run = Run(
@@ -296,6 +305,8 @@ def _step(run: Run, epoch: int, i: int, indices: torch.Tensor) -> tuple[float, f
         group["lr"] = lr
     batch = run.images[indices].to(run.device)
     x = binarize_batch(batch, run.noise_gen) if cfg.binarized() else batch.float().div_(255.0)
+    if channels_last(run.model.cfg, run.device):
+        x = x.contiguous(memory_format=torch.channels_last)
     loss, recon, kl = batch_loss(run.wrapped, x, beta, cfg.iw_samples, run.noise_gen, run.model.cfg.latent_dim,
                                  bf16=cfg.precision == "bf16", estimator=cfg.iw_estimator)
     if not torch.isfinite(loss):
