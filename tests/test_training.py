@@ -5,6 +5,7 @@ These tests need torch (the train extra).
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -250,10 +251,12 @@ def test_the_cli_defaults_are_the_configs_defaults():
 def test_binarize_batch_draws_each_pixel_with_its_intensity():
     gen = torch.Generator().manual_seed(0)
     levels = torch.tensor([0, 1, 64, 128, 254, 255], dtype=torch.uint8)
+    edges = loop.binarize_batch(torch.tensor([0, 255] * 32768, dtype=torch.uint8), torch.Generator().manual_seed(7))
+    assert edges[0::2].sum() == 0 and edges[1::2].min() == 1  # every 16-bit draw tried at both ends
     images = levels.repeat_interleave(40_000).reshape(6, 1, 200, 200)
     x = loop.binarize_batch(images, gen)
     assert x.dtype == torch.float32 and x.shape == images.shape and set(x.unique().tolist()) <= {0.0, 1.0}
-    assert x[0].sum() == 0 and x[5].min() == 1  # 0 and 255 are certain
+    assert x[0].sum() == 0 and x[5].min() == 1  # 0 and 255 are certain, whatever the seed
     for i, p in enumerate(levels.tolist()):
         for lane in range(4):  # four pixels share an int64 draw: each of its 16-bit parts is fair
             share = x[i].flatten()[lane::4].mean().item()
@@ -262,9 +265,40 @@ def test_binarize_batch_draws_each_pixel_with_its_intensity():
     assert torch.equal(x, again) and not torch.equal(x, loop.binarize_batch(images, gen))
 
 
-def test_training_uses_the_fused_adam():
-    opt = loop.adam(torch.nn.Linear(3, 2), 1e-3)
+def test_training_uses_the_fused_adam_where_torch_has_it():
+    layer = torch.nn.Linear(3, 2)
+    opt = loop.adam(layer, 1e-3)
     assert opt.defaults["fused"] is True
+    layer(torch.ones(1, 3)).sum().backward()
+    opt.step()  # torch checks a fused optimizer's tensors here, not when it is made
+    assert loop.adam(torch.nn.Linear(3, 2, device="meta"), 1e-3).defaults["fused"] is False
+
+
+def test_a_saved_adam_state_is_restored_in_its_parameters_layout_and_fused():
+    """The fused kernel reads raw memory: moments saved in the default layout
+    (a conv run of an older vaegen, or of a GPU) are copied into the
+    channels_last layout of the conv's weights on a CPU, and an old
+    checkpoint's per-tensor Adam becomes the fused one."""
+    conv = torch.nn.Conv2d(2, 3, 3)
+    old = torch.optim.Adam(conv.parameters(), lr=1e-3)  # unfused, default layout
+    conv(torch.randn(2, 2, 5, 5)).sum().backward()
+    old.step()
+    saved = copy.deepcopy(old.state_dict())  # as read from a checkpoint: tensors of its own
+    assert saved["param_groups"][0]["fused"] is None
+    new_conv = torch.nn.Conv2d(2, 3, 3).to(memory_format=torch.channels_last)
+    new_conv.load_state_dict(conv.state_dict())
+    opt = loop.adam(new_conv, 1e-3)
+    loop._restore_optimizer(opt, new_conv, saved)
+    moments = opt.state[new_conv.weight]
+    assert moments["exp_avg"].is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(moments["exp_avg"], old.state[conv.weight]["exp_avg"])  # same values, new layout
+    assert opt.param_groups[0]["fused"] is True
+    # One step of each from the same state gives the same weights.
+    for model, optimizer in ((conv, old), (new_conv, opt)):
+        optimizer.zero_grad()
+        model(torch.ones(1, 2, 5, 5)).sum().backward()
+        optimizer.step()
+    torch.testing.assert_close(new_conv.weight, conv.weight)
 
 
 def test_lr_schedule_from_a_start_step():

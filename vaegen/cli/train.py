@@ -13,8 +13,8 @@ from vaegen.errors import VaegenError
 
 # With --resume, these options given now override the saved ones (the resume
 # policy in vaegen.training.config decides which may change); an option not
-# given keeps the run's own value, --epochs included.
-OVERRIDABLE = {"epochs", "arch", "latent_dim", "hidden", "decoder_layers", "image_size", "channels", "dataset",
+# given keeps the run's own value. --epochs, not given, is the run's own total.
+OVERRIDABLE = {"arch", "latent_dim", "hidden", "decoder_layers", "image_size", "channels", "dataset",
                "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "iw_estimator", "precision"}
 
 
@@ -121,6 +121,17 @@ def _configs(ctx: click.Context, p: dict):
     return cfg, model_cfg
 
 
+def _saved_epochs(out: Path, default: int) -> int:
+    """The total a run in `out` was started for (`--resume` without --epochs
+    finishes it); `default` where there is no checkpoint (train says so)."""
+    from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint
+    from vaegen.training.config import TrainConfig
+
+    if not (out / CHECKPOINT).is_file():
+        return default
+    return TrainConfig.from_dict(load_checkpoint(out / CHECKPOINT)["train_config"]).epochs
+
+
 def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
     """The end of every run: the fitted prior, on the run's own data and seed
     (as the checkpoint has them: a resumed run keeps its --data-dir)."""
@@ -215,6 +226,8 @@ def train(**p):
     dataset, quiet = p["dataset"], p["quiet"]
     out = p["out"] or Path("runs") / (dataset if dataset in ("mnist", "fashion-mnist") else Path(dataset).name)
     cfg, model_cfg = _configs(ctx, p)
+    if p["resume"] and "epochs" not in given:
+        cfg.epochs = _saved_epochs(out, cfg.epochs)
     reporter = ClickReporter(quiet)
     try:
         run_training(cfg, model_cfg, out, resume=p["resume"], overrides=given & OVERRIDABLE, reporter=reporter)

@@ -56,10 +56,10 @@ LEGACY = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "kl_warmup": 0.0}
 # a resume may repeat them but not change them.
 MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", "hidden": "hidden", "decoder_layers": "decoder_layers",
                  "image_size": "height", "channels": "channels"}
-# What every resume takes from this command, given or not: where to run. (How
-# long: --epochs when given; else the run's own total, so `--resume` alone
-# finishes an interrupted run as it was planned, whatever today's default is.)
-ALWAYS_FROM_COMMAND = {"device", "threads"}
+# What every resume takes from this command, given or not: how long and where
+# to run. (`vaegen train --resume` without --epochs puts the run's own total in
+# the command: an interrupted run finishes as planned, whatever today's default.)
+ALWAYS_FROM_COMMAND = {"epochs", "device", "threads"}
 
 
 def resumed_config(state: dict, cfg: TrainConfig, model_cfg: ModelConfig,

@@ -130,8 +130,7 @@ def train(
     state = None
     if resume:
         state = load_checkpoint(out / CHECKPOINT)
-        # A caller of the library names a total in cfg.epochs; the CLI only when --epochs is given.
-        cfg, model_cfg = resumed_config(state, cfg, model_cfg, {"epochs"} if overrides is None else overrides)
+        cfg, model_cfg = resumed_config(state, cfg, model_cfg, overrides or set())
         if state["epoch"] == cfg.epochs and not (out / "model" / "vaegen.json").is_file():
             # Killed during the final export: the epochs are done, the bundle is what is missing.
             (reporter or Reporter()).message(f"All {cfg.epochs} epochs are done; exporting the missing bundle.")
@@ -158,7 +157,7 @@ def train(
 
 def binarize_batch(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Dynamic binarization of uint8 images: each pixel p becomes 1 with
-    probability 257p/65536 (p/255 to within 2e-5), 0 otherwise, as float32.
+    probability p/255 (to within 1/65536; 0 and 255 exactly), 0 otherwise, as float32.
 
     One 16-bit random number a pixel, drawn four to an int64: torch.bernoulli
     draws a float per pixel and took 11% of an mlp training step on a CPU;
@@ -167,7 +166,7 @@ def binarize_batch(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = images.numel()
     words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), generator=gen, dtype=torch.int64, device=images.device)
     draws = words.view(torch.int16)[:n].view(images.shape).to(torch.int32) + 32768  # uniform on 0..65535
-    return (draws < images.to(torch.int32) * 257).to(torch.float32)
+    return (draws * 255 < images.to(torch.int32) * 65536).to(torch.float32)  # u/65536 < p/255, in int32
 
 
 def channels_last(model_cfg: ModelConfig, device: torch.device) -> bool:
@@ -180,11 +179,32 @@ def channels_last(model_cfg: ModelConfig, device: torch.device) -> bool:
 def adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam with its fused kernel, one pass over all parameters: 7x faster than
     the default per-tensor loop on a CPU, where the optimizer took ~20% of an
-    mlp step (benchmarks/profile_step.py). Torch builds without it fall back."""
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=lr)
+    mlp step (benchmarks/profile_step.py). Torch has it for CPU and CUDA tensors
+    (and checks only at the first step), so other devices get the default."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=_fusable(model))
+
+
+def _fusable(model: torch.nn.Module) -> bool:
+    return all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module, saved: dict) -> None:
+    """Load a saved Adam state so that it matches this run: each moment in its
+    parameter's memory layout and device (the fused kernels read raw memory: a
+    conv saved in one layout, resumed in channels_last, would pair the wrong
+    moments), and the fused kernel wherever it applies (a checkpoint of an
+    older vaegen saved the per-tensor loop)."""
+    optimizer.load_state_dict(saved)
+    fused = _fusable(model)
+    for param in model.parameters():
+        state = optimizer.state.get(param, {})
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape:
+                state[key] = torch.empty_like(param).copy_(value)
+            elif key == "step" and fused and torch.is_tensor(value):  # the fused kernel's step lives by its parameter
+                state[key] = value.to(device=param.device, dtype=torch.float32)
+    for group in optimizer.param_groups:
+        group["fused"], group["foreach"] = fused, None if fused else group.get("foreach")
 
 
 def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict | None,
@@ -245,7 +265,7 @@ def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
 def _restore(run: Run, state: dict) -> None:
     """Put the checkpoint's weights, optimizer and generator states into `run`."""
     run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
+    _restore_optimizer(run.optimizer, run.model, state["optimizer"])
     run.data_gen.set_state(state["rng"]["data"])
     saved = noise_states(state)
     if len(saved) != run.ddp.world:
