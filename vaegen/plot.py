@@ -90,6 +90,16 @@ def _legend(draw: ImageDraw.ImageDraw, classes: list[str], colors: list[str], le
         draw.text((left + font_size + 8, y + font_size // 2 + 1), name, fill=(40, 40, 40), font=font, anchor="lm")
 
 
+def _vertical_caption(picture: Image.Image, text: str, at: tuple[int, int], length: int, band: int,
+                      font: ImageFont.ImageFont, fill: tuple[int, int, int]) -> None:
+    """`text` read bottom to top, centred in a band `band` pixels wide and `length`
+    long whose top left is `at` (a y axis's caption)."""
+    vertical = Image.new("RGBA", (length, band), (255, 255, 255, 0))
+    ImageDraw.Draw(vertical).text((length // 2, band // 2), text, fill=fill, font=font, anchor="mm")
+    rotated = vertical.rotate(90, expand=True)
+    picture.paste(rotated, at, rotated)
+
+
 def scatter_map(xy: np.ndarray, labels: np.ndarray, classes: list[str], *, bounds: tuple[float, float, float, float],
                 size: int = 640, title: str = "", axes: tuple[str, str] = ("", "")) -> Image.Image:
     """A scatter of the points xy [N, 2] inside `bounds` (x_min, x_max, y_min,
@@ -115,10 +125,7 @@ def scatter_map(xy: np.ndarray, labels: np.ndarray, classes: list[str], *, bound
         _legend(draw, classes, colors, pad * 2 + size - font_size, top, font_size)
     small = _font(font_size)
     draw.text((pad + size // 2, top + size + pad), axes[0], fill=(90, 90, 90), font=small, anchor="mm")
-    vertical = Image.new("RGBA", (size, font_size * 2), (255, 255, 255, 0))
-    ImageDraw.Draw(vertical).text((size // 2, font_size), axes[1], fill=(90, 90, 90), font=small, anchor="mm")
-    rotated = vertical.rotate(90, expand=True)
-    picture.paste(rotated, (pad - font_size * 2, top), rotated)
+    _vertical_caption(picture, axes[1], (pad - font_size * 2, top), size, font_size * 2, small, (90, 90, 90))
     return picture
 
 
@@ -174,8 +181,5 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, x_range: tuple[f
             draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=_rgb(color))
     _legend(draw, list(series), colors, left + width + font_size, top, font_size)
     draw.text((left + width / 2, top + height + font_size * 2.2), axes[0], fill=(60, 60, 60), font=font, anchor="ma")
-    vertical = Image.new("RGBA", (height, font_size * 2), (255, 255, 255, 0))
-    ImageDraw.Draw(vertical).text((height // 2, font_size), axes[1], fill=(60, 60, 60), font=font, anchor="mm")
-    rotated = vertical.rotate(90, expand=True)
-    picture.paste(rotated, (font_size // 2, top), rotated)
+    _vertical_caption(picture, axes[1], (font_size // 2, top), height, font_size * 2, font, (60, 60, 60))
     return picture
