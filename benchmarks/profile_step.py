@@ -55,7 +55,7 @@ def main() -> None:
             if args.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
         t1 = time.perf_counter()
-        loss, _, _ = batch_loss(net, x, 1.0, 1, gen, cfg.latent_dim)
+        loss, _, _ = batch_loss(net, net, x, 1.0, 1, gen)
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -284,8 +284,7 @@ def bench_training(steps: int, repeats: int, recipe: dict) -> dict:
             noise = torch.Generator().manual_seed(1)
 
             def step(x):
-                loss, _, _ = batch_loss(model, x, 1.0, iw_samples, noise, cfg.latent_dim,
-                                           estimator=estimator)
+                loss, _, _ = batch_loss(model, model, x, 1.0, iw_samples, noise, estimator=estimator)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -67,7 +67,7 @@ def test_parity_catches_a_corrupted_graph(tmp_path):
 def test_parity_failure_leaves_no_bundle_and_keeps_the_old_one(tmp_path, monkeypatch):
     old = export_bundle(tiny_model(seed=1), tmp_path / "b")
     old_meta = (old / "vaegen.json").read_text()
-    real_export = export_module._export_graph
+    real_export = export_module.export_graph
 
     def corrupting(module, example, path, input_name, outputs):
         real_export(module, example, path, input_name, outputs)
@@ -78,7 +78,7 @@ def test_parity_failure_leaves_no_bundle_and_keeps_the_old_one(tmp_path, monkeyp
             bias.CopyFrom(onnx.numpy_helper.from_array(array, bias.name))
             onnx.save(graph, str(path))
 
-    monkeypatch.setattr(export_module, "_export_graph", corrupting)
+    monkeypatch.setattr(export_module, "export_graph", corrupting)
     with pytest.raises(ExportError, match="no bundle was written"):
         export_bundle(tiny_model(seed=2), tmp_path / "b")
     assert (tmp_path / "b" / "vaegen.json").read_text() == old_meta

@@ -260,7 +260,7 @@ def test_a_judge_graph_that_disagrees_with_torch_is_not_kept(tmp_path, monkeypat
     from vaegen.errors import ExportError
     from vaegen.training import judge as judge_module
 
-    real_export = judge_module._export_graph
+    real_export = judge_module.export_graph
 
     def corrupting(module, example, path, input_name, outputs):
         real_export(module, example, path, input_name, outputs)
@@ -269,7 +269,7 @@ def test_a_judge_graph_that_disagrees_with_torch_is_not_kept(tmp_path, monkeypat
         bias.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(bias) + 0.5, bias.name))
         onnx.save(graph, str(path))
 
-    monkeypatch.setattr(judge_module, "_export_graph", corrupting)
+    monkeypatch.setattr(judge_module, "export_graph", corrupting)
     torch.manual_seed(0)
     images, labels = draw_digits(8, seed=8)
     with pytest.raises(ExportError, match="Parity check failed: the judge's (logits|features) differ from torch"):

@@ -422,7 +422,7 @@ def test_dreg_gradients_follow_their_definition():
 
     def hooked(estimator):
         model.zero_grad()
-        loss, _, _ = batch_loss(model, x, 1.0, k, torch.Generator().manual_seed(5), 3, estimator=estimator)
+        loss, _, _ = batch_loss(model, model, x, 1.0, k, torch.Generator().manual_seed(5), estimator=estimator)
         loss.backward()
         return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}
 

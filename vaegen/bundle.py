@@ -22,6 +22,9 @@ ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 META_FILE = "vaegen.json"
 DEFAULT_MODEL = "mnist"
+# What decoder.onnx outputs, by the likelihood in vaegen.json: the likelihood's
+# parameters, then `probs`, the picture (Bernoulli means, or the logistic's mean), in [0, 1].
+DECODER_OUTPUTS = {"bernoulli": ("logits", "probs"), "logistic": ("loc", "log_scale", "probs")}
 
 
 class Bundle:
@@ -60,6 +63,10 @@ class Bundle:
     @property
     def preprocessing(self) -> str:
         return self.meta.get("preprocessing", "resize")
+
+    @property
+    def likelihood(self) -> str:
+        return self.meta.get("likelihood", "bernoulli")
 
     @property
     def model_id(self) -> str:
@@ -158,6 +165,9 @@ def read_meta(path: Path) -> dict:
         raise BundleError(f"{meta_path} is malformed: image_shape must be three positive integers, not {shape}.")
     if _require(meta, "latent_dim", int, path) < 1:
         raise BundleError(f"{meta_path} is malformed: latent_dim must be positive.")
+    if meta.get("likelihood", "bernoulli") not in DECODER_OUTPUTS:
+        raise BundleError(f"{meta_path} names likelihood {meta.get('likelihood')!r}, which this vaegen does not know "
+                          f"({', '.join(DECODER_OUTPUTS)}); upgrade vaegen.")
     files = _require(meta, "files", dict, path)
     for name in (ENCODER_FILE, DECODER_FILE):
         entry = files.get(name)

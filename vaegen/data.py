@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import math
 import os
 import struct
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegen.errors import DataError
+from vaegen.errors import ArgumentError, DataError
 from vaegen.fileio import atomic_path
 
 # Progress callback: (bytes or items done, total or None).
@@ -34,8 +35,7 @@ IDX_UBYTE = 0x08
 @dataclass(frozen=True)
 class IdxFile:
     name: str  # uncompressed file name, e.g. train-images-idx3-ubyte
-    md5: str  # md5 of the named form (raw, or the .gz when gz_md5 is True)
-    gz_md5: bool = False
+    sha256: str  # of the uncompressed IDX bytes: a faithful copy matches however it is wrapped (gzipped by anyone, or plain)
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,12 @@ class IdxDataset:
     train_labels: IdxFile
     test_images: IdxFile
     test_labels: IdxFile
+    system_package: str = ""  # the Debian/Ubuntu package that installs it in SYSTEM_DATA_DIR/<name>
+
+    def files(self, split: str) -> tuple[IdxFile, IdxFile]:
+        return getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
 
 
-# MNIST: md5 of each raw (uncompressed) file, the well-known reference values.
-# Fashion-MNIST publishes the md5 of its .gz files, so those are checked.
 DATASETS: dict[str, IdxDataset] = {
     "mnist": IdxDataset(
         name="mnist",
@@ -58,10 +60,10 @@ DATASETS: dict[str, IdxDataset] = {
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
             "http://yann.lecun.com/exdb/mnist/",
         ),
-        train_images=IdxFile("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb"),
-        train_labels=IdxFile("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624"),
-        test_images=IdxFile("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea"),
-        test_labels=IdxFile("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637"),
+        train_images=IdxFile("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+        train_labels=IdxFile("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+        test_images=IdxFile("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+        test_labels=IdxFile("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
     ),
     "fashion-mnist": IdxDataset(
         name="fashion-mnist",
@@ -69,12 +71,14 @@ DATASETS: dict[str, IdxDataset] = {
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
         ),
-        train_images=IdxFile("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", True),
-        train_labels=IdxFile("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", True),
-        test_images=IdxFile("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79", True),
-        test_labels=IdxFile("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", True),
+        train_images=IdxFile("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+        train_labels=IdxFile("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+        test_images=IdxFile("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+        test_labels=IdxFile("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        system_package="dataset-fashion-mnist",
     ),
 }
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # where Debian's dataset packages put their files
 
 # What each label means, in label order (Fashion-MNIST: Xiao et al. 2017, table 1).
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
@@ -133,27 +137,13 @@ def encode_idx(array: np.ndarray) -> bytes:
 
 def _gunzip(data: bytes, source: str) -> bytes:
     try:
-        with gzip.GzipFile(fileobj=_BytesReader(data)) as f:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
             out = f.read(MAX_IDX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{source} is not a valid gzip file ({exc}).") from exc
     if len(out) > MAX_IDX_BYTES:
         raise DataError(f"{source} unpacks to more than {MAX_IDX_BYTES >> 20} MiB; refusing it.")
     return out
-
-
-class _BytesReader:
-    """A minimal file object over bytes (io.BytesIO without the copy)."""
-
-    def __init__(self, data: bytes):
-        self._view = memoryview(data)
-        self._pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self._view) if n is None or n < 0 else min(len(self._view), self._pos + n)
-        chunk = self._view[self._pos : end].tobytes()
-        self._pos = end
-        return chunk
 
 
 def read_idx_file(path: str | os.PathLike, *, ndim: int) -> np.ndarray:
@@ -171,29 +161,43 @@ def read_idx_file(path: str | os.PathLike, *, ndim: int) -> np.ndarray:
 # ---------------------------------------------------------------- finding and downloading
 
 
-def default_data_dir(name: str) -> Path:
-    """`$VAEGEN_DATA_DIR`, else ~/.cache/vaegen/<name>."""
-    env = os.environ.get("VAEGEN_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
+def data_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The folders a named dataset is looked for in, in order: `data_dir`,
+    $VAEGEN_DATA_DIR (each as given, then its <name> subfolder), the cache
+    ~/.cache/vaegen/<name>, and where system packages put it (/usr/share/datasets/<name>)."""
+    given = [Path(p).expanduser() for p in (data_dir, os.environ.get("VAEGEN_DATA_DIR")) if p]
+    folders = [f for g in given for f in (g, g / name)]
+    folders += [cache_dir(name), SYSTEM_DATA_DIR / name]
+    return list(dict.fromkeys(folders))
+
+
+def cache_dir(name: str) -> Path:
     return Path("~/.cache/vaegen").expanduser() / name
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+def download_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """Where a missing dataset is downloaded to: `data_dir`, else $VAEGEN_DATA_DIR, else the cache."""
+    given = data_dir or os.environ.get("VAEGEN_DATA_DIR")
+    return Path(given).expanduser() if given else cache_dir(name)
 
 
-def _verified(entry: IdxFile, raw: bytes | None, gz: bytes | None) -> bool:
-    if entry.gz_md5:
-        return gz is not None and _md5(gz) == entry.md5
-    return raw is not None and _md5(raw) == entry.md5
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def _load_verified(folder: Path, entry: IdxFile) -> bytes | None:
-    """The verified raw bytes of `entry` in `folder`, or None when absent.
+def _known_as(digest: str) -> str | None:
+    """The dataset whose file has this content, if any."""
+    for dataset in DATASETS.values():
+        for split in ("train", "test"):
+            if any(entry.sha256 == digest for entry in dataset.files(split)):
+                return dataset.name
+    return None
 
-    A present file that fails its checksum is an error, never silently replaced.
-    """
+
+def _load_verified(folder: Path, entry: IdxFile, dataset: str) -> bytes | None:
+    """The raw IDX bytes of `entry` in `folder` (plain, or gzipped by anyone),
+    or None when the folder has no copy of it (no file by that name, or the
+    file of another known dataset). A file that matches nothing is refused."""
     for candidate in (folder / entry.name, folder / f"{entry.name}.gz"):
         if not candidate.is_file():
             continue
@@ -201,17 +205,17 @@ def _load_verified(folder: Path, entry: IdxFile) -> bytes | None:
             data = candidate.read_bytes()
         except OSError as exc:
             raise DataError(f"Cannot read {candidate}: {exc.strerror or exc}.") from exc
-        gz = data if data[:2] == b"\x1f\x8b" else None
-        raw = _gunzip(data, str(candidate)) if gz is not None else data
-        if entry.gz_md5 and gz is None:
-            # Only the .gz checksum is published: check the structure alone.
+        raw = _gunzip(data, str(candidate)) if data[:2] == b"\x1f\x8b" else data
+        digest = _sha256(raw)
+        if digest == entry.sha256:
             return raw
-        if not _verified(entry, raw, gz):
-            raise DataError(
-                f"{candidate} fails its md5 check (expected {entry.md5}); "
-                "delete it so vaegen can download it again, or replace it with the original."
-            )
-        return raw
+        other = _known_as(digest)
+        if other is not None and other != dataset:
+            continue  # e.g. MNIST's file of the same name, in a folder tried for Fashion-MNIST
+        raise DataError(
+            f"{candidate} is not the {dataset} file {entry.name}: its content does not match the published one "
+            "(corrupt or truncated). Use a faithful copy, or pass --data-dir with another folder."
+        )
     return None
 
 
@@ -247,27 +251,41 @@ def fetch_idx(
     timeout: float = 30.0,
     progress: Progress | None = None,
 ) -> bytes:
-    """Download `entry` from the dataset's mirrors in turn; verify; rename into place."""
+    """Download `entry` from the dataset's mirrors in turn, verify its content,
+    and rename it into `folder`; a DataError lists each mirror's failure."""
     failures = []
     for mirror in dataset.mirrors:
         url = f"{mirror}{entry.name}.gz"
         try:
             gz = download_file(url, timeout=timeout, progress=progress)
             raw = _gunzip(gz, url)
-            if not _verified(entry, raw, gz):
-                raise DataError(f"{url} failed its md5 check")
+            if _sha256(raw) != entry.sha256:
+                raise DataError("its content does not match the published file")
             parse_idx(raw, ndim=3 if "images" in entry.name else 1, source=url)
         except (TimeoutError, urllib.error.URLError, OSError, DataError) as exc:
             reason = getattr(exc, "reason", None) or exc
             failures.append(f"{url}: {reason}")
             continue
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / f"{entry.name}.gz") as tmp:
-            tmp.write_bytes(gz)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(folder / f"{entry.name}.gz") as tmp:
+                tmp.write_bytes(gz)
+        except OSError as exc:
+            raise DataError(f"Cannot save {entry.name}.gz in {folder}: {exc.strerror or exc}.") from exc
         return raw
-    raise DataError(
-        f"Could not download {entry.name} ({'; '.join(failures)}). "
-        f"Put the {dataset.name} files ({entry.name}[.gz]) in {folder} by hand, or pass --data-dir."
+    raise DataError("; ".join(failures) or "no mirror is known")
+
+
+def _not_found(dataset: IdxDataset, missing: list[IdxFile], folders: list[Path], why: str) -> DataError:
+    """The one-line error for files found in no folder: every missing file,
+    every folder tried, and how to fill one."""
+    names = ", ".join(f"{e.name}[.gz]" for e in missing)
+    hint = "put the files in one of these folders, or set VAEGEN_DATA_DIR (or --data-dir) to the folder that holds them"
+    if dataset.system_package:
+        hint += f"; on Debian or Ubuntu, apt-get install {dataset.system_package}"
+    return DataError(
+        f"{dataset.name} is not on this machine: {names} not found in {', '.join(map(str, folders))} ({why}). "
+        f"To fix: {hint}."
     )
 
 
@@ -282,31 +300,37 @@ def load_idx_dataset(
 ) -> ImageSet:
     """Load MNIST or Fashion-MNIST `split` ('train' or 'test') as an ImageSet.
 
-    Files are found in `data_dir`, else $VAEGEN_DATA_DIR, else
-    ~/.cache/vaegen/<name>, and downloaded there when absent.
+    Each file is taken from the first folder of data_dirs() that holds a
+    copy whose content is the published file's; the ones found nowhere are
+    downloaded into download_dir() (unless `download` is False).
     """
     if name not in DATASETS:
         raise DataError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
     if split not in ("train", "test"):
         raise DataError(f"Unknown split {split!r}; choose train or test.")
     dataset = DATASETS[name]
-    folder = Path(data_dir).expanduser() if data_dir else default_data_dir(name)
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"Data folder {folder} is not a folder.")
-    arrays = []
-    for entry, ndim in (
-        (getattr(dataset, f"{split}_images"), 3),
-        (getattr(dataset, f"{split}_labels"), 1),
-    ):
-        raw = _load_verified(folder, entry)
-        if raw is None:
-            if not download:
-                raise DataError(f"{entry.name} is not in {folder}; put the {name} files there.")
-            raw = fetch_idx(dataset, entry, folder, timeout=timeout, progress=progress)
-        arrays.append(parse_idx(raw, ndim=ndim, source=str(folder / entry.name)))
-    images, labels = arrays
+    if data_dir is not None and Path(data_dir).expanduser().exists() and not Path(data_dir).expanduser().is_dir():
+        raise DataError(f"Data folder {data_dir} is not a folder.")
+    folders = [f for f in data_dirs(name, data_dir) if f.is_dir()]
+    found: dict[str, bytes] = {}
+    for entry in dataset.files(split):
+        raw = next((r for r in (_load_verified(f, entry, name) for f in folders) if r is not None), None)
+        if raw is not None:
+            found[entry.name] = raw
+    missing = [e for e in dataset.files(split) if e.name not in found]
+    if missing and not download:
+        raise _not_found(dataset, missing, data_dirs(name, data_dir), "downloading is off")
+    for entry in missing:
+        target = download_dir(name, data_dir)
+        try:
+            found[entry.name] = fetch_idx(dataset, entry, target, timeout=timeout, progress=progress)
+        except DataError as exc:
+            raise _not_found(dataset, missing, data_dirs(name, data_dir), f"and the download failed: {exc}") from exc
+    images_entry, labels_entry = dataset.files(split)
+    images = parse_idx(found[images_entry.name], ndim=3, source=images_entry.name)
+    labels = parse_idx(found[labels_entry.name], ndim=1, source=labels_entry.name)
     if len(images) != len(labels):
-        raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels in the {split} split.")
+        raise DataError(f"{name}: {len(images)} images but {len(labels)} labels in the {split} split.")
     return ImageSet(images=images[:, None, :, :], labels=labels.astype(np.int64), name=name, classes=CLASS_NAMES[name])
 
 
@@ -391,6 +415,38 @@ def split_for_training(dataset: str, data_dir: str | os.PathLike | None = None, 
     return part(~held), part(held)
 
 
+EVAL_SEED = 0  # the one binarization of held-out images that every evaluation of every model sees
+
+
+def binarized_by_default(dataset: str) -> bool:
+    """MNIST is modelled binarized (the VAE literature's benchmark); every
+    other dataset in its 256 grey or colour levels."""
+    return dataset == "mnist"
+
+
+def likelihood_for(dataset: str, binarized: bool | None = None, likelihood: str | None = None) -> str:
+    """The likelihood a model of `dataset` is trained with: bernoulli for
+    binarized pixels, logistic (discretized, 256 levels) for 8-bit values.
+    Either choice implies the other; both given must agree."""
+    if binarized is None:
+        binarized = binarized_by_default(dataset) if likelihood is None else likelihood == "bernoulli"
+    wanted = "bernoulli" if binarized else "logistic"
+    if likelihood is not None and likelihood != wanted:
+        raise ArgumentError(
+            "a Bernoulli models binarized pixels and the logistic 8-bit ones: "
+            f"{'binarized' if binarized else '8-bit'} data takes likelihood {wanted}, not {likelihood}."
+        )
+    return wanted
+
+
+def model_input(images: np.ndarray, likelihood: str, seed: int = EVAL_SEED) -> np.ndarray:
+    """uint8 images as a model of `likelihood` sees them, float32: binarized
+    once with `seed` (bernoulli), or scaled to the levels k/255 (logistic)."""
+    if likelihood == "bernoulli":
+        return binarize(images, seed)
+    return images.astype(np.float32) / np.float32(255.0)
+
+
 def binarize(images: np.ndarray, seed: int) -> np.ndarray:
     """Stochastic binarization (Burda et al. 2015): each pixel is 1 with
     probability intensity/255, drawn once from a seeded generator. uint8 -> float32 0/1.
@@ -416,10 +472,11 @@ def load_for_model(dataset: str, split: str, data_dir: str | os.PathLike | None,
 
 
 def evaluation_images(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
-                      *, limit: int | None = None, progress: Progress | None = None) -> np.ndarray:
+                      *, likelihood: str = "bernoulli", limit: int | None = None,
+                      progress: Progress | None = None) -> np.ndarray:
     """The held-out images a model is scored on: the first `limit` of the
-    split, checked against the model's image shape, binarized once with the
-    fixed seed 0 (so every evaluation of every model sees the same bits)."""
+    split, checked against the model's image shape, as model_input() gives
+    them (binarized once with EVAL_SEED, so every evaluation sees the same bits)."""
     data = load_for_model(dataset, split, data_dir, image_shape, progress=progress)
     images = data.images[:limit] if limit else data.images
-    return binarize(images, seed=0)
+    return model_input(images, likelihood)

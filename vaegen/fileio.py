@@ -113,3 +113,14 @@ def make_folder(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise _os_error(path, exc) from exc
     return path
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """`path` as vaegen records or shows it (a model card's command, the
+    explorer's page): relative to the working folder when it lies below it,
+    else its own name, so nothing written names the machine's folders."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return resolved.name

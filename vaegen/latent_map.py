@@ -9,6 +9,13 @@ wider one is seen along Fisher's discriminants when the images have labels
 and the ten digits piled on one another), else along its principal
 components. numpy only: an SVD, a Cholesky factor, an eigendecomposition.
 
+A bundle carries the map of its held-out images (map.npy, written when its
+prior is fitted: the projection, the 2-D points and their labels), so `vaegen
+map` and `vaegen serve` need no dataset. map.npy is one numpy record of plain
+arrays (mean [D], directions [2, D], basis [2, D], xy [N, 2], labels [N]),
+read with allow_pickle=False; its facts (method, axes, classes, dataset) are
+in vaegen.json under "map", and it is listed with its sha256 under "files".
+
 Used by `vaegen map` and `vaegen serve`. Imports numpy and vaegen's
 torch-free modules (vaegen.data for the images) only.
 """
@@ -17,16 +24,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from vaegen.errors import ArgumentError, DataError
+from vaegen.errors import ArgumentError, BundleError, DataError
 
-# Fashion-MNIST's labels 0..9 (Xiao et al. 2017); MNIST's are the digits themselves.
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot")
-
+MAP_FILE = "map.npy"
+MAP_IMAGES = 5000  # held-out images on a bundle's map
 
 PROJECTIONS = ("auto", "pca", "lda")
 
@@ -146,48 +150,97 @@ def map_bounds(xy: np.ndarray, margin: float = 0.08) -> tuple[float, float, floa
     return (float(centre[0] - half), float(centre[0] + half), float(centre[1] - half), float(centre[1] + half))
 
 
-def class_names(dataset: str, labels: np.ndarray) -> list[str]:
-    """Names of the labels 0..K-1 of `dataset`: MNIST's digits, Fashion-MNIST's
-    garments, an image folder's subfolders (as vaegen.data numbers them)."""
-    count = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
-    if dataset == "fashion-mnist":
-        return list(FASHION_CLASSES[:count])
-    if dataset != "mnist" and Path(dataset).expanduser().is_dir():
-        folder = Path(dataset).expanduser()
-        subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if len(subfolders) >= count:
-            return subfolders[:count]
-    return [str(i) for i in range(count)]
-
-
 @dataclass
 class LatentMap:
-    """Latent means of a dataset's images and their place on the map."""
+    """Images' places on the map: their 2-D points and labels, and the plane
+    they were projected on. `note` says why a map has no points."""
 
-    mu: np.ndarray  # float32 [N, D]
     xy: np.ndarray  # float32 [N, 2]
     labels: np.ndarray  # int64 [N], -1 when unknown
     classes: list[str]  # names of the labels 0..K-1
     projection: Projection
     dataset: str
+    note: str = ""
 
 
 def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike | None = None,
-               split: str = "test", limit: int | None = 5000, method: str = "auto",
+               split: str = "test", limit: int | None = MAP_IMAGES, method: str = "auto",
                progress=None) -> LatentMap:
     """Encode the first `limit` images of `dataset` (default: the one the
     bundle was trained on, from its vaegen.json) with `model` and fit the map."""
-    from vaegen.data import load_dataset
+    from vaegen.data import load_for_model
 
     dataset = dataset or model.bundle.meta.get("dataset") or "mnist"
-    c, h, w = model.image_shape
-    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=progress)
-    if tuple(data.images.shape[1:]) != (c, h, w):
-        raise DataError(f"{dataset} images are {tuple(data.images.shape[1:])}, the model takes {(c, h, w)}.")
+    data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
     images, labels = data.images[:limit], data.labels[:limit]
     if len(images) < 2:
         raise DataError(f"{dataset} has {len(images)} image(s) in its {split} split; the map needs at least two.")
     mu, _ = model.encode(images.astype(np.float32) / 255.0)
     projection = fit_projection(mu, labels, method)
-    return LatentMap(mu=mu, xy=projection.project(mu), labels=labels.astype(np.int64),
-                     classes=class_names(dataset, data.labels), projection=projection, dataset=str(dataset))
+    count = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    classes = list(data.classes[:count]) if len(data.classes) >= count else [str(i) for i in range(count)]
+    return LatentMap(xy=projection.project(mu), labels=labels.astype(np.int64), classes=classes,
+                     projection=projection, dataset=str(dataset))
+
+
+def empty_map(model, note: str, seed: int = 0) -> LatentMap:
+    """A map without points, for a bundle that has none and no data at hand:
+    the plane of the two main directions of 2,000 prior draws, so that a
+    point picked on it still decodes; `note` says why it is empty."""
+    z = model.sample_latents(2000, seed=seed)
+    projection = _pca(np.asarray(z, np.float64)) if z.shape[1] > 2 else fit_projection(z)
+    return LatentMap(xy=projection.project(z)[:0], labels=np.zeros(0, np.int64), classes=[], projection=projection,
+                     dataset="", note=note)
+
+
+def map_record(latent_map: LatentMap) -> tuple[np.ndarray, dict]:
+    """map.npy's record and the facts vaegen.json keeps beside it."""
+    p = latent_map.projection
+    arrays = {"mean": np.asarray(p.mean, np.float64), "directions": np.asarray(p.directions, np.float64),
+              "basis": np.asarray(p.basis, np.float64), "xy": np.asarray(latent_map.xy, np.float32),
+              "labels": np.asarray(latent_map.labels, np.int64)}
+    record = np.zeros((), dtype=[(name, a.dtype, a.shape) for name, a in arrays.items()])
+    for name, a in arrays.items():
+        record[name] = a
+    facts = {"file": MAP_FILE, "method": p.method, "axes": list(p.axes), "classes": list(latent_map.classes),
+             "dataset": latent_map.dataset, "images": len(latent_map.xy)}
+    return record, facts
+
+
+def read_map(bundle) -> LatentMap | None:
+    """The bundle's own map (map.npy checked against its sha256), or None when it has none."""
+    import io
+
+    from vaegen.bundle import read_checked
+
+    facts, entry = bundle.meta.get("map"), bundle.meta.get("files", {}).get(MAP_FILE)
+    if not isinstance(facts, dict) or not isinstance(entry, dict):
+        return None
+    where = bundle.path / MAP_FILE
+    data = read_checked(where, entry if bundle.verify else None, remedy="run `vaegen fit-prior` on the bundle again")
+    try:
+        record = np.load(io.BytesIO(data), allow_pickle=False)
+        fields = {name: np.asarray(record[name]) for name in ("mean", "directions", "basis", "xy", "labels")}
+        d = bundle.latent_dim
+        if (fields["mean"].shape != (d,) or fields["directions"].shape != (2, d) or fields["basis"].shape != (2, d)
+                or fields["xy"].ndim != 2 or fields["xy"].shape[1] != 2 or fields["labels"].shape != (len(fields["xy"]),)):
+            raise ValueError("its arrays do not have the shapes of a map of this model")
+        projection = Projection(fields["mean"], fields["directions"], fields["basis"], str(facts["method"]),
+                                tuple(str(a) for a in facts["axes"]))
+        return LatentMap(xy=fields["xy"].astype(np.float32), labels=fields["labels"].astype(np.int64),
+                         classes=[str(c) for c in facts.get("classes", [])], projection=projection,
+                         dataset=str(facts.get("dataset", "")))
+    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
+        raise BundleError(f"{where} is not a readable latent map: {exc}; run `vaegen fit-prior` on the bundle again.") from exc
+
+
+def bundle_or_data_map(model, dataset: str | None, *, from_data: bool, data_dir=None, split: str = "test",
+                       limit: int | None = MAP_IMAGES, method: str = "auto", progress=None) -> LatentMap:
+    """The map `vaegen map` and `vaegen serve` show: the bundle's own, unless
+    `from_data` (the user asked for other images) or the bundle has none;
+    then the images of `dataset`, encoded now."""
+    if not from_data:
+        own = read_map(model.bundle)
+        if own is not None:
+            return own
+    return encode_map(model, dataset, data_dir=data_dir, split=split, limit=limit, method=method, progress=progress)

@@ -1,9 +1,11 @@
 """Sample quality without torch: the judge classifier and the figures it gives.
 
-The judge (weights/judge, trained by vaegen.training.judge) is a small MNIST
-classifier exported to ONNX: input `image` float32 [N, 1, 28, 28] in [0, 1],
-outputs `logits` [N, 10] and `features` [N, F], its penultimate layer. Over a
-set of generated images it gives:
+A judge (weights/judges/<dataset>, trained by tools/train_judge.py) is a
+small classifier of one dataset exported to ONNX: input `image` float32
+[N, 1, 28, 28] in [0, 1], outputs `logits` [N, K] and `features` [N, F], its
+penultimate layer. It never saw the images the figures compare: the
+reference is the part of the training split it was not trained on, the
+floor's real set the test split. Over a set of generated images it gives:
 
 - the Frechet distance between the judge's features of the generated images
   and of real held-out images, each set summarised as a Gaussian (the FID of
@@ -28,23 +30,23 @@ import onnxruntime as ort
 
 from vaegen.bundle import read_checked, read_json_object, shipped_model_dir
 from vaegen.errors import ArgumentError, BundleError
-from vaegen.runtime import DEFAULT_BATCH, _check_io, make_session
+from vaegen.runtime import DEFAULT_BATCH, check_io, make_session
 
 JUDGE_FORMAT = 1
 JUDGE_FILE = "judge.onnx"
 JUDGE_META = "judge.json"
-JUDGE_NAME = "judge"  # weights/judge
+JUDGES = "judges"  # weights/judges/<dataset>
 IMAGE_SHAPE = (1, 28, 28)
 CONFIDENT = 0.9
-REFERENCE_IMAGES = 10_000  # real training images whose judge features are the reference
+REFERENCE_IMAGES = 10_000  # the training images a judge is not trained on: the reference of its figures
 
 
 def judge_session(path, provider: str = "auto", threads: int | None = None, graph: bytes | None = None,
-                  feature_dim: int | None = None) -> ort.InferenceSession:
+                  feature_dim: int | None = None, classes: int | None = None) -> ort.InferenceSession:
     """An ONNX Runtime session on a judge graph, its inputs and outputs checked."""
     session = make_session(path, provider, threads, graph=graph)
-    _check_io(session, {"image": [None, *IMAGE_SHAPE]}, {"logits": [None, 10], "features": [None, feature_dim]},
-              Path(path).name)
+    check_io(session, {"image": [None, *IMAGE_SHAPE]}, {"logits": [None, classes], "features": [None, feature_dim]},
+             Path(path).name)
     return session
 
 
@@ -70,13 +72,13 @@ class Judge:
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """images [N, 1, 28, 28] (float in [0, 1], or uint8 0-255) -> class
-        probabilities [N, 10] (softmax of the logits, float64) and features [N, F] (float64)."""
+        probabilities [N, K] (softmax of the logits, float64) and features [N, F] (float64)."""
         images = np.asarray(images)
         if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
             raise ArgumentError(f"The judge takes images [N, 1, 28, 28], not {list(images.shape)}.")
         scale = 255.0 if images.dtype == np.uint8 else 1.0
         feature_dim = self.feature_dim
-        probs, features = np.zeros((len(images), 10)), np.zeros((len(images), feature_dim))
+        probs, features = np.zeros((len(images), len(self.classes))), np.zeros((len(images), feature_dim))
         for start in range(0, len(images), self.batch_size):
             batch = np.ascontiguousarray(images[start : start + self.batch_size], dtype=np.float32)
             if scale != 1.0:
@@ -94,18 +96,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def judge_dir(path: str | os.PathLike | None = None) -> Path:
-    """`path`, else $VAEGEN_JUDGE, else the shipped weights/judge."""
+def judge_dir(path: str | os.PathLike | None = None, dataset: str = "mnist") -> Path:
+    """`path`, else $VAEGEN_JUDGE, else the shipped judge of `dataset` (weights/judges/<dataset>)."""
     if path is None:
-        path = os.environ.get("VAEGEN_JUDGE") or shipped_model_dir(JUDGE_NAME, marker=JUDGE_META)
+        path = os.environ.get("VAEGEN_JUDGE") or shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
     return Path(path).expanduser()
 
 
-def load_judge(path: str | os.PathLike | None = None, provider: str = "auto", threads: int | None = None) -> Judge:
-    """Load a judge folder (default: the shipped weights/judge), checking
+def shipped_judges() -> list[str]:
+    """The datasets vaegen ships a judge for."""
+    folder = judge_dir(dataset="mnist").parent
+    return sorted(p.name for p in folder.iterdir() if (p / JUDGE_META).is_file()) if folder.is_dir() else []
+
+
+def load_judge(path: str | os.PathLike | None = None, *, dataset: str = "mnist", provider: str = "auto",
+               threads: int | None = None) -> Judge:
+    """Load a judge folder (default: the shipped judge of `dataset`), checking
     judge.json's format and judge.onnx's size and sha256 against it; a
     mismatch is a BundleError and the graph is never run."""
-    folder = judge_dir(path)
+    folder = judge_dir(path, dataset)
+    if path is None and not os.environ.get("VAEGEN_JUDGE") and not (folder / JUDGE_META).is_file():
+        raise BundleError(f"No judge for {dataset}: vaegen ships judges for {', '.join(shipped_judges()) or 'no dataset'}; "
+                          "train one with tools/train_judge.py and pass its folder as the judge.")
     meta_path = folder / JUDGE_META
     meta = read_json_object(folder, JUDGE_META, "a judge folder")
     if not isinstance(meta.get("format"), int):
@@ -115,9 +127,12 @@ def load_judge(path: str | os.PathLike | None = None, provider: str = "auto", th
     entry = (meta.get("files") or {}).get(JUDGE_FILE)
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
         raise BundleError(f"{meta_path} is malformed: no sha256 for {JUDGE_FILE}.")
+    if not isinstance(meta.get("classes"), list) or not meta["classes"]:
+        raise BundleError(f"{meta_path} is malformed: no class names.")
     graph = read_checked(folder / JUDGE_FILE, entry, listed_in=JUDGE_META,
-                         remedy="retrain it with python -m vaegen.training.judge")
-    session = judge_session(folder / JUDGE_FILE, provider, threads, graph=graph, feature_dim=meta.get("feature_dim"))
+                         remedy="retrain it with tools/train_judge.py")
+    session = judge_session(folder / JUDGE_FILE, provider, threads, graph=graph, feature_dim=meta.get("feature_dim"),
+                            classes=len(meta["classes"]))
     return Judge(session, meta)
 
 
@@ -240,21 +255,25 @@ def sample_quality(judge: Judge, images: np.ndarray, reference, labels: np.ndarr
 
 def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: np.ndarray,
                    real_images: np.ndarray, real_labels: np.ndarray | None = None) -> dict[str, dict]:
-    """sample_quality() of n generated images from each prior the model has,
-    beside the same figures for n real held-out images (the floor), all
-    against the judge's statistics of `reference_images` (real training images):
+    """sample_quality() of n images of each kind, all against the judge's
+    statistics of `reference_images` (real images the judge never saw):
 
-    - "real held-out": the first n of real_images (label agreement is then
-      the judge's accuracy on them);
-    - "standard prior": z ~ N(0, I);
+    - "real held-out": the first n of real_images, the floor (label agreement
+      is then the judge's accuracy on them);
+    - "reconstructions": the same images through the encoder and decoder
+      (decoded posterior means), the decoder's limit: what is left between
+      a prior's row and this one is the prior's share of the gap;
     - "fitted prior": the bundle's fitted mixture, when it has one;
     - "fitted prior, per class": n // C draws from each class's mixture, the
-      asked class scored by label agreement (classes the judge knows).
+      asked class scored by label agreement (classes the judge knows);
+    - "standard prior": z ~ N(0, I).
     """
     reference = reference_statistics(judge, reference_images)
     labels = None if real_labels is None else np.asarray(real_labels)[:n]
-    rows = {"real held-out": sample_quality(judge, real_images[:n], reference, labels=labels)}
-    rows["standard prior"] = sample_quality(judge, model.sample(n, seed=seed, prior="standard"), reference)
+    real = real_images[:n]
+    scaled = real.astype(np.float32) / np.float32(255.0) if real.dtype == np.uint8 else real
+    rows = {"real held-out": sample_quality(judge, real, reference, labels=labels),
+            "reconstructions": sample_quality(judge, model.decode(model.encode(scaled)[0]), reference, labels=labels)}
     if model.prior is not None:
         rows["fitted prior"] = sample_quality(judge, model.sample(n, seed=seed, prior="fitted"), reference)
     known = [c for c in model.classes if c in judge.classes]
@@ -263,17 +282,29 @@ def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: 
         asked = np.repeat([judge.classes.index(c) for c in known], per)
         images = model.decode(model.class_latents(per, seed=seed))
         rows["fitted prior, per class"] = sample_quality(judge, images, reference, labels=asked)
+        rows["fitted prior, per class"]["class_agreement"] = class_agreement(judge, images, asked)
+    rows["standard prior"] = sample_quality(judge, model.sample(n, seed=seed, prior="standard"), reference)
     return rows
 
 
-def judging_data(model, dataset: str, data_dir=None, *, split: str = "test", progress=None) -> dict:
-    """The real images compare_priors() needs, for `dataset`: the reference
-    is its first REFERENCE_IMAGES training images, the floor the `split`
-    (with labels when every image has one). What `vaegen evaluate --samples N`
-    judges against, and tools/ship.py with it."""
+def class_agreement(judge: Judge, images: np.ndarray, asked: np.ndarray) -> dict[str, float]:
+    """label_agreement() of the images asked for each class, by class name."""
+    calls = judge.predict(images)[0].argmax(axis=1)
+    return {judge.classes[c]: float(np.mean(calls[asked == c] == c)) for c in np.unique(asked)}
+
+
+def judging_data(model, judge: Judge, data_dir=None, *, split: str = "test", progress=None) -> dict:
+    """The real images compare_priors() needs, from the judge's dataset: the
+    reference is the part of the training split the judge was not trained on
+    (judge.json's "reference"), the floor's set the `split` (with labels when
+    every image has one). What `vaegen evaluate --samples N` judges against,
+    and tools/ship.py with it."""
     from vaegen.data import load_for_model
 
+    dataset = judge.meta.get("dataset", "mnist")
+    where = judge.meta.get("reference") or {"start": 0, "count": REFERENCE_IMAGES}
     train = load_for_model(dataset, "train", data_dir, model.image_shape, progress=progress)
     held = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
-    return {"reference_images": train.images[:REFERENCE_IMAGES], "real_images": held.images,
+    start = int(where["start"])
+    return {"reference_images": train.images[start : start + int(where["count"])], "real_images": held.images,
             "real_labels": held.labels if (held.labels >= 0).all() else None}

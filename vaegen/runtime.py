@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 import onnxruntime as ort
 
-from vaegen.bundle import Bundle
+from vaegen.bundle import DECODER_OUTPUTS, Bundle
 from vaegen.errors import BundleError, ProviderError
 
 PROVIDERS = ("auto", "cuda", "cpu")
@@ -120,7 +120,7 @@ def make_session(path, provider: str = "auto", threads: int | None = None,
     return session
 
 
-def _check_io(session: ort.InferenceSession, want_in: dict, want_out: dict, name: str) -> None:
+def check_io(session: ort.InferenceSession, want_in: dict, want_out: dict, name: str) -> None:
     def shape_ok(actual, expected):
         if len(actual) != len(expected):
             return False
@@ -155,7 +155,7 @@ class OnnxVAE:
         graph = self.bundle.read_graph(path.name)  # checked against vaegen.json's sha256
         session = make_session(path, self.provider, self.threads, graph=graph)
         del graph
-        _check_io(session, inputs, outputs, path.name)
+        check_io(session, inputs, outputs, path.name)
         meta = session.get_modelmeta().custom_metadata_map
         graph_id = meta.get("vaegen.model_id")
         if graph_id != self.bundle.model_id:
@@ -179,8 +179,8 @@ class OnnxVAE:
         if self._decoder is None:
             c, h, w = self.bundle.image_shape
             d = self.bundle.latent_dim
-            self._decoder = self._session(self.bundle.decoder_path, {"z": [None, d]},
-                                          {"logits": [None, c, h, w], "probs": [None, c, h, w]})
+            outputs = {name: [None, c, h, w] for name in DECODER_OUTPUTS[self.bundle.likelihood]}
+            self._decoder = self._session(self.bundle.decoder_path, {"z": [None, d]}, outputs)
         return self._decoder
 
     def _run(self, session: ort.InferenceSession, name: str, batch: np.ndarray, outputs: list[str]) -> list:
@@ -216,11 +216,16 @@ class OnnxVAE:
 
     def decode_batches(self, z: np.ndarray, output: str = "probs") -> Iterator[np.ndarray]:
         """Decode z [N, D] in batches, yielding [b, C, H, W] arrays: memory stays bounded."""
+        for batch in self.decode_outputs(z, [output]):
+            yield batch[0]
+
+    def decode_outputs(self, z: np.ndarray, outputs: list[str]) -> Iterator[list[np.ndarray]]:
+        """Decode z [N, D] in batches, yielding the named outputs of each batch."""
         if z.ndim != 2 or z.shape[1] != self.bundle.latent_dim:
             raise BundleError(f"latents have shape {z.shape}; this model takes [N, {self.bundle.latent_dim}].")
         for start in range(0, len(z), self.batch_size):
             batch = np.ascontiguousarray(z[start : start + self.batch_size], dtype=np.float32)
-            yield self._run(self.decoder, "z", batch, [output])[0]
+            yield self._run(self.decoder, "z", batch, outputs)
 
     def decode(self, z: np.ndarray, output: str = "probs") -> np.ndarray:
         parts = list(self.decode_batches(z, output))

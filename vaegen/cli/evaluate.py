@@ -14,16 +14,13 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
     """--samples: Frechet distance, confident share, inception score and label agreement, per prior."""
     from vaegen.quality import compare_priors, judging_data, load_judge
 
-    judge = load_judge(judge_path, provider=model.provider, threads=model.threads)
-    loading = options.DataProgress(f"loading {dataset}", quiet)
-    try:
-        real = judging_data(model, dataset, data_dir, split=split, progress=loading)
-    finally:
-        loading.close()
+    judge = load_judge(judge_path, dataset=dataset, provider=model.provider, threads=model.threads)
+    with options.DataProgress(f"loading {dataset}", quiet) as loading:
+        real = judging_data(model, judge, data_dir, split=split, progress=loading)
     options.echo_err(f"judging {n} images from each prior and {min(n, len(real['real_images']))} real ones ...", quiet)
     rows = compare_priors(model, judge, n=n, seed=seed, **real)
     lines = [f"sample quality by the judge ({judge.meta.get('dataset', '?')} classifier), "
-             f"against {len(real['reference_images'])} real {dataset} training images:",
+             f"against {len(real['reference_images'])} real {dataset} training images it never saw:",
              f"{'':26s} {'Frechet':>8s} {'confident':>9s} {'IS':>6s} {'label agreement':>15s}"]
     for name, row in rows.items():
         agreement = f"{row['label_agreement']:.1%}" if "label_agreement" in row else "-"
@@ -34,7 +31,7 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
 
 
 @click.command()
-@options.data_options("mnist")
+@options.data_options()
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to score.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=1000, help="Importance samples per image.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N images. [default: all]")
@@ -42,7 +39,8 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
               help="Instead of the likelihood, judge N generated images from each prior (and N real ones): "
                    "Frechet distance, confident share, inception score, label agreement.")
 @click.option("--judge", "judge_path", type=click.Path(path_type=Path), default=None,
-              help="Judge classifier folder for --samples. [default: $VAEGEN_JUDGE, else the shipped weights/judge]")
+              help="Judge classifier folder for --samples. [default: $VAEGEN_JUDGE, else the shipped judge of "
+                   "the dataset, weights/judges/<dataset>]")
 @click.option("--seed", type=int, default=0, help="Seed of the importance samples (or of the generated images).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @options.model_options
@@ -50,16 +48,20 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
 def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_json, model_dir, provider, threads,
              verbose, quiet):
     """Score a model on held-out data: negative ELBO, importance-weighted NLL
-    (Burda et al. 2015) and active units, in nats per image.
+    (Burda et al. 2015) and active units, in nats per image, and the NLL in
+    bits per dimension.
 
-    The images are binarized once with a fixed seed (stochastic binarization).
+    The likelihood is the model's: for a Bernoulli model the images are
+    binarized once with a fixed seed; a logistic model scores their 256
+    levels as they are (bits/dim is then the unit papers give for 8-bit images).
 
-    With --samples N it scores what the model draws instead, as a small MNIST
-    classifier (the judge, shipped in weights/judge) sees it: the Frechet
-    distance of the judge's features to real training images (lower is
-    better), the share of images it labels with p >= 0.9, the inception score,
-    and for class-conditional draws the share given the asked class; real
-    held-out images give the floor.
+    With --samples N it scores what the model draws instead, as a small
+    classifier of the dataset (its judge, shipped in weights/judges) sees it:
+    the Frechet distance of the judge's features to real training images it
+    never saw (lower is better), the share of images it labels with p >= 0.9,
+    the inception score, and for class-conditional draws the share given the
+    asked class. Real held-out images give the floor, and reconstructions of
+    them (decoded posterior means) the decoder's limit.
 
     \b
     Example:
@@ -71,19 +73,20 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
     from vaegen.metrics import evaluate as run_evaluation
 
     model = options.open_model(model_dir, provider, threads, verbose)
+    dataset = dataset or model.bundle.meta.get("dataset") or "mnist"
     if samples is not None:
         return _sample_report(model, dataset, data_dir, split, samples, seed, judge_path, quiet, as_json)
-    loading = options.DataProgress(f"loading {dataset}", quiet)
-    try:
-        x = evaluation_images(dataset, split, data_dir, model.image_shape, limit=limit, progress=loading)
-    finally:
-        loading.close()
+    likelihood = model.bundle.likelihood
+    with options.DataProgress(f"loading {dataset}", quiet) as loading:
+        x = evaluation_images(dataset, split, data_dir, model.image_shape, likelihood=likelihood, limit=limit,
+                              progress=loading)
     with options.progress(len(x), f"evaluating k={k}", quiet) as bar:
         result = run_evaluation(model, x, k=k, seed=seed, progress=bar.update)
     result.update({"dataset": dataset, "split": split, "model": str(model.bundle.path), "provider": model.active_provider})
+    seen = "binarized with seed 0" if likelihood == "bernoulli" else "256 levels, discretized logistic"
     options.emit(result, as_json, [
-        f"images        {result['images']} ({dataset} {split}, binarized with seed 0)",
-        f"NLL (k={k})    {result['nll']:.2f} nats",
+        f"images        {result['images']} ({dataset} {split}, {seen})",
+        f"NLL (k={k})    {result['nll']:.2f} nats, {result['nll_bits_per_dim']:.4f} bits/dim",
         f"-ELBO         {result['neg_elbo']:.2f} nats (reconstruction {result['recon']:.2f} + KL {result['kl']:.2f})",
         f"active units  {result['active_units']} of {result['latent_dim']}",
         f"speed         {result['images_per_s']:.1f} images/s ({result['seconds']:.1f} s)",

@@ -13,7 +13,8 @@ from vaegen.cli import options
 @click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("map.png"), help="PNG to write.")
 @options.data_options()
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to map.")
-@click.option("--limit", type=click.IntRange(min=3), default=5000, help="Map the first N images of the split.")
+@click.option("--limit", type=click.IntRange(min=3), default=5000, show_default=True,
+              help="Map the first N images of the split.")
 @click.option("--projection", type=click.Choice(["auto", "lda", "pca"]), default="auto",
               help="How a latent wider than 2-D is laid flat: lda (the classes best apart) or pca (most variance); "
                    "auto is lda when the images have labels, else pca.")
@@ -23,6 +24,10 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
          quiet):
     """Draw the latent space: each test image's latent mean as one dot,
     coloured by its class, each class named on the map and in a legend.
+
+    A bundle made by `vaegen train` or `vaegen fit-prior` carries the map of
+    its held-out images, so this needs no dataset; --dataset, --data-dir,
+    --split, --limit or --projection make a new map from the images instead.
 
     A 2-D latent is drawn as it is. A wider one is projected linearly onto
     two axes: with labels, Fisher's linear discriminants (LDA: the plane
@@ -36,17 +41,15 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
         vaegen map --projection pca --limit 2000 --json
     """
     from vaegen.images import save_png
-    from vaegen.latent_map import encode_map, map_bounds
+    from vaegen.latent_map import bundle_or_data_map, map_bounds
     from vaegen.plot import scatter_map
 
     options.check_targets(output, None)
     model = options.open_model(model_dir, provider, threads, verbose)
-    loading = options.DataProgress("loading images", quiet)
-    try:
-        latent_map = encode_map(model, dataset, data_dir=data_dir, split=split, limit=limit, method=projection,
-                                progress=loading)
-    finally:
-        loading.close()
+    with options.DataProgress("loading images", quiet) as loading:
+        latent_map = bundle_or_data_map(model, dataset, from_data=options.given_any(
+            "dataset", "data_dir", "split", "limit", "projection"), data_dir=data_dir, split=split, limit=limit,
+            method=projection, progress=loading)
     name = Path(model.bundle.path).name
     title = f"{name}: {len(latent_map.xy)} {latent_map.dataset} {split} images, {latent_map.projection.method}"
     picture = scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=map_bounds(latent_map.xy),

@@ -29,7 +29,9 @@ def data_options(dataset_default: str | None = None, what: str = "mnist, fashion
     """--dataset and --data-dir; a None default means the bundle's own dataset."""
     def decorate(f):
         f = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                         help="Where the IDX files are (or go). [default: $VAEGEN_DATA_DIR, else ~/.cache/vaegen/<dataset>]")(f)
+                         help="The folder of the dataset's IDX files, tried first. [default: found in "
+                              "$VAEGEN_DATA_DIR, ~/.cache/vaegen/<dataset>, /usr/share/datasets/<dataset>; "
+                              "downloaded to the first when missing]")(f)
         default_note = "" if dataset_default else " [default: the bundle's training dataset]"
         return click.option("--dataset", default=dataset_default, help=what + default_note)(f)
     return decorate
@@ -137,6 +139,13 @@ def check_targets(output: Path | None, out_dir: Path | None) -> None:
         check_file_target(output, "-o")
 
 
+def given_any(*names: str) -> bool:
+    """Did the command line (or an environment variable) set any of these options?"""
+    ctx = click.get_current_context()
+    defaults = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP, None)
+    return any(ctx.get_parameter_source(name) not in defaults for name in names)
+
+
 class DataProgress:
     """vaegen.data's progress callback, (done, total), as one bar per file on
     stderr: a download in bytes, or an image folder in files."""
@@ -156,6 +165,12 @@ class DataProgress:
             self.done = 0
         self.bar.update(done - self.done)
         self.done = done
+
+    def __enter__(self) -> DataProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
         if self.bar is not None:

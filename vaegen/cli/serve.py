@@ -12,7 +12,8 @@ from vaegen.cli import options
               help="Address to listen on. Anything but 127.0.0.1 lets other machines in (a warning says so).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on; 0 picks a free one.")
 @options.data_options(what="Images whose latents make the map.")
-@click.option("--limit", type=click.IntRange(min=3), default=5000, help="Test images on the map.")
+@click.option("--limit", type=click.IntRange(min=3), default=5000, show_default=True,
+              help="Test images on a map made from data.")
 @click.option("--projection", type=click.Choice(["auto", "lda", "pca"]), default="auto",
               help="How the map lays a wide latent flat (see `vaegen map --help`).")
 @options.model_options
@@ -20,8 +21,9 @@ from vaegen.cli import options
 def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider, threads, verbose, quiet):
     """Explore the latent space in a browser, on this machine.
 
-    The page shows the test set's map (as `vaegen map` draws it): click or
-    drag on it to decode that point, live. Beside it: sliders for the most
+    The page shows the test set's map (as `vaegen map` draws it; a bundle
+    carries its own, so no dataset is needed): click or drag on it to
+    decode that point, live. Beside it: sliders for the most
     active latent dimensions, a class picker (when the bundle has a
     class-conditional prior), a pad to draw a digit on and see where it
     lands, and interpolation between two chosen points, as a strip and
@@ -33,19 +35,24 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
         vaegen serve                 # then open http://127.0.0.1:8000/
         vaegen serve --port 8080 --model runs/mnist
     """
-    from vaegen.latent_map import encode_map
+    from vaegen.errors import DataError
+    from vaegen.latent_map import bundle_or_data_map, empty_map
     from vaegen.serve.app import Explorer
     from vaegen.serve.server import make_server
 
     server = make_server(host, port)  # first: a port in use is news before the map is made
     try:
         model = options.open_model(model_dir, provider, threads, verbose)
-        loading = options.DataProgress("loading images", quiet)
         try:
-            latent_map = encode_map(model, dataset, data_dir=data_dir, limit=limit, method=projection,
-                                    progress=loading)
-        finally:
-            loading.close()
+            with options.DataProgress("loading images", quiet) as loading:
+                latent_map = bundle_or_data_map(model, dataset, from_data=options.given_any(
+                    "dataset", "data_dir", "limit", "projection"), data_dir=data_dir, limit=limit, method=projection,
+                    progress=loading)
+        except DataError as exc:
+            # The rest of the page needs no data: it starts, and the map pane says why it is empty.
+            note = f"No map: this bundle carries none, and its images could not be read ({exc})"
+            options.echo_err(f"Warning: {note}", quiet)
+            latent_map = empty_map(model, note)
         server.attach(Explorer(model, latent_map))
         if host not in ("127.0.0.1", "localhost"):
             options.echo_err(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer.")

@@ -10,11 +10,12 @@ import click
 
 from vaegen.cli import options
 from vaegen.errors import VaegenError
+from vaegen.recipes import default_note
 
 # With --resume, these options given now override the saved ones (the resume
 # policy in vaegen.training.config decides which may change); an option not
 # given keeps the run's own value. --epochs, not given, is the run's own total.
-OVERRIDABLE = {"arch", "latent_dim", "hidden", "decoder_layers", "image_size", "channels", "dataset",
+OVERRIDABLE = {"arch", "latent_dim", "hidden", "decoder_layers", "image_size", "channels", "dataset", "likelihood",
                "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "iw_estimator", "precision"}
 
 
@@ -104,16 +105,27 @@ def command_line(ctx: click.Context) -> str:
 
 
 def _configs(ctx: click.Context, p: dict):
-    """TrainConfig and ModelConfig from the parsed options."""
+    """TrainConfig and ModelConfig from the parsed options; an option not
+    given takes the dataset's recipe (vaegen.recipes)."""
+    from vaegen.data import DATASETS, likelihood_for
+    from vaegen.errors import ArgumentError
+    from vaegen.recipes import recipe
     from vaegen.training.config import TrainConfig
     from vaegen.training.model import ModelConfig
 
-    size = 28 if p["dataset"] in ("mnist", "fashion-mnist") else p["image_size"]
+    settings = recipe(p["dataset"])
+    if p["arch"] is not None and p["arch"] != settings["arch"]:
+        settings["decoder_layers"] = None  # the recipe's depth is for its own arch
+    p = {**p, **{k: settings[k] for k in settings if p.get(k) is None}}
+    size = 28 if p["dataset"] in DATASETS else p["image_size"]
     try:
+        likelihood = likelihood_for(p["dataset"], p["binarize"], p["likelihood"])
         model_cfg = ModelConfig(arch=p["arch"], channels=int(p["channels"]), height=size, width=size,
-                                latent_dim=p["latent_dim"], hidden=p["hidden"], decoder_layers=p["decoder_layers"])
-    except ValueError as exc:
+                                latent_dim=p["latent_dim"], hidden=p["hidden"], decoder_layers=p["decoder_layers"],
+                                likelihood=likelihood)
+    except (ValueError, ArgumentError) as exc:
         raise click.UsageError(str(exc)) from None
+    p["binarize"] = likelihood == "bernoulli"
     keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples",
             "iw_estimator", "seed", "device", "precision", "threads")
     cfg = TrainConfig(**{key: p[key] for key in keys}, data_dir=str(p["data_dir"]) if p["data_dir"] else None,
@@ -149,33 +161,41 @@ def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
 
 @click.command()
 @options.data_options("mnist")
-@click.option("--arch", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True,
+@click.option("--arch", type=click.Choice(["mlp", "conv"]), default=None,
               help="mlp: dense layers, the most model per minute on a CPU. conv: strided convolutions, "
-                   "a little better per epoch but about 7x the time an epoch on a CPU, where PyTorch's "
-                   "convolution backward pass is slow (README: Time to quality).")
-@click.option("--latent-dim", type=click.IntRange(min=1), default=32, help="Number of latent dimensions.")
-@click.option("--hidden", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Width of the dense layers (the mlp's outer layers are twice this).")
+                   "a little better per epoch but several times the time an epoch on a CPU, where PyTorch's "
+                   "convolution backward pass is slow (docs/training.md). " + default_note("arch"))
+@click.option("--latent-dim", type=click.IntRange(min=1), default=None,
+              help="Number of latent dimensions. " + default_note("latent_dim"))
+@click.option("--hidden", type=click.IntRange(min=1), default=None,
+              help="Width of the dense layers (the mlp's outer layers are twice this). " + default_note("hidden"))
 @click.option("--decoder-layers", type=click.IntRange(min=1), default=None,
-              help="Hidden layers of the mlp decoder (the last one 2x --hidden wide). [default: 4]")
+              help="Hidden layers of the mlp decoder (the last one 2x --hidden wide). " + default_note("decoder_layers"))
+@click.option("--likelihood", type=click.Choice(["bernoulli", "logistic"]), default=None,
+              help="p(x|z): bernoulli, for binarized pixels; logistic, a discretized logistic over the 256 levels "
+                   "of each 8-bit value (Salimans et al. 2017). [default: bernoulli for mnist (binarized), "
+                   "logistic for fashion-mnist and image folders]")
 @click.option("--image-size", type=click.IntRange(min=4), default=28, help="Side of the square images (image folders).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", help="1 for grayscale, 3 for RGB (image folders).")
-@click.option("--epochs", type=click.IntRange(min=1), default=26, show_default=True,
-              help="Epochs to train: the run's total. --resume without it finishes the run's own total.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Images per optimisation step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True,
-              help="Adam learning rate (the peak of the schedule).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs to train: the run's total. --resume without it finishes the run's own total. "
+                   + default_note("epochs"))
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Images per optimisation step. " + default_note("batch_size"))
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Adam learning rate (the peak of the schedule). " + default_note("lr"))
 @click.option("--lr-schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
               help="cosine decays to lr/100 over the run. With --resume, a new --lr or --lr-schedule "
                    "starts a new stage: its schedule runs from the resumed epoch to --epochs.")
-@click.option("--beta", type=click.FloatRange(min=0), default=1.0, help="Weight of the KL term.")
-@click.option("--kl-warmup", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--beta", type=click.FloatRange(min=0), default=None,
+              help="Weight of the KL term. Below 1, the latent codes keep more of each image; the fitted prior "
+                   "that samples are drawn from then matters more. " + default_note("beta"))
+@click.option("--kl-warmup", type=click.FloatRange(min=0), default=None,
               help="Epochs over which the KL weight ramps up from 0 (lets the decoder learn before the "
-                   "KL term prunes latent units).")
+                   "KL term prunes latent units). " + default_note("kl_warmup"))
 @click.option("--binarize/--no-binarize", default=None,
-              help="Dynamic binarization (a fresh Bernoulli draw each time an image is seen). "
-                   "[default: on for MNIST-style datasets]")
+              help="Dynamic binarization (a fresh Bernoulli draw each time an image is seen), with the bernoulli "
+                   "likelihood. [default: on for mnist only]")
 @click.option("--iw-samples", type=click.IntRange(min=1), default=1,
               help="Samples per image; >1 trains on the importance-weighted bound.")
 @click.option("--iw-estimator", type=click.Choice(["iwae", "dreg"]), default="iwae",
@@ -196,13 +216,14 @@ def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
 def train(**p):
     """Train a VAE with PyTorch and export it as an ONNX model bundle.
 
-    The default recipe is the best model per minute measured on a CPU: an
-    mlp (encoder 784-512-256, 32-d latent, decoder 32-256-256-256-512-784),
-    26 epochs at batch 256, Adam 3e-3 on a cosine schedule, KL warm-up over
-    2 epochs. On MNIST and 2 CPU cores it takes about 3 minutes (export and
-    prior fit included) and reaches about 88 nats (README: Time to quality).
-    It has not been tuned on a GPU, where it runs too. The shipped model's
-    recipe (`make weights`, about 2 hours on that CPU) reaches 83.7.
+    Each dataset has a default recipe, the best model per minute measured on
+    a CPU (docs/training.md). MNIST's: an mlp (encoder 784-512-256, 32-d
+    latent, decoder 32-256-256-256-512-784), 26 epochs at batch 256, Adam
+    3e-3 on a cosine schedule, KL warm-up over 2 epochs; on 2 CPU cores about
+    3 minutes (export and prior fit included) for about 88 nats. MNIST is
+    binarized (a Bernoulli likelihood); Fashion-MNIST and image folders are
+    modelled in their 256 levels (a discretized logistic), scored in bits/dim.
+    The recipes have not been tuned on a GPU, where they run too.
 
     Each epoch writes a checkpoint, metrics.jsonl and a sample grid in the
     run folder; the bundle goes to <out>/model, ready for `vaegen sample`.
@@ -214,6 +235,7 @@ def train(**p):
     \b
     Example:
         vaegen train
+        vaegen train --dataset fashion-mnist
         vaegen train --latent-dim 2 --out runs/mnist-2d
         vaegen train --resume --epochs 40 --out runs/mnist
     """
@@ -224,7 +246,7 @@ def train(**p):
     ctx = click.get_current_context()
     given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     dataset, quiet = p["dataset"], p["quiet"]
-    out = p["out"] or Path("runs") / (dataset if dataset in ("mnist", "fashion-mnist") else Path(dataset).name)
+    out = p["out"] or Path("runs") / Path(dataset).name
     cfg, model_cfg = _configs(ctx, p)
     if p["resume"] and "epochs" not in given:
         cfg.epochs = _saved_epochs(out, cfg.epochs)

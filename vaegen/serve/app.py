@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from vaegen.errors import ArgumentError, ImageError
+from vaegen.fileio import shown_path
 from vaegen.latent_map import LatentMap, map_bounds
 from vaegen.plot import UNLABELLED, class_colors
 
@@ -73,7 +74,9 @@ class Explorer:
     def __init__(self, model, latent_map: LatentMap, sliders: int = SLIDERS):
         self.model = model
         self.map = latent_map
-        self.bounds = map_bounds(latent_map.xy)
+        # An empty map (no data at hand) is framed by prior draws, so a picked point still decodes.
+        shown = latent_map.xy if len(latent_map.xy) else latent_map.projection.project(model.sample_latents(2000, seed=0))
+        self.bounds = map_bounds(shown)
         # Made now, not lazily on a request thread: the encoder and decoder
         # sessions (first use creates them) and the active dimensions.
         model.encoder, model.decoder  # noqa: B018
@@ -86,12 +89,13 @@ class Explorer:
         m = self.map
         xy = np.round(m.xy.astype(np.float64), 4)
         return {
-            "model": _shown_path(self.model.bundle.path), "latent_dim": self.model.latent_dim,
+            "model": shown_path(self.model.bundle.path), "latent_dim": self.model.latent_dim,
             "image_shape": list(self.model.image_shape), "preprocessing": self.model.bundle.preprocessing,
             "provider": self.model.active_provider, "projection": m.projection.method,
             "axes": list(m.projection.axes), "dataset": m.dataset, "bounds": list(self.bounds),
             "points": {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "label": m.labels.tolist()},
             "map_classes": m.classes, "colors": class_colors(len(m.classes)), "unlabelled": UNLABELLED,
+            "map_note": m.note,
             "sliders": self.sliders, "classes": self.classes, "max_steps": MAX_STEPS, "max_pad_side": MAX_PAD_SIDE,
         }
 
@@ -172,16 +176,3 @@ class Explorer:
         else:
             fitted = np.clip(_resize_gray(gray, (h, w)), 0, 1)
         return np.repeat(fitted[None], c, axis=0).astype(np.float32)
-
-
-def _shown_path(path) -> str:
-    """The bundle as the page shows it: relative to the working folder when
-    it lies below it, else its own name (a page, or a screenshot of it, never
-    shows the machine's folders)."""
-    from pathlib import Path
-
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return path.name

@@ -27,7 +27,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"  # cosine (to lr/100) or constant
     beta: float = 1.0
     kl_warmup: float = 2.0  # epochs over which the KL weight ramps from 0 to beta
-    binarize: bool | None = None  # None: on for mnist and fashion-mnist
+    binarize: bool | None = None  # None: as vaegen.data.likelihood_for decides (on for mnist)
     iw_samples: int = 1  # >1 trains on the importance-weighted bound (Burda et al.)
     iw_estimator: str = "iwae"  # the encoder's gradient of that bound: iwae, or dreg (Tucker et al. 2018)
     schedule_start: int = 0  # the epoch the learning-rate schedule starts from (a resumed fine-tuning stage)
@@ -36,9 +36,6 @@ class TrainConfig:
     precision: str = "fp32"  # fp32, or bf16 autocast on CUDA
     threads: int | None = None
     command: str = ""  # the exact command line, for the model card
-
-    def binarized(self) -> bool:
-        return self.dataset in ("mnist", "fashion-mnist") if self.binarize is None else self.binarize
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -55,7 +52,7 @@ LEGACY = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "kl_warmup": 0.0}
 # The train options that name a model setting (option name -> ModelConfig field):
 # a resume may repeat them but not change them.
 MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", "hidden": "hidden", "decoder_layers": "decoder_layers",
-                 "image_size": "height", "channels": "channels"}
+                 "image_size": "height", "channels": "channels", "likelihood": "likelihood", "binarize": "likelihood"}
 # What every resume takes from this command, given or not: how long and where
 # to run. (`vaegen train --resume` without --epochs puts the run's own total in
 # the command: an interrupted run finishes as planned, whatever today's default.)

@@ -30,7 +30,7 @@ import onnxruntime as ort
 import torch
 
 from vaegen import __version__
-from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, META_FILE, sha256_file
+from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, META_FILE, sha256_file
 from vaegen.errors import ExportError, OutputError
 from vaegen.fileio import check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
@@ -42,11 +42,11 @@ PARITY_BATCHES = (1, 7, 64)
 PARITY_ATOL = 1e-4
 # A float16 decoder rounds every activation to 11 significant bits: its
 # logits are held to 0.05 and its probabilities to 0.01 of float32 torch.
-FP16_ATOL = {"logits": 5e-2, "probs": 1e-2}
+FP16_ATOL = {"logits": 5e-2, "loc": 1e-2, "log_scale": 5e-2, "probs": 1e-2}
 RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
-def _export_graph(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str, outputs: list[str]):
+def export_graph(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str, outputs: list[str]):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -56,7 +56,7 @@ def _export_graph(module: torch.nn.Module, example: torch.Tensor, path: Path, in
         )
 
 
-def _stamp(path: Path, facts: dict, role: str) -> None:
+def stamp_graph(path: Path, facts: dict, role: str) -> None:
     """Write the bundle's facts into the graph's metadata_props; check the graph."""
     model = onnx.load(str(path))
     found = {node.op_type for node in model.graph.node} & RANDOM_OPS
@@ -74,7 +74,7 @@ def _stamp(path: Path, facts: dict, role: str) -> None:
 
 def verify_parity(model: VAE, encoder_path: Path, decoder_path: Path, *, seed: int = 0,
                   batches=PARITY_BATCHES, atol: float = PARITY_ATOL, atol_by_output: dict | None = None) -> dict:
-    """Compare ONNX Runtime (CPU) with torch on mu, logvar, logits and probs.
+    """Compare ONNX Runtime (CPU) with torch on mu, logvar and each decoder output.
 
     Returns the largest absolute difference per output; raises ExportError on
     a mismatch above `atol` (or the output's own entry in `atol_by_output`),
@@ -89,18 +89,19 @@ def verify_parity(model: VAE, encoder_path: Path, decoder_path: Path, *, seed: i
     except Exception as exc:  # ORT raises its own non-exported exception types
         raise ExportError(f"ONNX Runtime cannot load the exported graphs: {exc}") from exc
     gen = torch.Generator().manual_seed(seed)
-    worst = {"mu": 0.0, "logvar": 0.0, "logits": 0.0, "probs": 0.0}
+    outputs = list(DECODER_OUTPUTS[model.cfg.likelihood])
+    worst = dict.fromkeys(["mu", "logvar", *outputs], 0.0)
     cfg = model.cfg
     model.eval()
+    graph = DecoderGraph(model)
     for n in batches:
         x = torch.rand((n, *cfg.image_shape), generator=gen).round()
         z = torch.randn((n, cfg.latent_dim), generator=gen)
         with torch.inference_mode():
             mu, logvar = model.encode(x)
-            logits = model.decode(z)
-            expected = {"mu": mu, "logvar": logvar, "logits": logits, "probs": torch.sigmoid(logits)}
+            expected = {"mu": mu, "logvar": logvar, **dict(zip(outputs, graph(z), strict=True))}
         got = dict(zip(["mu", "logvar"], enc.run(["mu", "logvar"], {"image": x.numpy()}), strict=True))
-        got.update(zip(["logits", "probs"], dec.run(["logits", "probs"], {"z": z.numpy()}), strict=True))
+        got.update(zip(outputs, dec.run(outputs, {"z": z.numpy()}), strict=True))
         for name, want in expected.items():
             have = got[name]
             if have.shape != tuple(want.shape):
@@ -116,7 +117,7 @@ def verify_parity(model: VAE, encoder_path: Path, decoder_path: Path, *, seed: i
     return worst
 
 
-def _model_id(model: VAE) -> str:
+def model_id(model: VAE) -> str:
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
@@ -182,34 +183,35 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
         dst.parent.mkdir(parents=True)
     _remove_stale_builds(dst)
     if preprocessing is None:
-        preprocessing = "mnist" if dataset in ("mnist", "fashion-mnist") and cfg.image_shape == (1, 28, 28) else "resize"
-    if dataset == "fashion-mnist":
-        preprocessing = "resize"
+        # MNIST's own preprocessing (crop the digit, centre it by mass) is for digits only.
+        preprocessing = "mnist" if dataset == "mnist" and cfg.image_shape == (1, 28, 28) else "resize"
+    outputs = list(DECODER_OUTPUTS[cfg.likelihood])
     facts = {
         "format": BUNDLE_FORMAT,
         "vaegen_version": __version__,
-        "model_id": _model_id(model),
+        "model_id": model_id(model),
         "image_shape": list(cfg.image_shape),
         "latent_dim": cfg.latent_dim,
-        "likelihood": "bernoulli",
+        "likelihood": cfg.likelihood,
         "preprocessing": preprocessing,
         "dataset": dataset,
         "architecture": cfg.to_dict(),
         "training": training or {},
         "metrics": metrics or {},
         "decoder_precision": "fp16" if fp16 else "fp32",
-        "parity_atol": {**{k: PARITY_ATOL for k in ("mu", "logvar", "logits", "probs")}, **(FP16_ATOL if fp16 else {})},
+        "parity_atol": {k: (FP16_ATOL.get(k, PARITY_ATOL) if fp16 and k in outputs else PARITY_ATOL)
+                        for k in ("mu", "logvar", *outputs)},
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a bundle is shared like any folder
     try:
-        _export_graph(EncoderGraph(model), torch.rand(2, *cfg.image_shape), tmp / ENCODER_FILE, "image", ["mu", "logvar"])
+        export_graph(EncoderGraph(model), torch.rand(2, *cfg.image_shape), tmp / ENCODER_FILE, "image", ["mu", "logvar"])
         decoder = DecoderGraph(copy.deepcopy(model).half(), half=True) if fp16 else DecoderGraph(model)
-        _export_graph(decoder, torch.randn(2, cfg.latent_dim), tmp / DECODER_FILE, "z", ["logits", "probs"])
-        _stamp(tmp / ENCODER_FILE, facts, "encoder")
-        _stamp(tmp / DECODER_FILE, facts, "decoder")
+        export_graph(decoder, torch.randn(2, cfg.latent_dim), tmp / DECODER_FILE, "z", outputs)
+        stamp_graph(tmp / ENCODER_FILE, facts, "encoder")
+        stamp_graph(tmp / DECODER_FILE, facts, "decoder")
         facts["parity_max_abs_diff"] = verify_parity(model, tmp / ENCODER_FILE, tmp / DECODER_FILE,
                                                      atol_by_output=FP16_ATOL if fp16 else None)
         facts["files"] = {

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vaegen.data import ImageSet, binarize, split_for_training
+from vaegen.data import ImageSet, model_input, split_for_training
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path, check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, checkpoint_state, load_checkpoint, noise_states, save_checkpoint
@@ -41,7 +41,7 @@ from vaegen.training.distributed import (
     wrap_model,
 )
 from vaegen.training.model import VAE, ModelConfig
-from vaegen.training.objective import TEST_SEED, batch_loss, held_out_elbo
+from vaegen.training.objective import batch_loss, held_out_elbo
 from vaegen.training.samples import save_prior_grid
 
 
@@ -234,6 +234,8 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
         batch=batch, steps_per_epoch=n // batch,  # drop the ragged last batch
         epochs_done=0, history=[],
     )
+    if run.steps_per_epoch < FEW_STEPS and ddp.is_main:
+        reporter.message(few_steps_warning(n, cfg.batch_size))
     if state is None:
         model.init_output_bias(images.float().mean(0).to(device) / 255.0)
     else:
@@ -243,6 +245,18 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
         (out / "samples").mkdir(exist_ok=True)
     run.wrapped = wrap_model(model, ddp, device)
     return run
+
+
+FEW_STEPS = 20  # an epoch of fewer optimizer steps than this learns little, however many epochs are asked for
+
+
+def few_steps_warning(images: int, batch_size: int) -> str:
+    """The warning for a dataset too small for its batch size, with a batch size that gives FEW_STEPS steps."""
+    steps = max(1, images // min(batch_size, images))
+    better = max(1, 2 ** int(math.log2(max(1, images // FEW_STEPS))))
+    return (f"warning: {images} training images at batch size {batch_size} make {steps} optimizer "
+            f"step{'s' if steps != 1 else ''} an epoch, too few to learn from; try --batch-size {better} "
+            f"({images // better} steps an epoch) or more --epochs.")
 
 
 def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
@@ -255,11 +269,7 @@ def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
             f"{cfg.dataset} images are {train_set.images.shape[1:]}, the model expects {model_cfg.image_shape}."
         )
     images = torch.from_numpy(np.array(train_set.images, copy=True))  # writable
-    if cfg.binarized():
-        x_test = torch.from_numpy(binarize(test_set.images, TEST_SEED))
-    else:
-        x_test = torch.from_numpy(test_set.images.astype(np.float32) / 255.0)
-    return images, x_test
+    return images, torch.from_numpy(model_input(test_set.images, model_cfg.likelihood))
 
 
 def _restore(run: Run, state: dict) -> None:
@@ -324,10 +334,13 @@ def _step(run: Run, epoch: int, i: int, indices: torch.Tensor) -> tuple[float, f
     for group in run.optimizer.param_groups:
         group["lr"] = lr
     batch = run.images[indices].to(run.device)
-    x = binarize_batch(batch, run.noise_gen) if cfg.binarized() else batch.float().div_(255.0)
+    if run.model.cfg.likelihood == "bernoulli":
+        x = binarize_batch(batch, run.noise_gen)
+    else:
+        x = batch.float().div_(255.0)
     if channels_last(run.model.cfg, run.device):
         x = x.contiguous(memory_format=torch.channels_last)
-    loss, recon, kl = batch_loss(run.wrapped, x, beta, cfg.iw_samples, run.noise_gen, run.model.cfg.latent_dim,
+    loss, recon, kl = batch_loss(run.wrapped, run.model, x, beta, cfg.iw_samples, run.noise_gen,
                                  bf16=cfg.precision == "bf16", estimator=cfg.iw_estimator)
     if not torch.isfinite(loss):
         raise TrainingError(

@@ -1,4 +1,6 @@
-"""The VAE: a Gaussian encoder q(z|x) and a Bernoulli decoder p(x|z).
+"""The VAE: a Gaussian encoder q(z|x) and a decoder p(x|z) that is a
+Bernoulli per pixel (binarized images) or a discretized logistic over the 256
+levels of each value (8-bit images; Kingma et al. 2016, Salimans et al. 2017).
 
 The hyper-parameters live in ModelConfig, which is saved in the checkpoint
 and in the bundle and rebuilds the model. The loss it is trained on is in
@@ -10,11 +12,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ARCHS = ("conv", "mlp")
+LIKELIHOODS = ("bernoulli", "logistic")
+MIN_LOG_SCALE = -7.0  # the logistic's scale floor (Salimans et al. 2017), far below a level's width 1/255
 # The mlp decoder's depth by default. In the default's time budget on a CPU
 # (30 epochs, 256 wide) two layers gave 89.30 nats, three 88.02, four 87.43,
 # five 87.95, for 7% more time from two to four (README: Time to quality).
@@ -33,10 +40,13 @@ class ModelConfig:
     # mlp: hidden layers of the decoder, `hidden` wide, the last one 2x; None: MLP_DECODER_LAYERS
     # (the conv's decoder has its own fixed layout and holds 2 here, as it always has)
     decoder_layers: int | None = None
+    likelihood: str = "bernoulli"  # bernoulli (logits), or logistic (loc and log_scale per value)
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
         if self.decoder_layers is None:
             object.__setattr__(self, "decoder_layers", MLP_DECODER_LAYERS if self.arch == "mlp" else 2)
         if self.decoder_layers < 1:
@@ -53,6 +63,11 @@ class ModelConfig:
     @property
     def pixels(self) -> int:
         return self.channels * self.height * self.width
+
+    @property
+    def outputs_per_value(self) -> int:
+        """Decoder outputs per image value: a logit, or a location and a log-scale."""
+        return 2 if self.likelihood == "logistic" else 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,13 +110,15 @@ def _decoder(cfg: ModelConfig) -> nn.Module:
         layers = []
         for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(n_in, n_out), nn.ELU()]
-        return nn.Sequential(*layers, nn.Linear(2 * h, cfg.pixels), nn.Unflatten(1, cfg.image_shape))
+        out = cfg.outputs_per_value
+        return nn.Sequential(*layers, nn.Linear(2 * h, out * cfg.pixels),
+                             nn.Unflatten(1, (out * cfg.channels, cfg.height, cfg.width)))
     return nn.Sequential(
         nn.Linear(d, h), nn.ELU(),
         nn.Linear(h, 2 * c * (cfg.height // 4) * (cfg.width // 4)), nn.ELU(),
         nn.Unflatten(1, (2 * c, cfg.height // 4, cfg.width // 4)),
         nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ELU(),  # (B, c, H/2, W/2)
-        nn.ConvTranspose2d(c, cfg.channels, 4, 2, 1),  # (B, C, H, W) logits
+        nn.ConvTranspose2d(c, cfg.outputs_per_value * cfg.channels, 4, 2, 1),  # (B, C or 2C, H, W)
     )
 
 
@@ -123,12 +140,27 @@ class VAE(nn.Module):
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, D) -> Bernoulli logits (B, C, H, W)."""
+        """z (B, D) -> the likelihood's parameters (B, C, H, W): Bernoulli
+        logits; or (B, 2C, H, W): the logistic's locations, then its raw
+        log-scales (see `split_logistic`)."""
         if self.cfg.arch == "mlp":
             # One constant-shape Reshape in ONNX, where nn.Unflatten exports a
             # Shape/Slice/Concat chain that costs time at small batch sizes.
-            return self.decoder[:-1](z).reshape(-1, *self.cfg.image_shape)
+            c, h, w = self.cfg.image_shape
+            return self.decoder[:-1](z).reshape(-1, self.cfg.outputs_per_value * c, h, w)
         return self.decoder(z)
+
+    def split_logistic(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2C, H, W) decoder output -> loc, log_scale (B, C, H, W), the scale floored at MIN_LOG_SCALE."""
+        loc, log_scale = params.split(self.cfg.channels, dim=1)
+        return loc, log_scale.clamp(min=MIN_LOG_SCALE)
+
+    def image(self, params: torch.Tensor) -> torch.Tensor:
+        """The picture a decoder output shows, in [0, 1]: the Bernoulli's
+        probabilities, or the logistic's mean."""
+        if self.cfg.likelihood == "bernoulli":
+            return torch.sigmoid(params)
+        return logistic_mean(*self.split_logistic(params))
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor):
         """x (B, C, H, W), eps (B, D) or (K, B, D) -> mu, logvar (B, D), z and logits.
@@ -146,20 +178,33 @@ class VAE(nn.Module):
         self.eval()
         with torch.inference_mode():
             z_t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(next(self.parameters()).device)
-            probs = torch.sigmoid(self.decode(z_t)).float().cpu().numpy()
+            probs = self.image(self.decode(z_t)).float().cpu().numpy()
         self.train(was_training)
         return probs
 
     @torch.no_grad()
     def init_output_bias(self, mean_image: torch.Tensor) -> None:
-        """Start the decoder at the data's mean image: logits = logit(mean)."""
+        """Start the decoder at the data's mean image (C, H, W): logits =
+        logit(mean), or the logistic's locations at the mean with a scale of 0.1."""
         last = self.decoder[-2] if self.cfg.arch == "mlp" else self.decoder[-1]
-        p = mean_image.clamp(1e-3, 1 - 1e-3)
-        logit = torch.log(p) - torch.log1p(-p)
-        if self.cfg.arch == "mlp":
-            last.bias.copy_(logit.reshape(-1))
+        if self.cfg.likelihood == "bernoulli":
+            p = mean_image.clamp(1e-3, 1 - 1e-3)
+            start = torch.log(p) - torch.log1p(-p)
         else:
-            last.bias.copy_(logit.mean(dim=(1, 2)))
+            start = torch.cat([mean_image, torch.full_like(mean_image, math.log(0.1))])
+        if self.cfg.arch == "mlp":
+            last.bias.copy_(start.reshape(-1))
+        else:
+            last.bias.copy_(start.mean(dim=(1, 2)))
+
+
+def logistic_mean(loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """E[clip(X, 0, 1)] for X ~ Logistic(loc, s): s (softplus(loc/s) - softplus((loc-1)/s)).
+
+    The mean of the value the discretized logistic puts its edge levels' mass
+    on (to within the rounding to 1/255), in [0, 1]: what `probs` shows."""
+    s = log_scale.exp()
+    return s * (F.softplus(loc / s) - F.softplus((loc - 1.0) / s))
 
 
 class EncoderGraph(nn.Module):
@@ -174,7 +219,8 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """What decoder.onnx computes: z -> (logits, probs), float32 at both ends.
+    """What decoder.onnx computes: z -> (logits, probs) for a Bernoulli
+    decoder, (loc, log_scale, probs) for a logistic one, float32 at both ends.
 
     With `half`, the layers run in float16 (the VAE passed in must already be
     .half()); the graph still takes and returns float32.
@@ -186,5 +232,8 @@ class DecoderGraph(nn.Module):
         self.half = half
 
     def forward(self, z: torch.Tensor):
-        logits = self.vae.decode(z.half()).float() if self.half else self.vae.decode(z)
-        return logits, torch.sigmoid(logits)
+        params = self.vae.decode(z.half()).float() if self.half else self.vae.decode(z)
+        if self.vae.cfg.likelihood == "bernoulli":
+            return params, torch.sigmoid(params)
+        loc, log_scale = self.vae.split_logistic(params)
+        return loc, log_scale, logistic_mean(loc, log_scale)

@@ -1,8 +1,9 @@
 """The objective the VAE is trained on, beside the model it scores.
 
-- The negative ELBO (Kingma & Welling 2014, eq. 10 and Appendix B): a
-  Bernoulli reconstruction term plus the Gaussian KL in closed form, summed
-  over pixels and latent dimensions, in nats per image. `beta` weights the KL.
+- The negative ELBO (Kingma & Welling 2014, eq. 10 and Appendix B): the
+  reconstruction term (a Bernoulli per binarized pixel, or a discretized
+  logistic per 8-bit value) plus the Gaussian KL in closed form, summed over
+  pixels and latent dimensions, in nats per image. `beta` weights the KL.
 - The importance-weighted bound (Burda et al. 2015, eq. 8) with k samples per
   image, log (1/k) sum_i w_i, w_i = p(x, z_i) / q(z_i|x).
 - Its doubly reparameterized gradient for the encoder (DReG, Tucker et al.
@@ -15,13 +16,13 @@ Imports torch and the model's types only.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
+from vaegen.data import EVAL_SEED
 from vaegen.training.model import VAE
-
-TEST_SEED = 0  # the fixed binarization of held-out images, shared with `vaegen evaluate`
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -37,19 +38,54 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
 
 
+def discretized_logistic_nll(loc: torch.Tensor, log_scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log P(x|z) per image for x = k/255, k in 0..255, summed over values: (B,).
+
+    Level k takes the logistic's mass on [x - 1/510, x + 1/510], the first
+    level everything below, the last everything above (Salimans et al. 2017,
+    eq. 2). With a = (x + 1/510 - loc)/s and b = (x - 1/510 - loc)/s,
+    sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - exp(b - a)), so
+
+        log P = [k < 255] logsigmoid(a) + [k > 0] logsigmoid(-b) + [0 < k < 255] log(-expm1(-1/(255 s)))
+
+    is exact and finite at any scale: no branch for a vanishing difference.
+    vaegen.metrics computes the same in numpy.
+    """
+    inv_s = torch.exp(-log_scale)
+    centered = x - loc
+    a = inv_s * (centered + HALF_LEVEL)
+    b = inv_s * (centered - HALF_LEVEL)
+    low, high = x < HALF_LEVEL, x > 1.0 - HALF_LEVEL
+    log_p = torch.where(high, 0.0, F.logsigmoid(a)) + torch.where(low, 0.0, F.logsigmoid(-b))
+    width = torch.log(-torch.expm1(-2.0 * HALF_LEVEL * inv_s))
+    log_p = log_p + torch.where(low | high, 0.0, width)
+    return -log_p.flatten(1).sum(dim=1)
+
+
+HALF_LEVEL = 0.5 / 255  # half the width of one of the 256 levels, in [0, 1] units
+
+
+def reconstruction_nll(model: VAE, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) per image under the model's likelihood, from the decoder's output: (B,)."""
+    if model.cfg.likelihood == "bernoulli":
+        return bernoulli_nll(params, x)
+    return discretized_logistic_nll(*model.split_logistic(params), x)
+
+
 def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
     """log N(z; mu, exp(logvar)) summed over the last dimension."""
     logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
 
 
-def negative_elbo(mu, logvar, logits, x, beta: float = 1.0):
-    """(loss, mean reconstruction nats, mean KL nats): the beta-weighted negative ELBO, one sample per image."""
-    recon, kl = bernoulli_nll(logits, x), gaussian_kl(mu, logvar)
+def negative_elbo(nll, mu, logvar, params, x, beta: float = 1.0):
+    """(loss, mean reconstruction nats, mean KL nats): the beta-weighted negative
+    ELBO, one sample per image; nll(params, x) is -log p(x|z) per image (B,)."""
+    recon, kl = nll(params, x), gaussian_kl(mu, logvar)
     return (recon + beta * kl).mean(), recon.mean(), kl.mean()
 
 
-def importance_weighted_bound(mu, logvar, z, logits, x, beta: float = 1.0, dreg: bool = False):
+def importance_weighted_bound(nll, mu, logvar, z, params, x, beta: float = 1.0, dreg: bool = False):
     """(loss, mean reconstruction nats, mean log q - log p, log_w (K, B)) for z (K, B, D).
 
     The loss is minus the bound, log (1/K) sum_i w_i, averaged over the batch
@@ -58,7 +94,7 @@ def importance_weighted_bound(mu, logvar, z, logits, x, beta: float = 1.0, dreg:
     al. 2018); the caller scales that path by w_i (see `batch_loss`).
     """
     k, b = z.shape[0], z.shape[1]
-    recon = bernoulli_nll(logits, x.repeat(k, 1, 1, 1)).view(k, b)
+    recon = nll(params, x.repeat(k, 1, 1, 1)).view(k, b)
     q_mu, q_logvar = (mu.detach(), logvar.detach()) if dreg else (mu, logvar)
     kl_terms = log_normal(z, q_mu, q_logvar) - log_normal(z)  # log q(z|x) - log p(z), (K, B)
     log_w = -recon - beta * kl_terms
@@ -66,12 +102,12 @@ def importance_weighted_bound(mu, logvar, z, logits, x, beta: float = 1.0, dreg:
     return -bound.mean(), recon.mean(), kl_terms.mean(), log_w
 
 
-def batch_loss(model, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.Generator,
-               latent_dim: int, bf16: bool = False, estimator: str = "iwae"):
+def batch_loss(model, vae: VAE, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.Generator,
+               bf16: bool = False, estimator: str = "iwae"):
     """(loss to minimise, mean reconstruction nats, mean KL nats) for a batch x.
 
-    `model` is the VAE or its DistributedDataParallel wrapper: the forward
-    pass goes through model(...) so DDP can synchronise the gradients.
+    `model` is the VAE `vae` or its DistributedDataParallel wrapper: the
+    forward pass goes through model(...) so DDP can synchronise the gradients.
 
     With iw_samples > 1 the loss is the importance-weighted bound. Its
     decoder gradient is sum_i w_i grad log w_i (w normalised weights); for
@@ -81,17 +117,18 @@ def batch_loss(model, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.
     reaching each z_i by w_i once more.
     """
     b = x.shape[0]
+    latent_dim = vae.cfg.latent_dim
     shape = (b, latent_dim) if iw_samples <= 1 else (iw_samples, b, latent_dim)
     eps = torch.randn(shape, generator=gen, device=x.device)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
         mu, logvar, z, logits = model(x, eps)
     if iw_samples <= 1:
-        return negative_elbo(mu.float(), logvar.float(), logits.float(), x, beta)
+        return negative_elbo(partial(reconstruction_nll, vae), mu.float(), logvar.float(), logits.float(), x, beta)
     dreg = estimator == "dreg" and z.requires_grad
     weights = []  # filled once the forward pass has them; read by the hook during backward
     if dreg:
         z.register_hook(lambda grad: grad * weights[0].to(grad.dtype).unsqueeze(-1))
-    loss, recon, kl, log_w = importance_weighted_bound(mu.float(), logvar.float(), z.float(), logits.float(), x,
+    loss, recon, kl, log_w = importance_weighted_bound(partial(reconstruction_nll, vae), mu.float(), logvar.float(), z.float(), logits.float(), x,
                                                        beta, dreg=dreg)
     if dreg:
         weights.append(torch.softmax(log_w.detach(), dim=0))  # normalised w_i, (K, B)
@@ -102,14 +139,14 @@ def batch_loss(model, x: torch.Tensor, beta: float, iw_samples: int, gen: torch.
 def held_out_elbo(model: VAE, x_test: torch.Tensor, device: torch.device) -> dict:
     """Negative ELBO on held-out images with a fixed noise draw: nats per image."""
     model.eval()
-    gen = torch.Generator(device=device).manual_seed(TEST_SEED)
+    gen = torch.Generator(device=device).manual_seed(EVAL_SEED)  # the same eps after every epoch
     recon_sum = kl_sum = 0.0
     for start in range(0, len(x_test), 1000):
         x = x_test[start : start + 1000].to(device)
         mu, logvar = model.encode(x)
         eps = torch.randn(mu.shape, generator=gen, device=device)
         logits = model.decode(model.reparameterize(mu, logvar, eps))
-        recon_sum += bernoulli_nll(logits, x).sum().item()
+        recon_sum += reconstruction_nll(model, logits, x).sum().item()
         kl_sum += gaussian_kl(mu, logvar).sum().item()
     model.train()
     n = len(x_test)

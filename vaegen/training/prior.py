@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegen.data import DATASETS, ImageSet, binarize, check_image_shape, split_for_training
+from vaegen.data import ImageSet, check_image_shape, model_input, split_for_training
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path
 from vaegen.latent import FittedPrior, GaussianMixture
@@ -44,11 +44,11 @@ CARD_HEADING = "## Fitted prior"
 PER_CLASS_PICTURE = "samples_per_class.png"
 
 
-def encode_codes(model, images: np.ndarray, *, binarized: bool, codes: str, seed: int) -> np.ndarray:
+def encode_codes(model, images: np.ndarray, *, codes: str, seed: int) -> np.ndarray:
     """The training set's latent codes: the posterior means mu(x), or one
-    draw z ~ q(z|x) per image; images are binarized once (seeded) when the
-    model was trained on binarized data, so the encoder sees what it learned on."""
-    x = binarize(images, seed=seed) if binarized else images.astype(np.float32) / 255.0
+    draw z ~ q(z|x) per image; the images as the model learned on them
+    (binarized once, seeded, for a Bernoulli model: vaegen.data.model_input)."""
+    x = model_input(images, model.bundle.likelihood, seed=seed)
     mu, logvar = model.encode(x)
     if codes == "means":
         return mu.astype(np.float64)
@@ -123,7 +123,7 @@ def _subsample(z: np.ndarray, most: int | None, rng: np.random.Generator) -> np.
 
 def fit_prior(model, data: ImageSet, *, components: int = COMPONENTS, class_components: int = CLASS_COMPONENTS,
               max_codes: int | None = MAX_CODES, class_max_codes: int | None = CLASS_MAX_CODES,
-              covariance_type: str = "full", codes: str = "means", binarized: bool = True, seed: int = 0,
+              covariance_type: str = "full", codes: str = "means", seed: int = 0,
               purity: float = PURITY, limit: int | None = None) -> FittedPrior:
     """One mixture over the training codes and, when the data has labels, one
     per class, each fitted on at most max_codes (class_max_codes) codes drawn
@@ -133,7 +133,7 @@ def fit_prior(model, data: ImageSet, *, components: int = COMPONENTS, class_comp
         raise TrainingError(f"codes must be one of {CODES} and covariance_type one of {COVARIANCES}.")
     start = time.perf_counter()
     images, labels = (data.images[:limit], data.labels[:limit]) if limit else (data.images, data.labels)
-    z = encode_codes(model, images, binarized=binarized, codes=codes, seed=seed)
+    z = encode_codes(model, images, codes=codes, seed=seed)
     encode_seconds = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     overall = _subsample(z, max_codes, rng)
@@ -170,10 +170,7 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     c, h, w = model.image_shape
     data = check_image_shape(split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)[0],
                              model.image_shape, dataset)
-    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
-    binarized = training.get("binarize")
-    binarized = dataset in DATASETS if binarized is None else bool(binarized)
-    prior = fit_prior(model, data, binarized=binarized, **(settings or {}))
+    prior = fit_prior(model, data, **(settings or {}))
     install_prior(model, prior)
     return prior
 

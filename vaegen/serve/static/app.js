@@ -320,6 +320,10 @@ async function start() {
   const info = state.info;
   $("about").textContent = `${info.model} · ${info.latent_dim}-d latent · map: ${info.points.x.length} ` +
     `${info.dataset} images, ${info.projection} · ${info.provider}`;
+  if (info.map_note) {
+    $("map-note").textContent = info.map_note;  // why the map has no dots; picking a point still decodes
+    $("map-note").hidden = false;
+  }
   $("prep").textContent = info.preprocessing === "mnist" ? "cropped and centred the MNIST way" : "resized";
   drawDots();
   buildLegend();
