@@ -74,7 +74,7 @@ def test_bundle_folder_itself_is_not_redirected(bundle_copy):
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(BundleError, match="does not exist; pass --model DIR"):
+    with pytest.raises(BundleError, match="does not exist: give a folder from `vaegen train`, or a shipped model"):
         resolve_model_dir(tmp_path / "nowhere")
 
 

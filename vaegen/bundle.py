@@ -111,16 +111,28 @@ def shipped_model_dir(name: str = DEFAULT_MODEL, marker: str = META_FILE) -> Pat
     return here.parent / "weights" / name
 
 
+def shipped_models() -> list[str]:
+    """The names of the shipped models (weights/<name> holding a bundle)."""
+    folder = shipped_model_dir().parent
+    return sorted(p.name for p in folder.iterdir() if (p / META_FILE).is_file()) if folder.is_dir() else []
+
+
 def resolve_model_dir(model: str | os.PathLike | None) -> Path:
-    """--model, else $VAEGEN_MODEL, else the shipped weights/mnist.
+    """`model`, else $VAEGEN_MODEL, else the shipped weights/mnist. `model`
+    is a folder, or the name of a shipped model (`fashion-mnist`) where no
+    folder of that name is here.
 
     A training run folder is accepted too: its bundle is in <run>/model.
     """
     if model is None:
         model = os.environ.get("VAEGEN_MODEL") or shipped_model_dir()
     path = Path(model).expanduser()
+    if not path.exists() and str(model) in shipped_models():
+        path = shipped_model_dir(str(model))
     if not path.exists():
-        raise BundleError(f"Model bundle {path} does not exist; pass --model DIR with a folder from `vaegen train`.")
+        names = ", ".join(shipped_models())
+        raise BundleError(f"Model bundle {path} does not exist: give a folder from `vaegen train`"
+                          + (f", or a shipped model's name ({names})." if names else "."))
     if not path.is_dir():
         raise BundleError(f"Model bundle {path} is not a folder; pass the folder that holds {META_FILE}.")
     if not (path / META_FILE).exists() and (path / "model" / META_FILE).exists():

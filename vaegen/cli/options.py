@@ -21,7 +21,8 @@ def model_options(f):
     f = click.option("--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto",
                      help="Execution provider; auto means CUDA when it really runs, else CPU.")(f)
     f = click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
-                     help="Model bundle folder. [default: $VAEGEN_MODEL, else the shipped weights/mnist]")(f)
+                     help="Model bundle folder, or a shipped model's name: mnist, fashion-mnist. "
+                          "[default: $VAEGEN_MODEL, else mnist]")(f)
     return f
 
 
