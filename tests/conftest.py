@@ -56,25 +56,25 @@ def draw_digits(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray, np.n
 
 
 def write_idx_folder(folder: Path, n_train: int = 256, n_test: int = 64, gz: bool = True) -> dict[str, str]:
-    """Tiny MNIST-layout IDX files in `folder`; returns the raw md5 of each."""
+    """Tiny MNIST-layout IDX files in `folder`; returns the sha256 of each one's raw IDX bytes."""
     folder.mkdir(parents=True, exist_ok=True)
-    md5s = {}
+    digests = {}
     for split, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
         images, labels = draw_digits(n, seed)
         for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
             name = f"{split}-{kind}-ubyte"
             raw = encode_idx(array)
-            md5s[name] = hashlib.md5(raw).hexdigest()
+            digests[name] = hashlib.sha256(raw).hexdigest()
             if gz:
                 (folder / f"{name}.gz").write_bytes(gzip.compress(raw, mtime=0))
             else:
                 (folder / name).write_bytes(raw)
-    return md5s
+    return digests
 
 
-def fake_mnist(md5s: dict[str, str], mirrors: tuple[str, ...] = ()) -> IdxDataset:
+def fake_mnist(digests: dict[str, str], mirrors: tuple[str, ...] = ()) -> IdxDataset:
     def entry(name):
-        return IdxFile(name, md5s[name])
+        return IdxFile(name, digests[name])
 
     return IdxDataset(
         name="mnist", mirrors=mirrors,
@@ -87,8 +87,8 @@ def fake_mnist(md5s: dict[str, str], mirrors: tuple[str, ...] = ()) -> IdxDatase
 def tiny_mnist(tmp_path, monkeypatch) -> Path:
     """A folder of tiny MNIST-layout files, registered as 'mnist' for this test."""
     folder = tmp_path / "mnist"
-    md5s = write_idx_folder(folder)
-    monkeypatch.setitem(data_module.DATASETS, "mnist", fake_mnist(md5s))
+    digests = write_idx_folder(folder)
+    monkeypatch.setitem(data_module.DATASETS, "mnist", fake_mnist(digests))
     return folder
 
 

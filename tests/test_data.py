@@ -56,16 +56,29 @@ def write_idx_files(folder: Path, arrays: dict[str, np.ndarray], gz: bool = True
         path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
 
 
-def fake_dataset(arrays: dict[str, np.ndarray], mirrors: tuple[str, ...] = ()) -> IdxDataset:
-    """An 'mnist' IdxDataset whose raw md5s are those of `arrays`."""
-    files = {key: IdxFile(NAMES[key], hashlib.md5(encode_idx(a)).hexdigest()) for key, a in arrays.items()}
-    return IdxDataset(name="mnist", mirrors=mirrors, **files)
+def fake_dataset(arrays: dict[str, np.ndarray], mirrors: tuple[str, ...] = (), name: str = "mnist",
+                 package: str = "") -> IdxDataset:
+    """An IdxDataset whose files' content (sha256 of the raw IDX bytes) is that of `arrays`."""
+    files = {key: IdxFile(NAMES[key], hashlib.sha256(encode_idx(a)).hexdigest()) for key, a in arrays.items()}
+    return IdxDataset(name=name, mirrors=mirrors, system_package=package, **files)
 
 
 @pytest.fixture
 def use_dataset(monkeypatch):
-    """Register an IdxDataset as 'mnist' for this test only."""
-    return lambda dataset: monkeypatch.setitem(data.DATASETS, "mnist", dataset)
+    """Register an IdxDataset under its name for this test only."""
+    return lambda dataset: monkeypatch.setitem(data.DATASETS, dataset.name, dataset)
+
+
+@pytest.fixture(autouse=True)
+def no_machine_data(request, tmp_path, monkeypatch):
+    """Nothing of this machine's is searched (but by the slow tests of the real
+    files): HOME (the cache) and the system folder are empty folders of the
+    test's own, and VAEGEN_DATA_DIR is unset."""
+    if request.node.get_closest_marker("slow"):
+        return
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("VAEGEN_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
 
 
 @pytest.fixture
@@ -185,13 +198,37 @@ def test_load_idx_dataset_from_folder(tmp_path, use_dataset, gz):
         load_idx_dataset("mnist", "valid", tmp_path / "mnist", download=False)
 
 
-def test_load_idx_dataset_wrong_md5(tmp_path, use_dataset):
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_corrupt_file_is_refused_in_one_line_that_names_it(tmp_path, use_dataset, gz):
     arrays = tiny_arrays()
-    write_idx_files(tmp_path, arrays, gz=False)
-    use_dataset(fake_dataset(tiny_arrays(seed=1)))  # other data, other md5s
-    with pytest.raises(DataError, match="md5") as info:
+    write_idx_files(tmp_path, arrays, gz=gz)
+    use_dataset(fake_dataset(tiny_arrays(seed=1)))  # other data: content that matches no known file
+    with pytest.raises(DataError, match="does not match the published one") as info:
         load_idx_dataset("mnist", "train", tmp_path, download=False)
-    assert str(tmp_path / NAMES["train_images"]) in str(info.value)
+    message = str(info.value)
+    assert str(tmp_path / (NAMES["train_images"] + (".gz" if gz else ""))) in message
+    assert "\n" not in message and "delete" not in message  # never advise deleting a file vaegen did not write
+
+
+def test_a_faithful_copy_is_accepted_however_it_is_wrapped(tmp_path, use_dataset):
+    """Verified by content: re-gzipped with another level, name and time (as
+    Debian's package is), or plain, the same IDX bytes load."""
+    arrays = tiny_arrays()
+    use_dataset(fake_dataset(arrays))
+    folder = tmp_path / "rewrapped"
+    folder.mkdir()
+    for i, (key, array) in enumerate(arrays.items()):
+        raw = encode_idx(array)
+        if i % 2:
+            (folder / NAMES[key]).write_bytes(raw)
+        else:
+            with gzip.GzipFile(folder / f"{NAMES[key]}.gz", "wb", compresslevel=1, mtime=12345) as f:
+                f.write(raw)
+    assert (folder / f"{NAMES['train_images']}.gz").read_bytes() != gzip.compress(encode_idx(arrays["train_images"]))
+    ds = load_idx_dataset("mnist", "train", folder, download=False)
+    np.testing.assert_array_equal(ds.images[:, 0], arrays["train_images"])
+    np.testing.assert_array_equal(load_idx_dataset("mnist", "test", folder, download=False).labels,
+                                  arrays["test_labels"])
 
 
 def test_load_idx_dataset_count_mismatch(tmp_path, use_dataset):
@@ -207,19 +244,57 @@ def test_data_dir_from_environment(tmp_path, monkeypatch, use_dataset):
     write_idx_files(tmp_path / "env", arrays)
     use_dataset(fake_dataset(arrays))
     monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "env"))
-    assert data.default_data_dir("mnist") == tmp_path / "env"
+    assert data.data_dirs("mnist")[:2] == [tmp_path / "env", tmp_path / "env" / "mnist"]
     ds = load_idx_dataset("mnist", "test", None, download=False)
     np.testing.assert_array_equal(ds.labels, arrays["test_labels"])
 
 
-def test_default_data_dir_in_home_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("VAEGEN_DATA_DIR", raising=False)
-    folder = tmp_path / ".cache" / "vaegen" / "fashion-mnist"
-    assert data.default_data_dir("fashion-mnist") == folder
-    with pytest.raises(DataError, match="is not in") as info:
-        load_idx_dataset("fashion-mnist", "train", None, download=False)
-    assert str(folder) in str(info.value)
+def test_a_data_dir_of_datasets_holds_each_in_its_own_folder(tmp_path, monkeypatch, use_dataset):
+    arrays = tiny_arrays()
+    write_idx_files(tmp_path / "data" / "mnist", arrays)
+    use_dataset(fake_dataset(arrays))
+    monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "data"))
+    np.testing.assert_array_equal(load_idx_dataset("mnist", "train", None, download=False).labels,
+                                  arrays["train_labels"])
+
+
+def test_the_search_order_and_what_not_found_says(tmp_path, monkeypatch, use_dataset):
+    use_dataset(fake_dataset(tiny_arrays(), name="fashion-mnist", package="dataset-fashion-mnist"))
+    monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "env"))
+    cache = tmp_path / "home" / ".cache" / "vaegen" / "fashion-mnist"
+    system = tmp_path / "system" / "fashion-mnist"
+    assert data.data_dirs("fashion-mnist", tmp_path / "given") == [
+        tmp_path / "given", tmp_path / "given" / "fashion-mnist", tmp_path / "env", tmp_path / "env" / "fashion-mnist",
+        cache, system]
+    with pytest.raises(DataError) as info:
+        load_idx_dataset("fashion-mnist", "train", tmp_path / "given", download=False)
+    message = str(info.value)
+    for part in (NAMES["train_images"], NAMES["train_labels"], str(tmp_path / "given"), str(cache), str(system),
+                 "VAEGEN_DATA_DIR", "apt-get install dataset-fashion-mnist"):
+        assert part in message, part
+    assert "\n" not in message
+
+
+def test_the_system_folder_is_found_without_a_hint(tmp_path, use_dataset):
+    arrays = tiny_arrays()
+    write_idx_files(tmp_path / "system" / "mnist", arrays)
+    use_dataset(fake_dataset(arrays))
+    np.testing.assert_array_equal(load_idx_dataset("mnist", "train", download=False).labels, arrays["train_labels"])
+
+
+def test_another_datasets_file_of_the_same_name_is_passed_over(tmp_path, monkeypatch, use_dataset):
+    """MNIST and Fashion-MNIST name their files alike: a VAEGEN_DATA_DIR of
+    MNIST files is no error when Fashion-MNIST is found further on."""
+    digits, clothes = tiny_arrays(seed=0), tiny_arrays(seed=5)
+    use_dataset(fake_dataset(digits))
+    use_dataset(fake_dataset(clothes, name="fashion-mnist"))
+    write_idx_files(tmp_path / "env", digits)
+    write_idx_files(tmp_path / "system" / "fashion-mnist", clothes)
+    monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "env"))
+    ds = load_idx_dataset("fashion-mnist", "train", download=False)
+    np.testing.assert_array_equal(ds.images[:, 0], clothes["train_images"])
+    np.testing.assert_array_equal(load_idx_dataset("mnist", "train", download=False).images[:, 0],
+                                  digits["train_images"])
 
 
 # ---------------------------------------------------------------- downloading
@@ -244,21 +319,21 @@ def test_download_verifies_and_caches(tmp_path, use_dataset, http_server):
     assert len(requests) == 2  # the second load used the verified files on disk
 
 
-@pytest.mark.parametrize("corruption", ["wrong-md5", "not-gzip"])
+@pytest.mark.parametrize("corruption", ["wrong-content", "not-gzip"])
 def test_corrupt_download_leaves_nothing(tmp_path, use_dataset, http_server, corruption):
     arrays = tiny_arrays()
     served = tmp_path / "served"
-    write_idx_files(served, tiny_arrays(seed=1) if corruption == "wrong-md5" else arrays)
+    write_idx_files(served, tiny_arrays(seed=1) if corruption == "wrong-content" else arrays)
     if corruption == "not-gzip":
         (served / f"{NAMES['train_images']}.gz").write_bytes(os.urandom(300))
     url, requests = http_server(served)
     use_dataset(fake_dataset(arrays, mirrors=(url,)))
     folder = tmp_path / "data"
-    with pytest.raises(DataError, match="by hand") as info:
+    with pytest.raises(DataError, match="the download failed") as info:
         load_idx_dataset("mnist", "train", folder, timeout=5)
     message = str(info.value)
     assert str(folder) in message and NAMES["train_images"] in message
-    assert ("md5" if corruption == "wrong-md5" else "gzip") in message
+    assert ("does not match the published file" if corruption == "wrong-content" else "gzip") in message
     assert requests == [f"/{NAMES['train_images']}.gz"]
     assert not folder.exists() or list(folder.iterdir()) == []
 
@@ -369,3 +444,18 @@ def test_real_mnist():
         ds = load_idx_dataset("mnist", split, folder, download=False)
         assert ds.images.shape == (sum(counts), 1, 28, 28) and ds.images.dtype == np.uint8
         assert np.bincount(ds.labels, minlength=10).tolist() == counts
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (data.SYSTEM_DATA_DIR / "fashion-mnist").is_dir(),
+                    reason="apt-get install dataset-fashion-mnist (CI does)")
+def test_real_fashion_mnist_from_debians_package(tmp_path, monkeypatch):
+    """Debian re-gzips Fashion-MNIST: found with no hint (empty HOME, no
+    VAEGEN_DATA_DIR) and accepted by its content."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("VAEGEN_DATA_DIR", raising=False)
+    for split, n in (("train", 60_000), ("test", 10_000)):
+        ds = load_idx_dataset("fashion-mnist", split, download=False)
+        assert ds.images.shape == (n, 1, 28, 28)
+        assert np.bincount(ds.labels, minlength=10).tolist() == [n // 10] * 10
+        assert ds.classes[0] == "T-shirt/top" and ds.classes[9] == "Ankle boot"

@@ -1,9 +1,11 @@
 """vaegen.latent_map: the projections' maths (PCA, LDA, a 2-D latent as
-itself), the way back from the map to the latent space, and `vaegen map`."""
+itself), the way back from the map to the latent space, the map a bundle
+carries (map.npy), and `vaegen map`."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,8 +13,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from vaegen.cli import cli
-from vaegen.errors import ArgumentError
-from vaegen.latent_map import FASHION_CLASSES, class_names, encode_map, fit_projection, map_bounds
+from vaegen.errors import ArgumentError, BundleError
+from vaegen.latent_map import MAP_FILE, empty_map, encode_map, fit_projection, map_bounds, read_map
 
 
 def elongated(n: int = 600, d: int = 6, seed: int = 0) -> np.ndarray:
@@ -133,24 +135,60 @@ def test_map_bounds_are_square_and_hold_the_points():
     assert inside.mean() > 0.99
 
 
-def test_class_names(tmp_path):
-    labels = np.array([0, 2, 1])
-    assert class_names("mnist", labels) == ["0", "1", "2"]
-    assert class_names("fashion-mnist", labels) == list(FASHION_CLASSES[:3])
-    for name in ("cat", "dog", "eel"):
-        (tmp_path / name).mkdir()
-    assert class_names(str(tmp_path), labels) == ["cat", "dog", "eel"]
-    assert class_names(str(tmp_path), np.full(3, -1)) == []
-
-
 def test_encode_map_of_the_tiny_bundle(tiny_bundle):
     import vaegen
 
     model = vaegen.load_model(tiny_bundle)
-    m = encode_map(model, limit=100)  # the bundle's own dataset, a folder of four classes
-    assert m.mu.shape == (100, 4) and m.xy.shape == (100, 2)
-    assert m.classes == ["0", "1", "2", "3"] and m.projection.method == "lda"
-    assert np.allclose(m.projection.project(m.mu), m.xy)
+    m = encode_map(model, limit=100)  # the bundle's own dataset, a folder of four classes (subfolders 0-3)
+    assert m.xy.shape == (100, 2) and m.labels.shape == (100,)
+    assert m.classes == ["0", "1", "2", "3"] and m.projection.method == "lda" and m.note == ""
+    images = vaegen.data.load_dataset(model.bundle.meta["dataset"], "test").images[:100]
+    assert np.allclose(m.projection.project(model.encode(images.astype(np.float32) / 255)[0]), m.xy, atol=1e-5)
+
+
+def test_a_fitted_bundle_carries_the_map_of_its_held_out_images(prior_bundle):
+    import vaegen
+
+    model = vaegen.load_model(prior_bundle)
+    meta = model.bundle.meta
+    assert meta["map"]["images"] == 20 and meta["map"]["classes"] == ["0", "1", "2", "3"]  # every 10th of 200
+    assert MAP_FILE in meta["files"]
+    own = read_map(model.bundle)
+    again = encode_map(model, limit=None)  # a folder: its test split is all of it
+    assert own.xy.shape == (20, 2) and own.projection.method == "lda"
+    assert np.allclose(own.projection.unproject(own.xy), own.projection.unproject(own.xy).astype(np.float32))
+    assert len(again.xy) == 200
+
+
+def test_map_and_serve_need_no_dataset_when_the_bundle_has_a_map(prior_bundle, tmp_path):
+    moved = shutil.copytree(prior_bundle, tmp_path / "model")
+    meta = json.loads((moved / "vaegen.json").read_text())
+    meta["dataset"] = str(tmp_path / "gone")  # the data it was trained on is nowhere
+    (moved / "vaegen.json").write_text(json.dumps(meta))
+    result = CliRunner().invoke(cli, ["map", "--model", str(moved), "-o", str(tmp_path / "m.png"), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["images"] == 20 and (tmp_path / "m.png").is_file()
+    result = CliRunner().invoke(cli, ["map", "--model", str(moved), "-o", str(tmp_path / "m2.png"), "--limit", "5"])
+    assert result.exit_code == 1 and "does not exist" in result.output  # asking for other images reads the data
+
+
+def test_a_tampered_map_is_refused(prior_bundle, tmp_path):
+    import vaegen
+
+    moved = shutil.copytree(prior_bundle, tmp_path / "model")
+    data = bytearray((moved / MAP_FILE).read_bytes())
+    data[-1] ^= 1
+    (moved / MAP_FILE).write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="does not match its sha256"):
+        read_map(vaegen.load_model(moved).bundle)
+
+
+def test_an_empty_map_still_frames_the_prior(tiny_bundle):
+    import vaegen
+
+    m = empty_map(vaegen.load_model(tiny_bundle), "no data here")
+    assert m.xy.shape == (0, 2) and m.note == "no data here"
+    assert m.projection.unproject(np.zeros((1, 2))).shape == (1, 4)
 
 
 def test_map_command_writes_the_picture(tiny_bundle, tmp_path):

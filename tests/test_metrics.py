@@ -174,3 +174,96 @@ def test_evaluate_reports_active_units_and_speed(tmp_path):
     assert all(np.isfinite(result[key]) for key in ("nll", "neg_elbo", "recon", "kl"))
     # The same seed gives the same estimate.
     assert metrics.evaluate(runtime, images, k=8, seed=0)["nll"] == result["nll"]
+
+
+# ------------------------------------------------ the discretized logistic (8-bit values)
+
+LEVELS = np.arange(256, dtype=np.float64) / 255.0  # every value an 8-bit image can hold
+
+
+def level_log_probs(loc: float, log_scale: float) -> np.ndarray:
+    """log P(k) for k = 0..255 under one value's discretized logistic: [256]."""
+    loc_rows = np.full((256, 1), loc, np.float32)
+    scale_rows = np.full((256, 1), log_scale, np.float32)
+    return np.array([metrics.logistic_log_likelihood(loc_rows[k : k + 1], scale_rows[k : k + 1], LEVELS[k : k + 1])[0]
+                     for k in range(256)])
+
+
+@pytest.mark.parametrize("loc, log_scale", [(0.5, -3.0), (0.0, -7.0), (1.0, -7.0), (-0.4, 0.5), (1.7, -1.0),
+                                            (0.3, 3.0), (0.51, -7.0), (0.25, -5.5)])
+def test_the_256_levels_of_a_value_sum_to_one(loc, log_scale):
+    log_p = level_log_probs(loc, log_scale)
+    assert np.all(np.isfinite(log_p)) and np.all(log_p <= 1e-12)
+    assert abs(np.exp(log_p).sum() - 1.0) < 1e-9
+
+
+def test_the_logistic_likelihood_matches_differences_of_its_cdf():
+    """Away from the edges and at moderate scales, log(sigmoid(a) - sigmoid(b)) computed directly."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 255, 40) / 255.0
+    loc = (x + rng.uniform(-0.1, 0.1, (5, 40))).astype(np.float32)  # near x: the direct form does not underflow
+    log_scale = rng.uniform(-3, 0, (5, 40)).astype(np.float32)
+    s = np.exp(log_scale.astype(np.float64))
+    sig = lambda t: 1 / (1 + np.exp(-t))  # noqa: E731
+    direct = np.log(sig((x + 0.5 / 255 - loc) / s) - sig((x - 0.5 / 255 - loc) / s)).sum(axis=1)
+    np.testing.assert_allclose(metrics.logistic_log_likelihood(loc, log_scale, x), direct, rtol=1e-9)
+
+
+@pytest.mark.torch
+def test_training_and_evaluation_compute_the_same_logistic_likelihood():
+    torch = pytest.importorskip("torch")
+    from vaegen.training.objective import discretized_logistic_nll
+
+    rng = np.random.default_rng(1)
+    loc = rng.uniform(-0.3, 1.3, (6, 1, 4, 5)).astype(np.float32)
+    log_scale = rng.uniform(-7, 1, (6, 1, 4, 5)).astype(np.float32)
+    x = rng.integers(0, 256, (1, 1, 4, 5)) / 255.0
+    x[0, 0, 0, :2] = (0.0, 1.0)  # both edges
+    trained = -discretized_logistic_nll(torch.from_numpy(loc).double(), torch.from_numpy(log_scale).double(),
+                                        torch.from_numpy(np.repeat(x, 6, axis=0)).double()).numpy()
+    scored = metrics.logistic_log_likelihood(loc.reshape(6, -1), log_scale.reshape(6, -1), x.reshape(-1))
+    np.testing.assert_allclose(trained, scored, rtol=1e-6, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_logistic(tmp_path_factory):
+    """A 1-D-latent logistic VAE of one 8-bit value, its bundle on ONNX
+    Runtime, and the exact log p(k) of all 256 levels by quadrature over z."""
+    torch = pytest.importorskip("torch", reason="building the tiny model needs the train extra")
+    from vaegen.api import Model
+    from vaegen.bundle import load_bundle
+    from vaegen.training.export import export_bundle
+    from vaegen.training.model import VAE, ModelConfig
+
+    torch.manual_seed(2)
+    model = VAE(ModelConfig(arch="mlp", channels=1, height=1, width=1, latent_dim=1, hidden=8, decoder_layers=2,
+                            likelihood="logistic")).eval()
+    with torch.no_grad():
+        model.decoder[-2].weight.mul_(3.0)  # a decoder that depends on z, so q(z|x) is not the prior
+    path = export_bundle(model, tmp_path_factory.mktemp("exact8") / "b", dataset="tiny")
+    runtime = Model(load_bundle(path), provider="cpu", threads=1)
+    with torch.no_grad():
+        loc, log_scale = model.split_logistic(model.decode(torch.from_numpy(GRID[:, None]).float()))
+    loc, log_scale = loc.reshape(-1, 1).numpy(), log_scale.reshape(-1, 1).numpy()
+    log_pz = -0.5 * (GRID**2 + LOG_2PI)
+    log_px_z = np.stack([metrics.logistic_log_likelihood(loc, log_scale, LEVELS[k : k + 1]) for k in range(256)])
+    log_px = logsumexp(log_px_z + log_pz[None], axis=1) + math.log(GRID[1] - GRID[0])  # [256]
+    return runtime, log_px
+
+
+@pytest.mark.torch
+def test_a_tiny_logistic_models_levels_form_a_distribution(tiny_logistic):
+    _, log_px = tiny_logistic
+    assert abs(np.exp(log_px).sum() - 1.0) < 1e-4
+
+
+@pytest.mark.torch
+def test_importance_weighted_nll_of_8_bit_values_matches_the_exact_likelihood(tiny_logistic):
+    runtime, log_px = tiny_logistic
+    levels = np.array([0, 3, 60, 128, 200, 254, 255])
+    images = (levels / 255.0).astype(np.float32).reshape(-1, 1, 1, 1)
+    result = metrics.evaluate(runtime, images, k=5000, seed=0)
+    exact = -log_px[levels].mean()
+    assert abs(result["nll"] - exact) < 0.02
+    assert result["likelihood"] == "logistic"
+    assert result["nll_bits_per_dim"] == pytest.approx(result["nll"] / math.log(2))

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import assert_one_line_error
+from vaegen.quality import judge_dir
 from vaegen.api import load_model
 from vaegen.bundle import load_bundle
 from vaegen.cli import cli
@@ -334,25 +335,39 @@ def test_the_prior_file_is_one_record_of_plain_arrays(prior_bundle):
     assert record["scale_tril"].dtype == np.float32 and record["classes"].dtype.kind == "U"
 
 
+MNIST_JUDGE = judge_dir(dataset="mnist")  # the tiny folder's classes are digits 0-3: MNIST's judge knows them
+
+
 def test_evaluate_samples_judges_each_prior_beside_real_images(vaegen, prior_bundle):
     dataset = json.loads((prior_bundle / "vaegen.json").read_text())["dataset"]  # the tiny labelled folder
-    result = vaegen("evaluate", "--model", prior_bundle, "--dataset", dataset, "--samples", 40, "--json", "--quiet")
+    result = vaegen("evaluate", "--model", prior_bundle, "--samples", 40, "--judge", MNIST_JUDGE, "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["quality"]
-    assert list(rows) == ["real held-out", "standard prior", "fitted prior", "fitted prior, per class"]
+    report = json.loads(result.stdout)
+    rows = report["quality"]
+    assert report["dataset"] == dataset  # the bundle's own, unless --dataset says otherwise
+    assert list(rows) == ["real held-out", "reconstructions", "fitted prior", "fitted prior, per class", "standard prior"]
     for row in rows.values():
         assert row["frechet_distance"] >= 0 and 0 <= row["confident_share"] <= 1 and 1 <= row["inception_score"] <= 10
     assert rows["fitted prior, per class"]["count"] == 40  # 10 of each of the 4 classes
     assert "label_agreement" in rows["real held-out"] and "label_agreement" not in rows["fitted prior"]
-    text = vaegen("evaluate", "--model", prior_bundle, "--dataset", dataset, "--samples", 40, "--quiet").stdout
-    assert "fitted prior, per class" in text and "Frechet" in text
+    assert "label_agreement" in rows["reconstructions"]  # decoded posterior means of the labelled held-out images
+    assert set(rows["fitted prior, per class"]["class_agreement"]) == {"0", "1", "2", "3"}
+    text = vaegen("evaluate", "--model", prior_bundle, "--samples", 40, "--judge", MNIST_JUDGE, "--quiet").stdout
+    assert "fitted prior, per class" in text and "Frechet" in text and "worst class" in text
 
 
 def test_evaluate_samples_on_a_bundle_without_a_prior_judges_the_standard_prior(vaegen, tiny_bundle):
     dataset = json.loads((tiny_bundle / "vaegen.json").read_text())["dataset"]
-    result = vaegen("evaluate", "--dataset", dataset, "--samples", 20, "--json", "--quiet")
+    result = vaegen("evaluate", "--dataset", dataset, "--samples", 20, "--judge", MNIST_JUDGE, "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    assert list(json.loads(result.stdout)["quality"]) == ["real held-out", "standard prior"]
+    assert list(json.loads(result.stdout)["quality"]) == ["real held-out", "reconstructions", "standard prior"]
+
+
+def test_evaluate_samples_without_a_judge_for_the_dataset_says_so_in_one_line(vaegen, tiny_bundle):
+    result = vaegen("evaluate", "--model", tiny_bundle, "--samples", 20)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: No judge for ") and result.output.count("\n") == 1
+    assert "fashion-mnist, mnist" in result.output
 
 
 def test_inactive_dimensions_stay_out_of_em_as_an_independent_gaussian():

@@ -123,8 +123,6 @@ def test_empty_probabilities_are_refused():
 
 @pytest.fixture(scope="module")
 def judge():
-    if not (judge_dir() / JUDGE_META).is_file():
-        pytest.skip("weights/judge is not in this checkout")
     return load_judge(provider="cpu", threads=1)
 
 
@@ -133,6 +131,24 @@ def test_shipped_judge_describes_itself(judge):
     assert judge.feature_dim == judge.meta["feature_dim"] == 128
     assert judge.meta["metrics"]["test_accuracy"] >= 0.99
     assert not any(word.startswith("/") for word in judge.meta["training"]["command"].split())  # no machine paths
+
+
+@pytest.mark.parametrize("dataset, accuracy, first", [("mnist", 0.99, "0"), ("fashion-mnist", 0.90, "T-shirt/top")])
+def test_each_shipped_judge_never_saw_its_reference_or_floor(dataset, accuracy, first):
+    """Trained on the first 50,000 training images; the other 10,000 are the
+    reference, the test split the floor: the floor is two unseen real sets."""
+    meta = load_judge(dataset=dataset, provider="cpu", threads=1).meta
+    assert meta["dataset"] == dataset and meta["classes"][0] == first and len(meta["classes"]) == 10
+    assert meta["training"]["train_images"] == meta["reference"]["start"] == 50_000
+    assert meta["reference"]["count"] == 10_000 and meta["floor"]["count"] == 10_000
+    assert meta["metrics"]["test_accuracy"] >= accuracy
+    assert meta["floor"]["reference"] == f"{dataset} train [50000:] (10000)"
+
+
+def test_no_judge_for_a_dataset_is_one_clear_error(monkeypatch):
+    monkeypatch.delenv("VAEGEN_JUDGE", raising=False)
+    with pytest.raises(BundleError, match="No judge for cifar: vaegen ships judges for fashion-mnist, mnist;"):
+        load_judge(dataset="cifar")
 
 
 def test_shipped_judge_classifies_drawn_digits_consistently(judge):
@@ -178,8 +194,6 @@ def test_sample_quality_of_a_set_against_itself(judge):
 
 @pytest.fixture
 def judge_copy(tmp_path):
-    if not (judge_dir() / JUDGE_META).is_file():
-        pytest.skip("weights/judge is not in this checkout")
     return Path(shutil.copytree(judge_dir(), tmp_path / "judge"))
 
 
@@ -239,10 +253,14 @@ def test_tiny_judge_training_exports_with_parity(tmp_path):
     again = train_judge(images[:, None], labels, epochs=1, batch_size=16, seed=0)
     for (name, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), f"{name} differs between two runs with one seed"
-    out = export_judge(model, tmp_path / "judge", images[:16, None], labels[:16], training={"command": "test"})
+    held_out = {"test_images": images[:16, None], "test_labels": labels[:16], "reference_images": images[16:32, None],
+                "reference_start": 16}
+    out = export_judge(model, tmp_path / "judge", dataset="mnist", classes=[str(d) for d in range(4)],
+                       held_out=held_out, training={"command": "test"})
     meta = json.loads((out / JUDGE_META).read_text())
     assert max(meta["parity_max_abs_diff"].values()) < 1e-4
     assert set(meta["metrics"]) == {"test_accuracy", "test_accuracy_binarized", "test_accuracy_blurred"}
+    assert meta["reference"] == {"split": "train", "start": 16, "count": 16} and meta["floor"]["count"] == 16
     assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", JUDGE_FILE, JUDGE_META])  # no temporary file
     judge = load_judge(out, provider="cpu", threads=1)
     probs, features = judge.predict(images[:4, None])
@@ -272,6 +290,9 @@ def test_a_judge_graph_that_disagrees_with_torch_is_not_kept(tmp_path, monkeypat
     monkeypatch.setattr(judge_module, "export_graph", corrupting)
     torch.manual_seed(0)
     images, labels = draw_digits(8, seed=8)
+    held_out = {"test_images": images[:, None], "test_labels": labels, "reference_images": images[:, None],
+                "reference_start": 0}
     with pytest.raises(ExportError, match="Parity check failed: the judge's (logits|features) differ from torch"):
-        judge_module.export_judge(judge_module.JudgeNet(), tmp_path / "judge", images[:, None], labels)
+        judge_module.export_judge(judge_module.JudgeNet(), tmp_path / "judge", dataset="mnist",
+                                  classes=[str(d) for d in range(10)], held_out=held_out)
     assert list((tmp_path / "judge").iterdir()) == []  # no judge.onnx, no temporary file

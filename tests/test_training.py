@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import numpy as np
 import pytest
@@ -235,17 +236,85 @@ def test_settings_a_checkpoint_lacks_take_their_values_of_then():
 
 
 def test_the_cli_defaults_are_the_configs_defaults():
-    """`vaegen train`'s option defaults (literals: the CLI may not import
-    torch to read them) are TrainConfig's and ModelConfig's."""
+    """`vaegen train`'s recipe options default to the dataset's recipe
+    (vaegen.recipes: the CLI may not import torch to read them), and MNIST's
+    recipe is TrainConfig's and ModelConfig's own defaults."""
     from vaegen.cli.train import train as train_command
+    from vaegen.recipes import GENERIC, recipe
 
     params = {p.name: p.default for p in train_command.params}
-    for name in ("epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "iw_samples", "iw_estimator", "seed"):
+    mnist = recipe("mnist")
+    for name in GENERIC:
+        assert params[name] is None, name  # filled from the dataset's recipe
+    for name in ("epochs", "batch_size", "lr", "beta", "kl_warmup"):
+        assert mnist[name] == getattr(TrainConfig(), name), name
+    for name in ("arch", "latent_dim", "hidden", "decoder_layers"):
+        assert mnist[name] == getattr(ModelConfig(), name), name
+    for name in ("lr_schedule", "iw_samples", "iw_estimator", "seed"):
         assert params[name] == getattr(TrainConfig(), name), name
-    for name in ("arch", "latent_dim", "hidden"):
-        assert params[name] == getattr(ModelConfig(), name), name
-    assert params["decoder_layers"] is None  # the config's own default, which depends on --arch:
     assert ModelConfig().decoder_layers == 4 and ModelConfig(arch="conv").decoder_layers == 2
+
+
+def test_a_dataset_too_small_for_its_batch_size_warns_and_still_trains(tmp_path):
+    """200 images at the default batch of 256: one step an epoch. The run
+    warns, suggests a batch size, and does what was asked."""
+    folder = tmp_path / "few"
+    folder.mkdir()
+    images, _ = draw_digits(200, seed=4)
+    for i, img in enumerate(images):
+        Image.fromarray(img).convert("RGB").save(folder / f"{i}.png")
+    messages = []
+
+    class Listener(loop.Reporter):
+        def message(self, text):
+            messages.append(text)
+
+    cfg = TrainConfig(dataset=str(folder), epochs=1, batch_size=256, seed=0, threads=1)
+    metrics = loop.train(cfg, ModelConfig(latent_dim=2, hidden=16, channels=3, likelihood="logistic"),
+                         tmp_path / "run", reporter=Listener())
+    warning = next(m for m in messages if m.startswith("warning:"))
+    assert "180 training images at batch size 256 make 1 optimizer step an epoch" in warning
+    assert "--batch-size 8 (22 steps an epoch)" in warning
+    assert metrics["epoch"] == 1 and (tmp_path / "run" / "checkpoint.pt").is_file()
+    assert loop.few_steps_warning(60_000, 256) and loop.FEW_STEPS <= 60_000 // 256
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_a_logistic_model_trains_scores_in_bits_and_exports(tmp_path, arch):
+    """8-bit data: the decoder gives a location and a log-scale per value; the
+    loss falls, the held-out -ELBO is in nats of 8-bit images, and the bundle
+    says logistic and outputs loc, log_scale and the picture."""
+    from vaegen.bundle import load_bundle
+    from vaegen.training.export import export_run
+
+    folder = tmp_path / "grey"
+    folder.mkdir()
+    images, labels = draw_digits(120, seed=6)
+    for i, img in enumerate(images):
+        Image.fromarray((img * 0.7 + 40).astype(np.uint8)).save(folder / f"{i}.png")  # grey levels, not ink
+    cfg = TrainConfig(dataset=str(folder), epochs=3, batch_size=16, seed=0, threads=1, binarize=False)
+    run = tmp_path / "run"
+    loop.train(cfg, ModelConfig(arch=arch, latent_dim=3, hidden=16, likelihood="logistic"), run)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert 0 < history[-1]["test_recon"] < 784 * math.log(256)  # better than uniform over the 256 levels
+    bundle = load_bundle(export_run(run))
+    assert bundle.likelihood == "logistic" and bundle.meta["preprocessing"] == "resize"
+    import onnx
+
+    outputs = [o.name for o in onnx.load(str(bundle.decoder_path)).graph.output]
+    assert outputs == ["loc", "log_scale", "probs"]
+
+
+def test_bernoulli_and_8_bit_data_take_their_own_likelihood():
+    from vaegen.data import likelihood_for
+    from vaegen.errors import ArgumentError
+
+    assert likelihood_for("mnist") == "bernoulli" and likelihood_for("fashion-mnist") == "logistic"
+    assert likelihood_for("photos/") == "logistic" and likelihood_for("fashion-mnist", True) == "bernoulli"
+    assert likelihood_for("mnist", False) == "logistic" and likelihood_for("mnist", None, "logistic") == "logistic"
+    with pytest.raises(ArgumentError, match="binarized data takes likelihood bernoulli, not logistic"):
+        likelihood_for("fashion-mnist", True, "logistic")
 
 
 def test_binarize_batch_draws_each_pixel_with_its_intensity():

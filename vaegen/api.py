@@ -5,6 +5,7 @@
     x = m.sample(64, seed=0)                      # float32 [64, C, H, W] in [0, 1]
     mu, logvar = m.encode(x)                      # float32 [64, D] each
     r = m.reconstruct(x)                          # decode(encode(x).mu)
+    batch = m.load_images(paths, skip_bad=True)   # user files as the model sees them, and those left out
     w = m.interpolate(x[0], x[1], steps=10)       # [10, C, H, W], slerp between the two codes
     vaegen.save_grid(x, "grid.png", nrow=8)
 
@@ -18,17 +19,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from vaegen.bundle import Bundle, load_bundle
-from vaegen.errors import ArgumentError
+from vaegen.errors import ArgumentError, ImageError
 from vaegen.latent import FittedPrior, lerp, manifold_2d, sample_prior, slerp, traversal
-from vaegen.runtime import DEFAULT_BATCH, OnnxVAE, set_verbose
+from vaegen.runtime import CUDA, DEFAULT_BATCH, OnnxVAE, set_verbose
 
 INTERPOLATIONS = ("slerp", "lerp")
 PRIORS = ("auto", "fitted", "standard")
 _UNREAD = object()  # Model._prior before prior.npy is read
+
+
+class ImageBatch(NamedTuple):
+    """User images as a model sees them (Model.load_images)."""
+
+    images: np.ndarray  # float32 [N, C, H, W]: the usable files, in the order given
+    paths: list[Path]  # the file each image was read from
+    skipped: list[tuple[Path, str]]  # (file, why) for each file left out with skip_bad=True
 
 
 class Model(OnnxVAE):
@@ -65,6 +76,8 @@ class Model(OnnxVAE):
         self.encoder, self.decoder  # noqa: B018 (each session is made, and its graph checked, on first use)
         report = provider_report()
         report["active"] = self.active_provider
+        if report["cuda_problem"] is None and self.provider == "auto" and report["active"] != CUDA:
+            report["cuda_problem"] = "ONNX Runtime did not start its CUDA provider; its own log says why"
         return {"model": str(self.bundle.path), "bundle": self.bundle.meta, "providers": report}
 
     # -------------------------------------------------------------- sampling
@@ -156,16 +169,36 @@ class Model(OnnxVAE):
         mu, _ = self.encode(self._check_images(images))
         return self.decode(mu)
 
-    def read_images(self, paths: Sequence[str | os.PathLike]) -> np.ndarray:
-        """User image files (PNG, JPEG, ...) prepared as the model sees them:
-        float32 [N, C, H, W]. MNIST models get the MNIST recipe (grayscale, ink
-        made bright, cropped, fitted to 20x20, centred by mass in 28x28)."""
+    def load_images(self, paths: Sequence[str | os.PathLike], *, skip_bad: bool = False) -> ImageBatch:
+        """User image files (PNG, JPEG, ...) prepared as the model sees them.
+        MNIST models get the MNIST recipe (grayscale, ink made bright,
+        cropped, fitted to 20x20, centred by mass in 28x28).
+
+        Every file is tried before any is refused. A file that cannot be used
+        (missing, unreadable, too large, no stroke for an MNIST model) raises
+        an ImageError that names every such file (its `refused` lists them);
+        with skip_bad=True those files are left out and listed in the
+        batch's `skipped`, and only a batch with no usable file raises."""
         from vaegen.images import prepare_image
 
         if not paths:
             raise ArgumentError("no images given.")
-        shape = self.image_shape
-        return np.stack([prepare_image(p, image_shape=shape, preprocessing=self.bundle.preprocessing) for p in paths])
+        shape, preprocessing = self.image_shape, self.bundle.preprocessing
+        arrays, kept, refused = [], [], []
+        for path in paths:
+            try:
+                arrays.append(prepare_image(path, image_shape=shape, preprocessing=preprocessing))
+                kept.append(Path(path))
+            except ImageError as exc:
+                refused.append((Path(path), str(exc)))
+        if refused and (not skip_bad or not kept):
+            raise ImageError(_refusal(refused, len(paths)), refused=refused)
+        return ImageBatch(np.stack(arrays), kept, refused)
+
+    def read_images(self, paths: Sequence[str | os.PathLike]) -> np.ndarray:
+        """The images of load_images(paths): float32 [N, C, H, W], one per
+        file; any unusable file raises an ImageError naming them all."""
+        return self.load_images(paths).images
 
     # -------------------------------------------------------------- latent walks
 
@@ -244,6 +277,16 @@ class Model(OnnxVAE):
         return z
 
 
+def _refusal(refused: list[tuple[Path, str]], total: int) -> str:
+    """One line naming every unusable file of a batch of `total`, with its reason."""
+    if total == 1:
+        return refused[0][1]
+    reasons = "; ".join(message.rstrip(".") for _, message in refused)
+    if len(refused) == total:
+        return f"None of the {total} images can be used: {reasons}."
+    return f"{len(refused)} of {total} images cannot be used: {reasons}."
+
+
 def _check_count(n: int, name: str) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ArgumentError(f"{name} must be a positive integer, not {n!r}.")
@@ -270,13 +313,16 @@ def load_model(model: str | os.PathLike | None = None, *, provider: str = "auto"
 
 
 def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int | None = None, scale: int = 1) -> None:
-    """Tile images [N, C, H, W] in [0, 1] into one PNG, `nrow` per row
-    (default: a square grid), each pixel enlarged `scale` times; written atomically."""
+    """Tile images [N, C, H, W] in [0, 1] into one picture, `nrow` per row
+    (default: a square grid), each pixel enlarged `scale` times, written
+    atomically in the format `path`'s extension names (.png, .jpg, .jpeg,
+    .webp, or .gif as a single frame)."""
     import math
 
-    from vaegen.images import make_grid, save_png
+    from vaegen.images import image_format, make_grid, save_image
 
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or len(images) == 0:
         raise ArgumentError(f"images must be a non-empty [N, C, H, W] array, not {images.shape}.")
-    save_png(make_grid(images, nrow=nrow or math.ceil(math.sqrt(len(images)))), path, scale=scale)
+    image_format(path)  # an unknown extension is refused before the grid is made
+    save_image(make_grid(images, nrow=nrow or math.ceil(math.sqrt(len(images)))), path, scale=scale)

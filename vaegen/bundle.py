@@ -23,7 +23,7 @@ DECODER_FILE = "decoder.onnx"
 META_FILE = "vaegen.json"
 DEFAULT_MODEL = "mnist"
 # What decoder.onnx outputs, by the likelihood in vaegen.json: the likelihood's
-# parameters, then `probs`, the picture (Bernoulli means, or the logistic's mean), in [0, 1].
+# parameters, then `probs`, the picture in [0, 1] (the Bernoulli means, or the logistic's clipped location).
 DECODER_OUTPUTS = {"bernoulli": ("logits", "probs"), "logistic": ("loc", "log_scale", "probs")}
 
 

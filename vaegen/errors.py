@@ -1,12 +1,25 @@
 """The error types vaegen raises; the CLI turns each into a one-line message.
 
-Domain code raises these and never prints or exits. Imports nothing but the
-standard library.
+Domain code raises these and never prints or exits. A message names the
+Python argument it is about (`provider="cuda"`), never a command-line flag:
+the CLI puts its own option in place of `argument=value` where it maps the
+error (see `argument`). Imports nothing but the standard library.
 """
+
+from __future__ import annotations
 
 
 class VaegenError(Exception):
-    """A failure the user can act on; its message is shown as `Error: ...`."""
+    """A failure the user can act on; its message is shown as `Error: ...`.
+
+    `argument`, when given, names the Python argument the message writes as
+    `argument=value` (for example provider="cuda"), so that the CLI can name
+    its option (--provider cuda) instead.
+    """
+
+    def __init__(self, message: str = "", *, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
 
 
 class ArgumentError(VaegenError):
@@ -19,7 +32,14 @@ class DataError(VaegenError):
 
 
 class ImageError(VaegenError):
-    """A user image cannot be read or is unsafe to decode."""
+    """A user image cannot be read or is unsafe to decode.
+
+    Raised for a batch (vaegen.api.Model.load_images), `refused` lists every
+    file that cannot be used as (path, message), in the order given."""
+
+    def __init__(self, message: str = "", *, refused: list | None = None, argument: str | None = None):
+        super().__init__(message, argument=argument)
+        self.refused = list(refused or [])
 
 
 class BundleError(VaegenError):

@@ -32,6 +32,16 @@ def check_file_target(path: str | os.PathLike, what: str = "Output path") -> Pat
     return path
 
 
+def check_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], note: str = "") -> str:
+    """The suffix of `path`, lower-cased, when it is one of `suffixes`; else
+    an ArgumentError that lists them (`note` is added to the message)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in suffixes:
+        known = ", ".join(suffixes[:-1]) + " or " + suffixes[-1] if len(suffixes) > 1 else suffixes[0]
+        raise ArgumentError(f"{path}: the file name must end in {known}{note}.")
+    return suffix
+
+
 def check_folder_target(path: str | os.PathLike, what: str, *, parents: bool = True) -> Path:
     """Check that folder `path` exists or can be created (with its missing
     ancestors when `parents`, else in an existing folder) and written in."""

@@ -1,5 +1,6 @@
 """Images in and out, with Pillow and numpy only: reading user images safely,
-MNIST-style preprocessing, grids, PNG and GIF writing (always atomic).
+MNIST-style preprocessing, grids, and writing (always atomic) in the format
+a file's extension names: PNG, JPEG, WebP, or GIF (animated too).
 
 Model-side images are float32 arrays [N, C, H, W] in [0, 1].
 """
@@ -14,12 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vaegen.errors import ImageError
-from vaegen.fileio import atomic_path
+from vaegen.errors import ImageError, OutputError
+from vaegen.fileio import atomic_path, check_suffix
 
 # Decoding a larger image is refused before its pixels are read: a 40 kB PNG
 # can claim a billion pixels (a decompression bomb).
 MAX_PIXELS = 40_000_000
+# How much brighter than the paper (on a 0-1 scale) the MNIST recipe needs a stroke to be, at least.
+MIN_CONTRAST = 0.1
 # Modes with more than 8 bits a pixel (16-bit and 32-bit integers, floats): scaled by hand.
 DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -30,6 +33,10 @@ MAX_GRID_PIXELS = 1 << 30
 # (a CIELAB TIFF, say) is refused rather than converted wrongly or not at all.
 READABLE_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
                   "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
+# What vaegen writes, by extension: the output's format follows its name, as with Pillow.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".gif": "GIF"}
+# Grids are sharp pixel art: JPEG at high quality without chroma subsampling, WebP lossless.
+SAVE_OPTIONS = {"PNG": {"optimize": False}, "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -125,6 +132,21 @@ def _as_display_mode(img: Image.Image) -> Image.Image:
     return img
 
 
+def _no_stroke(gray: np.ndarray, contrast: float, grain: float) -> str:
+    """Why mnist_preprocess finds no stroke, by what it measured: an even
+    picture is blank; any other has too little contrast for its background."""
+    spread = float(gray.max() - gray.min())
+    if spread < MIN_CONTRAST / 2:
+        return f"the image is blank: its pixels differ by at most {spread:.2f} on a 0-1 scale"
+    needed = max(MIN_CONTRAST, 6 * grain)
+    if needed >= 1:  # a picture, not paper: its edges are as varied as any stroke could be
+        return (f"no stroke stands out from the background: the background itself varies by {grain:.2f} "
+                f"on a 0-1 scale, too much for a stroke to stand out (the contrast is {contrast:.2f})")
+    busy = " on a background this grainy" if needed > MIN_CONTRAST else ""
+    return (f"no stroke stands out from the background: the contrast is {contrast:.2f} on a 0-1 scale, "
+            f"and{busy} a stroke needs {needed:.2f}")
+
+
 def mnist_preprocess(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
     """The MNIST recipe: a white digit on black, cropped to its bounding box,
     fitted into `box` x `box` keeping its aspect, and placed by centre of mass
@@ -139,8 +161,8 @@ def mnist_preprocess(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndar
     # noise pixel kept as ink would stretch the bounding box to the whole photo.
     grain = 1.4826 * float(np.median(np.abs(border - background)))
     peak = float(gray.max())
-    if peak - background < max(0.1, 6 * grain):
-        raise ImageError("the image is blank (no digit stands out from its background)")
+    if peak - background < max(MIN_CONTRAST, 6 * grain):
+        raise ImageError(_no_stroke(gray, peak - background, grain))
     # Stretch so the paper is 0 and the darkest ink is 1; faint noise drops out.
     ink = np.clip((gray - background) / (peak - background), 0, 1)
     ink[ink < max(0.15, 6 * grain / (peak - background))] = 0.0
@@ -203,22 +225,48 @@ def to_pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(arr.transpose(1, 2, 0), mode="RGB")
 
 
+def image_format(path: str | os.PathLike) -> str:
+    """The format `path`'s extension names (PNG, JPEG, WEBP, GIF); an
+    ArgumentError that lists the known extensions for any other."""
+    return IMAGE_FORMATS[check_suffix(path, tuple(IMAGE_FORMATS), " (the image format follows it)")]
+
+
+def _enlarged(img: Image.Image, scale: int) -> Image.Image:
+    """`img` with each pixel made a `scale` x `scale` block (no smoothing)."""
+    return img if scale <= 1 else img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+
+
+def save_image(img: Image.Image, path: str | os.PathLike, scale: int = 1) -> None:
+    """Write a still image atomically, in the format its extension names
+    (.png, .jpg/.jpeg, .webp; .gif as a single frame); `scale` enlarges it
+    with nearest-neighbour pixels."""
+    suffix = Path(path).suffix.lower()
+    fmt = image_format(path)
+    img = _enlarged(img, scale)
+    # The temporary name keeps the extension, so Pillow imports that one
+    # plugin alone; format="PNG" would import five (~10 ms of start-up).
+    with atomic_path(path, suffix=suffix) as tmp:
+        _save(img, tmp, fmt, **SAVE_OPTIONS.get(fmt, {}))
+
+
 def save_png(img: Image.Image, path: str | os.PathLike, scale: int = 1) -> None:
-    """Write a PNG atomically; `scale` enlarges it with nearest-neighbour pixels."""
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    # The temporary name ends in .png, so Pillow imports its PNG plugin
-    # alone; format="PNG" would import five plugins (~10 ms of start-up).
-    with atomic_path(path, suffix=".png") as tmp:
-        img.save(tmp, optimize=False)
+    """save_image, under the name of the writers that always name a .png."""
+    save_image(img, path, scale)
 
 
 def save_gif(frames: list[Image.Image], path: str | os.PathLike, duration_ms: int = 80, scale: int = 1) -> None:
-    """Write an animated GIF (looping forever) atomically."""
-    if scale > 1:
-        frames = [f.resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in frames]
+    """Write an animated GIF (looping forever) atomically; `path` must end in .gif."""
+    check_suffix(path, (".gif",), " (an animation is written as a GIF)")
+    frames = [_enlarged(f, scale) for f in frames]
     with atomic_path(path, suffix=".gif") as tmp:
-        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+        _save(frames[0], tmp, "GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+
+
+def _save(img: Image.Image, tmp: Path, fmt: str, **options) -> None:
+    try:
+        img.save(tmp, **options)
+    except (KeyError, ValueError) as exc:  # a Pillow built without that format's library
+        raise OutputError(f"This Pillow cannot write {fmt} files ({exc}); choose another extension.") from exc
 
 
 class GridWriter:
@@ -248,10 +296,11 @@ class GridWriter:
 
 
 def save_each(images: np.ndarray, out_dir: str | os.PathLike, names: list[str], scale: int = 1) -> list[Path]:
-    """One PNG per image in `out_dir` (created if missing; its parent must
-    exist), each written atomically; returns the paths written. A folder this
-    call created is removed again if the first write fails: a failed command
-    leaves no empty folder behind."""
+    """One file per image in `out_dir` (created if missing; its parent must
+    exist), each written atomically in the format its name's extension
+    names; returns the paths written. A folder this call created is removed
+    again if the first write fails: a failed command leaves no empty folder
+    behind."""
     from vaegen.fileio import make_folder
 
     created = not Path(out_dir).exists()
@@ -259,7 +308,7 @@ def save_each(images: np.ndarray, out_dir: str | os.PathLike, names: list[str], 
     written = []
     try:
         for image, name in zip(images, names, strict=True):
-            save_png(to_pil(image), out_dir / name, scale=scale)
+            save_image(to_pil(image), out_dir / name, scale=scale)
             written.append(out_dir / name)
     except BaseException:
         if created and not written:

@@ -172,15 +172,21 @@ def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike
 
     dataset = dataset or model.bundle.meta.get("dataset") or "mnist"
     data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
+    if len(data.images[:limit]) < 2:
+        raise DataError(f"{dataset} has {len(data.images[:limit])} image(s) in its {split} split; "
+                        "the map needs at least two.")
+    return map_images(model, data, limit=limit, method=method, dataset=str(dataset))
+
+
+def map_images(model, data, *, limit: int | None = MAP_IMAGES, method: str = "auto", dataset: str = "") -> LatentMap:
+    """The map of the first `limit` images of an ImageSet (vaegen.data), encoded by `model`."""
     images, labels = data.images[:limit], data.labels[:limit]
-    if len(images) < 2:
-        raise DataError(f"{dataset} has {len(images)} image(s) in its {split} split; the map needs at least two.")
     mu, _ = model.encode(images.astype(np.float32) / 255.0)
     projection = fit_projection(mu, labels, method)
-    count = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    count = int(data.labels.max()) + 1 if len(data.labels) and data.labels.max() >= 0 else 0
     classes = list(data.classes[:count]) if len(data.classes) >= count else [str(i) for i in range(count)]
     return LatentMap(xy=projection.project(mu), labels=labels.astype(np.int64), classes=classes,
-                     projection=projection, dataset=str(dataset))
+                     projection=projection, dataset=dataset or data.name)
 
 
 def empty_map(model, note: str, seed: int = 0) -> LatentMap:

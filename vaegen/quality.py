@@ -293,16 +293,18 @@ def class_agreement(judge: Judge, images: np.ndarray, asked: np.ndarray) -> dict
     return {judge.classes[c]: float(np.mean(calls[asked == c] == c)) for c in np.unique(asked)}
 
 
-def judging_data(model, judge: Judge, data_dir=None, *, split: str = "test", progress=None) -> dict:
-    """The real images compare_priors() needs, from the judge's dataset: the
-    reference is the part of the training split the judge was not trained on
-    (judge.json's "reference"), the floor's set the `split` (with labels when
-    every image has one). What `vaegen evaluate --samples N` judges against,
-    and tools/ship.py with it."""
+def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str = "test", progress=None) -> dict:
+    """The real images compare_priors() needs, from `dataset`: the floor's set
+    is the `split` (with labels when every image has one), the reference
+    REFERENCE_IMAGES training images the judge never saw: for the judge's own
+    dataset, those after the ones it was trained on (judge.json's
+    "reference"); for another, the first. What `vaegen evaluate --samples N`
+    judges against, and tools/ship.py with it."""
     from vaegen.data import load_for_model
 
-    dataset = judge.meta.get("dataset", "mnist")
-    where = judge.meta.get("reference") or {"start": 0, "count": REFERENCE_IMAGES}
+    where = {"start": 0, "count": REFERENCE_IMAGES}
+    if judge.meta.get("dataset") == dataset and isinstance(judge.meta.get("reference"), dict):
+        where = judge.meta["reference"]
     train = load_for_model(dataset, "train", data_dir, model.image_shape, progress=progress)
     held = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
     start = int(where["start"])

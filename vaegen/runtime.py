@@ -12,6 +12,7 @@ import ctypes
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -23,12 +24,13 @@ PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_BATCH = 1024
+DRIVER_NAMES = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
 
 _quiet_logs = True
 
 
 def set_verbose(verbose: bool) -> None:
-    """ONNX Runtime's own log lines are hidden unless --verbose."""
+    """ONNX Runtime's own log lines are hidden unless `verbose`."""
     global _quiet_logs
     _quiet_logs = not verbose
     # 4 (fatal) hides ORT's error lines too, such as a CUDA library that fails
@@ -39,25 +41,69 @@ def set_verbose(verbose: bool) -> None:
 set_verbose(False)
 
 
-def cuda_driver_present() -> bool:
-    """Is an NVIDIA driver loadable? A cheap test before asking ORT for CUDA."""
-    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
-    for name in names:
+def _load_driver():
+    """The NVIDIA driver's library (a ctypes handle), or None when none loads."""
+    for name in DRIVER_NAMES:
         try:
-            ctypes.CDLL(name)
-            return True
+            return ctypes.CDLL(name)
         except OSError:
             continue
-    return False
+    return None
+
+
+def cuda_driver_present() -> bool:
+    """Is an NVIDIA driver loadable? A cheap test before asking ORT for CUDA."""
+    return _load_driver() is not None
+
+
+def _driver_problem() -> str | None:
+    """Why the NVIDIA driver cannot run CUDA here, or None when it sees a GPU."""
+    driver = _load_driver()
+    if driver is None:
+        return f"no NVIDIA driver ({DRIVER_NAMES[0]} cannot be loaded)"
+    status = driver.cuInit(0)
+    if status == 100:  # CUDA_ERROR_NO_DEVICE
+        return "the NVIDIA driver finds no GPU"
+    if status != 0:
+        return f"the NVIDIA driver does not start (cuInit error {status})"
+    count = ctypes.c_int(0)
+    if driver.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value < 1:
+        return "the NVIDIA driver finds no GPU"
+    return None
+
+
+def _provider_library_problem() -> str | None:
+    """Why ONNX Runtime's CUDA provider library cannot load, in the dynamic
+    loader's words as ONNX Runtime reports them (a missing CUDA or cuDNN
+    library, by name), or None when it loads."""
+    names = {"win32": "onnxruntime_providers_cuda.dll", "darwin": "libonnxruntime_providers_cuda.dylib"}
+    library = Path(ort.__file__).parent / "capi" / names.get(sys.platform, "libonnxruntime_providers_cuda.so")
+    built_for = f" (this ONNX Runtime is built for CUDA {ort.cuda_version})" if getattr(ort, "cuda_version", "") else ""
+    if not library.is_file():
+        return f"ONNX Runtime's CUDA provider library {library.name} is missing; reinstall onnxruntime-gpu"
+    try:
+        ctypes.CDLL(str(library))
+    except OSError as exc:
+        return f"ONNX Runtime cannot load its CUDA provider: {str(exc).strip()}{built_for}"
+    return None
+
+
+def cuda_problem() -> str | None:
+    """Why CUDA cannot run here, as one phrase, or None when nothing that can
+    be seen without making a session stops it: no CUDA provider in this
+    ONNX Runtime, no driver or GPU, or a missing CUDA or cuDNN library."""
+    if CUDA not in ort.get_available_providers():
+        return "this ONNX Runtime has no CUDA provider (install onnxruntime-gpu)"
+    reasons = [why for why in (_driver_problem(), _provider_library_problem()) if why]
+    return "; ".join(reasons) or None
 
 
 def provider_report() -> dict:
-    """Installed providers and which ones can really run here."""
-    installed = ort.get_available_providers()
-    runs = [CPU]
-    if CUDA in installed and cuda_driver_present():
-        runs.insert(0, CUDA)
-    return {"onnxruntime": ort.__version__, "installed": installed, "usable": runs}
+    """Installed providers, the ones that can really run here, and why CUDA
+    cannot (None when it can)."""
+    problem = cuda_problem()
+    return {"onnxruntime": ort.__version__, "installed": ort.get_available_providers(),
+            "usable": [CPU] if problem else [CUDA, CPU], "cuda_problem": problem}
 
 
 def describe_machine() -> str:
@@ -102,9 +148,7 @@ def make_session(path, provider: str = "auto", threads: int | None = None,
     wants_cuda = provider == "cuda" or (provider == "auto" and CUDA in ort.get_available_providers()
                                         and cuda_driver_present())
     if provider == "cuda" and CUDA not in ort.get_available_providers():
-        raise ProviderError(
-            "--provider cuda: this ONNX Runtime has no CUDA provider (install onnxruntime-gpu); use --provider cpu."
-        )
+        raise _cuda_refused(cuda_problem())
     providers = [CUDA, CPU] if wants_cuda else [CPU]
     try:
         session = ort.InferenceSession(str(path) if graph is None else graph, session_options(threads),
@@ -113,11 +157,13 @@ def make_session(path, provider: str = "auto", threads: int | None = None,
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise BundleError(f"ONNX Runtime cannot load {path}: {first}") from exc
     if provider == "cuda" and session.get_providers()[0] != CUDA:
-        raise ProviderError(
-            "--provider cuda: the CUDA provider is installed but cannot run here (no GPU, driver or CUDA "
-            "libraries); use --provider cpu or auto."
-        )
+        raise _cuda_refused(cuda_problem() or "ONNX Runtime did not start its CUDA provider")
     return session
+
+
+def _cuda_refused(why: str | None) -> ProviderError:
+    return ProviderError(f'provider="cuda": CUDA cannot run here: {why}; use provider="cpu" or provider="auto".',
+                         argument="provider")
 
 
 def check_io(session: ort.InferenceSession, want_in: dict, want_out: dict, name: str) -> None:

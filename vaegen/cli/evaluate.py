@@ -16,7 +16,7 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
 
     judge = load_judge(judge_path, dataset=dataset, provider=model.provider, threads=model.threads)
     with options.DataProgress(f"loading {dataset}", quiet) as loading:
-        real = judging_data(model, judge, data_dir, split=split, progress=loading)
+        real = judging_data(model, judge, dataset, data_dir, split=split, progress=loading)
     options.echo_err(f"judging {n} images from each prior and {min(n, len(real['real_images']))} real ones ...", quiet)
     rows = compare_priors(model, judge, n=n, seed=seed, **real)
     lines = [f"sample quality by the judge ({judge.meta.get('dataset', '?')} classifier), "
@@ -26,6 +26,9 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
         agreement = f"{row['label_agreement']:.1%}" if "label_agreement" in row else "-"
         lines.append(f"{name:26s} {row['frechet_distance']:8.2f} {row['confident_share']:9.1%} "
                      f"{row['inception_score']:6.2f} {agreement:>15s}")
+        if "class_agreement" in row:
+            worst = min(row["class_agreement"], key=row["class_agreement"].get)
+            lines.append(f"{'':26s} worst class: {worst} {row['class_agreement'][worst]:.1%}")
     options.emit({"model": str(model.bundle.path), "samples": n, "seed": seed, "dataset": dataset, "split": split,
                   "judge": judge.meta.get("model_id"), "quality": rows}, as_json, lines)
 

@@ -219,7 +219,8 @@ def make_server(host: str = "127.0.0.1", port: int = 8000, explorer=None) -> Exp
         server = ExplorerServer((host, port), load_assets())
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise VaegenError(f"Port {port} on {host} is in use; choose another with --port.") from None
+            raise VaegenError(f"Port {port} on {host} is in use; choose another (port=0 picks a free one).",
+                              argument="port") from None
         raise VaegenError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
     if explorer is not None:
         server.attach(explorer)

@@ -26,6 +26,7 @@ from vaegen.data import ImageSet, check_image_shape, model_input, split_for_trai
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path
 from vaegen.latent import FittedPrior, GaussianMixture
+from vaegen.latent_map import MAP_FILE, LatentMap, map_images, map_record
 from vaegen.prior import PRIOR_FILE, write_prior
 
 CODES = ("means", "draws")
@@ -164,15 +165,35 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
                      progress=None) -> FittedPrior:
     """Fit a bundle's prior on its training set (the bundle's own dataset
     unless `dataset` says otherwise; an image folder's held-out tenth stays
-    out, as in training) and install it in the bundle."""
+    out, as in training) and install it in the bundle, with the latent map of
+    the held-out images (the test split, or the folder's held-out tenth)."""
     meta = model.bundle.meta
     dataset = dataset or meta.get("dataset") or "mnist"
     c, h, w = model.image_shape
-    data = check_image_shape(split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)[0],
-                             model.image_shape, dataset)
+    data, held_out = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
+    data = check_image_shape(data, model.image_shape, dataset)
     prior = fit_prior(model, data, **(settings or {}))
     install_prior(model, prior)
+    if len(held_out) >= 3:
+        install_map(model, map_images(model, held_out, dataset=dataset))
     return prior
+
+
+def install_map(model, latent_map: LatentMap) -> None:
+    """Write map.npy (the held-out images' latent map) into the model's
+    bundle and list it, with its facts, in vaegen.json: `vaegen map` and
+    `vaegen serve` then need no dataset."""
+    from vaegen.bundle import META_FILE, sha256_file
+
+    bundle_dir = Path(model.bundle.path)
+    record, facts = map_record(latent_map)
+    path = bundle_dir / MAP_FILE
+    with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, record, allow_pickle=False)
+    meta = json.loads((bundle_dir / META_FILE).read_text(encoding="utf-8"))
+    meta["files"][MAP_FILE] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    meta["map"] = facts
+    _write_meta_and_card(model, meta)
 
 
 def install_prior(model, prior: FittedPrior) -> None:
