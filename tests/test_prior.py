@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import assert_one_line_error
-from vaegen.quality import judge_dir
 from vaegen.api import load_model
 from vaegen.bundle import load_bundle
 from vaegen.cli import cli
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.prior import PRIOR_FILE, parse_prior, read_prior, write_prior
+from vaegen.quality import judge_dir
 
 
 def random_mixture(k: int, d: int, seed: int) -> GaussianMixture:
@@ -409,15 +409,20 @@ def test_purity_drops_codes_that_lie_in_another_class():
     assert share_near_b(pure[1]) > 0.99
 
 
-def test_refitting_replaces_the_cards_prior_section_and_keeps_the_rest(prior_bundle, tmp_path):
+def test_the_card_is_written_anew_from_the_metadata_on_a_refit(prior_bundle, tmp_path):
+    """One card writer (vaegen.card): after a refit the card says what
+    vaegen.json says, once, and nothing a hand added."""
+    from vaegen.card import model_card
+
     copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
     card = copy / "README.md"
-    card.write_text(card.read_text() + "\n## An interpolation\n\nkept\n")
+    card.write_text(card.read_text() + "\n## A note by hand\n\nnot kept\n")
     result = CliRunner().invoke(cli, ["fit-prior", str(copy), "--components", "2", "--class-components", "2", "-q"])
     assert result.exit_code == 0, result.output
     text = card.read_text()
-    assert text.count("## Fitted prior") == 1 and "mixture of 2 components" in text
-    assert text.rstrip().endswith("## An interpolation\n\nkept")
+    assert text == model_card(json.loads((copy / "vaegen.json").read_text()))
+    assert text.count("## Fitted prior") == 1 and "mixture of 2 components" in text and "## Latent map" in text
+    assert "a Bernoulli decoder" in text and "A note by hand" not in text
 
 
 def test_fit_prior_purity_is_an_option_and_a_recorded_fact(prior_bundle, tmp_path):

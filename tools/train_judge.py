@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from vaegen.fileio import shown_path
 from vaegen.data import CLASS_NAMES, DATASETS, load_idx_dataset
 from vaegen.errors import VaegenError
+from vaegen.fileio import shown_path
 from vaegen.quality import JUDGE_META, REFERENCE_IMAGES
 from vaegen.runtime import describe_machine
 from vaegen.training.judge import export_judge, train_judge

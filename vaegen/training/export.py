@@ -31,6 +31,7 @@ import torch
 
 from vaegen import __version__
 from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, META_FILE, sha256_file
+from vaegen.card import model_card
 from vaegen.errors import ExportError, OutputError
 from vaegen.fileio import check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
@@ -231,43 +232,6 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dst
-
-
-def model_card(facts: dict) -> str:
-    """The bundle's README.md: what it is, how it was made, what it measures."""
-    arch = facts["architecture"]
-    training = facts.get("training", {})
-    lines = [
-        f"# vaegen model: {facts['dataset']}, {arch['arch']} VAE, {facts['latent_dim']}-d latent",
-        "",
-        "![64 samples from the prior](samples.png)",
-        "",
-        f"A variational autoencoder with a {arch['arch']} encoder and decoder, a {facts['latent_dim']}-dimensional "
-        f"Gaussian latent and a Bernoulli decoder over {'x'.join(map(str, facts['image_shape']))} images. "
-        "Made by vaegen; run it with `vaegen sample --model <this folder>`.",
-        "",
-        "## How it was trained",
-        "",
-    ]
-    if training.get("command"):
-        lines += ["```", training["command"], "```", ""]
-    shape = ("hidden", "decoder_layers") if arch["arch"] == "mlp" else ("hidden", "conv_channels")
-    lines.append("- architecture: " + ", ".join(f"{k} {arch[k]}" for k in ("arch", *shape) if k in arch))
-    keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedule_start", "beta", "kl_warmup", "binarize",
-            "iw_samples", "iw_estimator", "seed")
-    lines += [f"- {k}: {training[k]}" for k in keys if k in training]
-    for key in ("wall_time", "hardware"):
-        if key in training:
-            lines.append(f"- {key.replace('_', ' ')}: {training[key]}")
-    lines += ["", "## Metrics (nats per image)", ""]
-    metrics = facts.get("metrics", {})
-    if metrics:
-        lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.2f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
-    else:
-        lines.append("No metrics recorded.")
-    lines += ["", f"Bundle format {facts['format']}, vaegen {facts['vaegen_version']}, model id {facts['model_id']}.", ""]
-    return "\n".join(lines)
 
 
 def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics: dict | None = None,

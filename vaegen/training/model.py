@@ -10,13 +10,11 @@ compute. Imports torch and numpy only.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 ARCHS = ("conv", "mlp")

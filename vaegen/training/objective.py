@@ -128,7 +128,8 @@ def batch_loss(model, vae: VAE, x: torch.Tensor, beta: float, iw_samples: int, g
     weights = []  # filled once the forward pass has them; read by the hook during backward
     if dreg:
         z.register_hook(lambda grad: grad * weights[0].to(grad.dtype).unsqueeze(-1))
-    loss, recon, kl, log_w = importance_weighted_bound(partial(reconstruction_nll, vae), mu.float(), logvar.float(), z.float(), logits.float(), x,
+    nll = partial(reconstruction_nll, vae)
+    loss, recon, kl, log_w = importance_weighted_bound(nll, mu.float(), logvar.float(), z.float(), logits.float(), x,
                                                        beta, dreg=dreg)
     if dreg:
         weights.append(torch.softmax(log_w.detach(), dim=0))  # normalised w_i, (K, B)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaegen.card import PER_CLASS_PICTURE, model_card
 from vaegen.data import ImageSet, check_image_shape, model_input, split_for_training
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path
@@ -41,8 +42,6 @@ MAX_CODES, CLASS_MAX_CODES = 10_000, 2_000
 PURITY = 0.99
 ACTIVE_VARIANCE = 0.01  # a latent dimension whose codes vary less is not used by the encoder (Burda et al. 2015)
 COVARIANCES = ("full", "diag")
-CARD_HEADING = "## Fitted prior"
-PER_CLASS_PICTURE = "samples_per_class.png"
 
 
 def encode_codes(model, images: np.ndarray, *, codes: str, seed: int) -> np.ndarray:
@@ -230,44 +229,12 @@ def record_prior_quality(model, rows: dict[str, dict], command: str) -> None:
 
 
 def _write_meta_and_card(model, meta: dict) -> None:
+    """Write vaegen.json, then the model card anew from it (vaegen.card)."""
     from vaegen.bundle import META_FILE
 
     bundle_dir = Path(model.bundle.path)
     with atomic_path(bundle_dir / META_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     model.bundle.meta = meta
-    card = bundle_dir / "README.md"
-    if card.is_file():
-        before, _, rest = card.read_text(encoding="utf-8").partition(f"\n{CARD_HEADING}\n")
-        after = rest[rest.index("\n## ") + 1:] if "\n## " in rest else ""  # sections after the prior's stay
-        with atomic_path(card) as tmp:
-            tmp.write_text(before.rstrip("\n") + "\n\n" + prior_card(meta["prior"]) + ("\n" + after if after else ""),
-                           encoding="utf-8")
-
-
-def prior_card(facts: dict) -> str:
-    """The model card's section on the fitted prior."""
-    lines = [
-        CARD_HEADING, "",
-        f"`vaegen sample` draws from a Gaussian mixture of {facts['components']} components "
-        f"({facts['covariance_type']} covariances) fitted to the {facts['fitted_on']}, not from N(0, I): "
-        "prior draws then land where the decoder has learned to draw (`--prior standard` draws from N(0, I)).",
-    ]
-    if facts.get("classes"):
-        lines += ["", f"One mixture of {facts['class_components']} components per class "
-                  f"({', '.join(facts['classes'])}) gives `vaegen sample --label L` and `--per-label N`, "
-                  + (f"each fitted twice, the second time without the codes its class explains with "
-                     f"p(class | z) < {facts['purity']}; " if facts.get("purity") else "")
-                  + "here a row per class:", "", f"![ten of each class]({PER_CLASS_PICTURE})"]
-    lines += ["", f"Fitted in {facts['fit_seconds']} s (encoding {facts['encode_seconds']} s), seed {facts['seed']}.", ""]
-    if facts.get("quality"):
-        lines += ["### Sample quality", "", f"`{facts.get('quality_command', 'vaegen evaluate --samples N')}` "
-                  "(the judge is a small MNIST classifier, weights/judge; lower Frechet distance is better):", "",
-                  "| images | Frechet distance | confident (p >= 0.9) | inception score | label agreement |",
-                  "|---|---|---|---|---|"]
-        for name, row in facts["quality"].items():
-            agreement = f"{row['label_agreement']:.1%}" if "label_agreement" in row else "-"
-            lines.append(f"| {name} | {row['frechet_distance']:.2f} | {row['confident_share']:.1%} | "
-                         f"{row['inception_score']:.2f} | {agreement} |")
-        lines.append("")
-    return "\n".join(lines)
+    with atomic_path(bundle_dir / "README.md") as tmp:
+        tmp.write_text(model_card(meta), encoding="utf-8")

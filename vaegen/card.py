@@ -1,0 +1,98 @@
+"""A bundle's model card (its README.md), written from its vaegen.json alone.
+
+One writer for every stage that changes a bundle: the export, the prior fit
+(`vaegen fit-prior`, the end of `vaegen train`) and tools/ship.py each update
+vaegen.json and then write the card anew from it, so the card never says
+what the metadata does not. Standard library only.
+"""
+
+from __future__ import annotations
+
+LIKELIHOODS = {
+    "bernoulli": "a Bernoulli decoder over the binarized pixels",
+    "logistic": "a discretized logistic decoder over the 256 levels of each value (Salimans et al. 2017)",
+}
+PER_CLASS_PICTURE = "samples_per_class.png"
+TRAINING_KEYS = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedule_start", "beta", "kl_warmup",
+                 "binarize", "iw_samples", "iw_estimator", "seed")
+
+
+def model_card(meta: dict) -> str:
+    """The README.md of the bundle whose vaegen.json is `meta`."""
+    arch = meta["architecture"]
+    lines = [
+        f"# vaegen model: {meta['dataset']}, {arch['arch']} VAE, {meta['latent_dim']}-d latent",
+        "",
+        "![64 samples](samples.png)",
+        "",
+        f"A variational autoencoder with a {arch['arch']} encoder and decoder, a {meta['latent_dim']}-dimensional "
+        f"Gaussian latent and {LIKELIHOODS.get(meta.get('likelihood', 'bernoulli'), meta.get('likelihood'))}, "
+        f"for {'x'.join(map(str, meta['image_shape']))} images. Made by vaegen; run it with "
+        "`vaegen sample --model <this folder>`.",
+        "",
+        *_training(meta),
+        *_metrics(meta.get("metrics", {}), meta.get("likelihood", "bernoulli")),
+    ]
+    if meta.get("prior"):
+        lines += _prior(meta["prior"], meta["dataset"])
+    if meta.get("map"):
+        facts = meta["map"]
+        lines += ["## Latent map", "", f"`vaegen map` and `vaegen serve` show the latent means of {facts['images']} "
+                  f"held-out {facts['dataset']} images ({facts['method']} projection), kept in {facts['file']}: "
+                  "they need no dataset.", ""]
+    lines += [f"Bundle format {meta['format']}, vaegen {meta['vaegen_version']}, model id {meta['model_id']}.", ""]
+    return "\n".join(lines)
+
+
+def _training(meta: dict) -> list[str]:
+    training, arch = meta.get("training", {}), meta["architecture"]
+    lines = ["## How it was trained", ""]
+    if training.get("command"):
+        lines += ["```", training["command"], "```", ""]
+    shape = ("hidden", "decoder_layers") if arch["arch"] == "mlp" else ("hidden", "conv_channels")
+    lines.append("- architecture: " + ", ".join(f"{k} {arch[k]}" for k in ("arch", *shape) if k in arch))
+    lines += [f"- {k}: {training[k]}" for k in TRAINING_KEYS if k in training]
+    lines += [f"- {k.replace('_', ' ')}: {training[k]}" for k in ("wall_time", "hardware") if k in training]
+    return lines + [""]
+
+
+def _metrics(metrics: dict, likelihood: str) -> list[str]:
+    data = "binarized test images" if likelihood == "bernoulli" else "8-bit test images"
+    lines = [f"## Metrics (nats per image of the {data}; bits per dimension where named)", ""]
+    if not metrics:
+        return lines + ["No metrics recorded.", ""]
+    lines += ["| metric | value |", "|---|---|"]
+    for key, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) and "bits" in key else (
+            f"{value:.2f}" if isinstance(value, float) else value)
+        lines.append(f"| {key} | {shown} |")
+    return lines + [""]
+
+
+def _prior(facts: dict, dataset: str) -> list[str]:
+    lines = [
+        "## Fitted prior", "",
+        f"`vaegen sample` draws from a Gaussian mixture of {facts['components']} components "
+        f"({facts['covariance_type']} covariances) fitted to the {facts['fitted_on']}, not from N(0, I): "
+        "prior draws then land where the decoder has learned to draw (`--prior standard` draws from N(0, I)).",
+    ]
+    if facts.get("classes"):
+        lines += ["", f"One mixture of {facts['class_components']} components per class "
+                  f"({', '.join(facts['classes'])}) gives `vaegen sample --label L` and `--per-label N`, "
+                  + (f"each fitted twice, the second time without the codes its class explains with "
+                     f"p(class | z) < {facts['purity']}; " if facts.get("purity") else "")
+                  + "here a row per class:", "", f"![ten of each class]({PER_CLASS_PICTURE})"]
+    lines += ["", f"Fitted in {facts['fit_seconds']} s (encoding {facts['encode_seconds']} s), seed {facts['seed']}.", ""]
+    if facts.get("quality"):
+        lines += ["### Sample quality", "", f"`{facts.get('quality_command', 'vaegen evaluate --samples N')}`: "
+                  f"the judge is a small {dataset} classifier (weights/judges/{dataset}) that never saw the "
+                  "reference images or the real held-out ones; lower Frechet distance is better, and the real "
+                  "row is the floor.", "",
+                  "| images | Frechet distance | confident (p >= 0.9) | inception score | label agreement |",
+                  "|---|---|---|---|---|"]
+        for name, row in facts["quality"].items():
+            agreement = f"{row['label_agreement']:.1%}" if "label_agreement" in row else "-"
+            lines.append(f"| {name} | {row['frechet_distance']:.2f} | {row['confident_share']:.1%} | "
+                         f"{row['inception_score']:.2f} | {agreement} |")
+        lines.append("")
+    return lines
