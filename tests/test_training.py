@@ -179,24 +179,23 @@ def test_a_new_learning_rate_on_resume_starts_a_fine_tuning_stage(tiny_mnist, tm
     assert state["train_config"]["command"] == "vaegen train STAGE-1\nvaegen train --resume STAGE-2"  # for the card
 
 
-def test_a_checkpoint_that_holds_the_old_extra_field_still_resumes(tiny_mnist, tmp_path):
-    """Checkpoints written before TrainConfig.extra was removed keep it in
-    train_config; resuming and exporting them ignore it."""
+def test_a_checkpoint_of_an_earlier_format_is_refused_in_one_line(tiny_mnist, tmp_path):
     out, model_cfg = tmp_path / "run", ModelConfig(arch="mlp", latent_dim=2, hidden=8)
     train(small_cfg(tiny_mnist, epochs=1), model_cfg, out)
     state = load_checkpoint(out / "checkpoint.pt")
-    assert "extra" not in state["train_config"]
-    state["train_config"]["extra"] = {"note": "written by an older vaegen"}
+    state["format"] = 1
     torch.save(state, out / "checkpoint.pt")
-    assert train(small_cfg(tiny_mnist, epochs=2), model_cfg, out, resume=True)["epoch"] == 2
-    assert "extra" not in load_checkpoint(out / "checkpoint.pt")["train_config"]
+    with pytest.raises(TrainingError, match="was written by an earlier vaegen \\(checkpoint format 1\\); this one reads "
+                                            "format 2: train the run again"):
+        train(small_cfg(tiny_mnist, epochs=2), model_cfg, out, resume=True)
+    result = CliRunner().invoke(cli, ["export", str(out / "checkpoint.pt"), "-o", str(tmp_path / "b")])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "earlier vaegen" in result.output
 
 
-def test_a_run_of_the_old_default_resumes_as_it_was_planned(tiny_mnist, tmp_path, monkeypatch):
-    """The default recipe changed (conv, 10 epochs, batch 128, lr 1e-3, no
-    KL warm-up -> an mlp); a run started under the old one and interrupted
-    is finished by a bare `train --resume` with its own settings: the
-    saved ones win over today's defaults, --epochs included."""
+def test_a_resumed_run_keeps_its_own_settings_over_todays_defaults(tiny_mnist, tmp_path, monkeypatch):
+    """A run started with settings other than today's defaults (a conv, 3
+    epochs, batch 32, lr 1e-3, no KL warm-up) and interrupted is finished by
+    a bare `train --resume` with its own settings, --epochs included."""
     out = tmp_path / "run"
     old = ["--arch", "conv", "--hidden", "16", "--epochs", "3", "--batch-size", "32", "--lr", "1e-3",
            "--kl-warmup", "0"]
@@ -222,18 +221,6 @@ def test_a_run_of_the_old_default_resumes_as_it_was_planned(tiny_mnist, tmp_path
     cfg = state["train_config"]
     assert (cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["kl_warmup"]) == (3, 32, 1e-3, 0.0)
     assert [m["lr"] for m in state["history"]][-1] < 1e-3 / 50  # its own cosine schedule ran to its end
-
-
-def test_settings_a_checkpoint_lacks_take_their_values_of_then():
-    """A checkpoint written before a setting existed ran with the default of
-    then: a missing kl_warmup means none, a missing arch the conv."""
-    train_cfg = TrainConfig.from_dict({"dataset": "mnist", "epochs": 10})
-    assert (train_cfg.kl_warmup, train_cfg.batch_size, train_cfg.lr) == (0.0, 128, 1e-3)
-    assert TrainConfig.from_dict({"kl_warmup": 5.0}).kl_warmup == 5.0
-    model_cfg = ModelConfig.from_dict({"latent_dim": 8})
-    assert (model_cfg.arch, model_cfg.hidden, model_cfg.latent_dim) == ("conv", 512, 8)
-    # An mlp saved before --decoder-layers existed had two decoder layers.
-    assert ModelConfig.from_dict({"arch": "mlp", "hidden": 64}).decoder_layers == 2
 
 
 def test_the_cli_defaults_are_the_configs_defaults():

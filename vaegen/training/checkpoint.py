@@ -21,7 +21,7 @@ from vaegen.fileio import atomic_path
 from vaegen.training.model import VAE, ModelConfig
 
 CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: every setting is saved (the likelihood among them); earlier formats are refused
 
 
 def checkpoint_state(*, model: VAE, optimizer: torch.optim.Optimizer, train_config: dict, epoch: int,
@@ -66,6 +66,10 @@ def load_checkpoint(path: str | Path) -> dict:
         raise TrainingError(f"{path} is not a readable vaegen checkpoint (not a torch checkpoint file).") from exc
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise TrainingError(f"{path} is not a readable vaegen checkpoint ({_first_line(exc)}).") from exc
+    if isinstance(state, dict) and isinstance(state.get("format"), int) and 0 < state["format"] < CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} was written by an earlier vaegen (checkpoint format {state['format']}); this one "
+                            f"reads format {CHECKPOINT_FORMAT}: train the run again, or export it with the vaegen "
+                            "that wrote it.")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
         raise TrainingError(f"{path} is not a vaegen checkpoint (format {CHECKPOINT_FORMAT}).")
     return state

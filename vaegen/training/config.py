@@ -2,10 +2,7 @@
 `train --resume` takes from the saved run and which it may change.
 
 TrainConfig is saved in every checkpoint as a dict and read back with
-`from_dict`, which ignores keys it does not know (old checkpoints hold an
-`extra` dict that nothing read) and gives a key the checkpoint lacks the
-value it had when that checkpoint was written (LEGACY), not today's default.
-Imports the model's config only.
+`from_dict`. Imports the model's config only.
 """
 
 from __future__ import annotations
@@ -40,13 +37,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{**LEGACY, **{k: v for k, v in data.items() if k in known}})
-
-
-# The defaults of the settings whose default has changed, as they were before
-# (the recipe of 2026-11 made `vaegen train` an mlp at batch 256): a checkpoint
-# written before one of these settings existed ran with these values.
-LEGACY = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "kl_warmup": 0.0}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 # The train options that name a model setting (option name -> ModelConfig field):

@@ -244,7 +244,6 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics:
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state)
     training = dict(state.get("train_config", {}))
-    training.pop("extra", None)  # a dead field that checkpoints before 0.x still hold
     training.pop("data_dir", None)
     history = state.get("history", [])
     training["epochs_trained"] = state.get("epoch")

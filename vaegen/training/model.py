@@ -22,7 +22,7 @@ LIKELIHOODS = ("bernoulli", "logistic")
 MIN_LOG_SCALE = -7.0  # the logistic's scale floor (Salimans et al. 2017), far below a level's width 1/255
 # The mlp decoder's depth by default. In the default's time budget on a CPU
 # (30 epochs, 256 wide) two layers gave 89.30 nats, three 88.02, four 87.43,
-# five 87.95, for 7% more time from two to four (README: Time to quality).
+# five 87.95, for 7% more time from two to four (docs/training.md).
 MLP_DECODER_LAYERS = 4
 
 
@@ -36,7 +36,7 @@ class ModelConfig:
     hidden: int = 256  # width of the dense layers (the mlp's outer layers are 2x this)
     conv_channels: int = 32  # conv: channels after the first stride-2 convolution
     # mlp: hidden layers of the decoder, `hidden` wide, the last one 2x; None: MLP_DECODER_LAYERS
-    # (the conv's decoder has its own fixed layout and holds 2 here, as it always has)
+    # (the conv's decoder has its own fixed layout and holds 2 here)
     decoder_layers: int | None = None
     likelihood: str = "bernoulli"  # bernoulli (logits), or logistic (loc and log_scale per value)
 
@@ -72,14 +72,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        """A saved config; a key it lacks takes the value it had when it was saved (LEGACY)."""
-        return cls(**{**LEGACY, **{k: data[k] for k in cls.__dataclass_fields__ if k in data}})
-
-
-# The defaults of the fields whose default has changed, as they were before
-# (the recipe of 2026-11 made `vaegen train` an mlp): a saved config without
-# one of these fields was written with these values.
-LEGACY = {"arch": "conv", "hidden": 512, "decoder_layers": 2}
+        """A saved config (a checkpoint's, or a bundle's architecture)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def _encoder(cfg: ModelConfig) -> nn.Module:
