@@ -334,7 +334,7 @@ def bench_prior_fit(model_dir: Path, data_dir: str | None) -> dict:
     """The prior fit that ends every `vaegen train`, with its default settings,
     on the shipped model's encoder: encoding the training set, then EM."""
     from vaegen.data import load_idx_dataset
-    from vaegen.training.prior import fit_prior
+    from vaegen.prior_fit import fit_prior
 
     train = load_idx_dataset("mnist", "train", data_dir)
     prior = fit_prior(Model(load_bundle(model_dir), provider="cpu", threads=THREADS), train)

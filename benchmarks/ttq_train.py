@@ -30,10 +30,8 @@ def main() -> None:
     import vaegen.training.loop as loop
 
     points, x = [], []
-    end_epoch = loop._end_epoch
 
-    def measured_end_epoch(run, epoch, metrics):
-        end_epoch(run, epoch, metrics)
+    def measure(run, epoch, metrics):
         seconds = clock.now()
         with clock.pause():
             if not x:
@@ -43,7 +41,7 @@ def main() -> None:
             run.model.train()
             points.append({"epoch": epoch, "seconds": seconds, "nll": nll})
 
-    loop._end_epoch = measured_end_epoch
+    loop.epoch_hooks.append(measure)
     from vaegen.cli import cli
 
     args = ["train", *train_args] + (["--data-dir", data_dir] if data_dir else [])

@@ -120,7 +120,7 @@ def separated_codes(n_per_class: int = 150, d: int = 3, seed: int = 0):
 
 def test_per_class_draws_stay_in_their_class():
     pytest.importorskip("sklearn")
-    from vaegen.training.prior import fit_mixture
+    from vaegen.prior_fit import fit_mixture
 
     z, labels, centres = separated_codes()
     per_class = [fit_mixture(z[labels == c], 2, "full", seed=0) for c in range(3)]
@@ -136,7 +136,7 @@ def test_per_class_draws_stay_in_their_class():
 
 def test_fitting_is_seeded():
     pytest.importorskip("sklearn")
-    from vaegen.training.prior import fit_mixture
+    from vaegen.prior_fit import fit_mixture
 
     z, _, _ = separated_codes(seed=1)
     a, b = fit_mixture(z, 4, "full", seed=3), fit_mixture(z, 4, "full", seed=3)
@@ -145,7 +145,7 @@ def test_fitting_is_seeded():
 
 def test_a_diagonal_fit_is_stored_as_full_diagonal_matrices():
     pytest.importorskip("sklearn")
-    from vaegen.training.prior import fit_mixture
+    from vaegen.prior_fit import fit_mixture
 
     z, _, _ = separated_codes(seed=2)
     mixture = fit_mixture(z, 3, "diag", seed=0)
@@ -285,7 +285,7 @@ def test_sample_prior_options_on_a_bundle_without_a_prior(vaegen, tiny_bundle, t
 
 def test_a_prior_without_classes_refuses_a_label(vaegen, tiny_bundle, tmp_path):
     copy = Path(shutil.copytree(tiny_bundle, tmp_path / "model"))
-    from vaegen.training.prior import install_prior
+    from vaegen.prior_fit import install_prior
 
     pytest.importorskip("sklearn")
     facts = {"kind": "gaussian_mixture", "components": 2, "class_components": 0, "covariance_type": "full",
@@ -372,7 +372,7 @@ def test_evaluate_samples_without_a_judge_for_the_dataset_says_so_in_one_line(va
 
 def test_inactive_dimensions_stay_out_of_em_as_an_independent_gaussian():
     pytest.importorskip("sklearn")
-    from vaegen.training.prior import fit_mixture
+    from vaegen.prior_fit import fit_mixture
 
     z, _, centres = separated_codes(seed=3)
     rng = np.random.default_rng(0)
@@ -391,7 +391,7 @@ def test_inactive_dimensions_stay_out_of_em_as_an_independent_gaussian():
 
 def test_purity_drops_codes_that_lie_in_another_class():
     pytest.importorskip("sklearn")
-    from vaegen.training.prior import fit_class_mixtures
+    from vaegen.prior_fit import fit_class_mixtures
 
     rng = np.random.default_rng(0)
     a_centre, b_centre = np.array([10.0, 0, 0]), np.array([-10.0, 0, 0])

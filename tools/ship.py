@@ -39,7 +39,7 @@ from vaegen.quality import compare_priors, judging_data, load_judge
 from vaegen.runtime import describe_machine
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint
 from vaegen.training.export import export_checkpoint
-from vaegen.training.prior import fit_bundle_prior, record_prior_quality
+from vaegen.prior_fit import fit_bundle_prior, record_prior_quality
 
 JUDGED = 10_000
 

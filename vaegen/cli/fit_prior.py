@@ -19,7 +19,7 @@ def require_sklearn() -> None:
 
 def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
     """fit_bundle_prior with a progress bar for the data; the prior's facts."""
-    from vaegen.training.prior import fit_bundle_prior
+    from vaegen.prior_fit import fit_bundle_prior
 
     loading = options.DataProgress("loading the training set", quiet)
     try:

@@ -7,7 +7,8 @@ One job per module:
     checkpoint.py   the checkpoint format: save, load (weights_only), rebuild the model
     distributed.py  the device and the torchrun job (DDP)
     loop.py         the epoch loop and what it writes after each epoch
-    samples.py      the prior-sample grid (torch-free: training, export and tools/ship.py share it)
+    samples.py      the prior-sample grid of each epoch and of the export
+    judge.py        the sample-quality judge: its network, training and export (tools/train_judge.py runs it)
     export.py       the verified ONNX bundle
 
 Only this package imports torch; the CLI imports it inside `train` and `export`.

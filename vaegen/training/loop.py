@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vaegen.data import ImageSet, model_input, split_for_training
+from vaegen.data import ImageSet, check_image_shape, model_input, split_for_training
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path, check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, checkpoint_state, load_checkpoint, noise_states, save_checkpoint
@@ -53,6 +53,11 @@ class Reporter:
     def epoch_end(self, metrics: dict) -> None: ...
     def message(self, text: str) -> None: ...
     def download(self, done: int, total: int | None) -> None: ...  # loading or downloading the data
+
+
+# Called as hook(run, epoch, metrics) after each epoch's checkpoint is written,
+# in the process that trains: benchmarks/ttq_train.py measures the curve here.
+epoch_hooks: list = []
 
 
 class Interrupted(Exception):
@@ -147,6 +152,8 @@ def train(
         except KeyboardInterrupt:
             raise Interrupted(epoch - 1, out) from None
         _end_epoch(run, epoch, metrics)
+        for hook in epoch_hooks:
+            hook(run, epoch, metrics)
     if run.ddp.world > 1:
         digest = check_ranks_agree(run.model, run.ddp)
         run.reporter.message(f"parameters identical on all {run.ddp.world} processes (sha256 {digest[:12]})")
@@ -264,10 +271,7 @@ def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
     """The training images (N, C, H, W) uint8 and the held-out set as it is scored."""
     with main_first(ddp):  # rank 0 downloads the data first
         train_set, test_set = split_data(cfg, model_cfg, progress=reporter.download if ddp.is_main else None)
-    if tuple(train_set.images.shape[1:]) != model_cfg.image_shape:
-        raise TrainingError(
-            f"{cfg.dataset} images are {train_set.images.shape[1:]}, the model expects {model_cfg.image_shape}."
-        )
+    check_image_shape(train_set, model_cfg.image_shape, cfg.dataset)
     images = torch.from_numpy(np.array(train_set.images, copy=True))  # writable
     return images, torch.from_numpy(model_input(test_set.images, model_cfg.likelihood))
 

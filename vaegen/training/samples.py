@@ -1,10 +1,10 @@
-"""The prior-sample grid: the one picture of a model that training (per epoch),
-export (the bundle's samples.png) and tools/ship.py (the README's) all draw.
+"""The prior-sample grid that training (each epoch's samples/epoch_NNN.png)
+and export (the bundle's first samples.png, before a prior is fitted) draw.
 
-Torch-free: it takes any decoder from numpy z to pixel probabilities, the
-torch VAE's `probs` or the ONNX Runtime model's `decode`, and draws z with
-vaegen.latent.sample_prior, as `vaegen sample --seed 0` does.
-Imports numpy and vaegen's image and latent helpers only.
+It takes any decoder from numpy z to pictures (the torch VAE's `probs`) and
+draws z from N(0, I) with vaegen.latent.sample_prior, as `vaegen sample
+--prior standard --seed 0` does. Imports numpy and vaegen's image and latent
+helpers only.
 """
 
 from __future__ import annotations

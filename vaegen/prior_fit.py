@@ -10,8 +10,8 @@ GaussianMixtureSampler; with labels, one mixture per class gives
 class-conditional generation from an unconditional model.
 
 Runs the encoder through ONNX Runtime (vaegen.api) and fits with
-scikit-learn's GaussianMixture; imports no torch, so `vaegen fit-prior`
-works on any bundle where the train extra is installed.
+scikit-learn's GaussianMixture (imported inside fit_mixture); imports no
+torch, so `vaegen fit-prior` works on any bundle where scikit-learn is installed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path
 from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.latent_map import MAP_FILE, LatentMap, map_images, map_record
+from vaegen.metrics import ACTIVE_THRESHOLD
 from vaegen.prior import PRIOR_FILE, write_prior
 
 CODES = ("means", "draws")
@@ -40,7 +41,6 @@ MAX_CODES, CLASS_MAX_CODES = 10_000, 2_000
 # default run's model (10,000 draws judged), 0.9 over 1,000 codes a class gave label agreement 96.4%;
 # 0.99 over 2,000, 97.6% at a lower FD (6.2 against 7.0), in about the same time (README: Sharp samples).
 PURITY = 0.99
-ACTIVE_VARIANCE = 0.01  # a latent dimension whose codes vary less is not used by the encoder (Burda et al. 2015)
 COVARIANCES = ("full", "diag")
 
 
@@ -61,7 +61,7 @@ def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
     """scikit-learn's EM (k-means++ start, seeded) over the active dimensions.
 
     A latent dimension the encoder does not use (its codes vary by less than
-    ACTIVE_VARIANCE over the data, Burda et al.'s inactive unit) carries no
+    ACTIVE_THRESHOLD over the data, Burda et al.'s inactive unit) carries no
     structure: it joins each component as an independent Gaussian with its
     own mean and variance, and EM runs on the rest. EM's cost grows with the
     square of the dimension, so on the shipped 64-d model (28 active units)
@@ -73,7 +73,7 @@ def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
 
     z = np.asarray(z, np.float64)
     variance = z.var(axis=0)
-    active = variance > ACTIVE_VARIANCE
+    active = variance > ACTIVE_THRESHOLD
     if not active.any():
         active[np.argmax(variance)] = True
     components = max(1, min(components, len(z) // 2))
