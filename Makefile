@@ -37,7 +37,7 @@ test-all: install
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: install
-	$(BIN)/ruff check vaegen tests benchmarks
+	$(BIN)/ruff check vaegen tests tools benchmarks
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -35,11 +35,11 @@ from vaegen.latent import slerp, traversal
 from vaegen.latent_map import map_bounds, read_map
 from vaegen.metrics import evaluate
 from vaegen.plot import scatter_map
+from vaegen.prior_fit import fit_bundle_prior, record_prior_quality
 from vaegen.quality import compare_priors, judging_data, load_judge
 from vaegen.runtime import describe_machine
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint
 from vaegen.training.export import export_checkpoint
-from vaegen.prior_fit import fit_bundle_prior, record_prior_quality
 
 JUDGED = 10_000
 
