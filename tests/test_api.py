@@ -2,7 +2,9 @@
 dtypes and ranges of what a Model returns, the identities between its
 methods (reconstruct is decode of encode's mu; an interpolation starts and
 ends at the two images' codes), traverse's most-active-first order, reading
-user images, save_grid, and the ArgumentError every bad argument raises.
+user images (every bad file named at once, or skipped), save_grid in the
+format its extension names, and the ArgumentError every bad argument raises;
+no library message names a CLI flag.
 
 Uses the tiny_bundle fixture (latent_dim 4, images 1x28x28, made with torch)
 run on ONNX Runtime's CPU provider.
@@ -22,7 +24,7 @@ from PIL import Image
 import vaegen
 from tests.conftest import grid_size, pixel_change_along, png_size
 from vaegen.api import Model, load_model, save_grid
-from vaegen.errors import ArgumentError
+from vaegen.errors import ArgumentError, ImageError
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +142,43 @@ def test_read_images_prepares_files_as_the_model_sees_them(model, digits):
         np.testing.assert_allclose(image[0], np.asarray(Image.open(path)) / 255, atol=1 / 255 + 1e-6)
 
 
+def test_load_images_names_every_unusable_file_at_once(model, digits, tmp_path):
+    missing, text = tmp_path / "missing.png", tmp_path / "notes.png"
+    text.write_text("not an image\n")
+    with pytest.raises(ImageError) as caught:
+        model.load_images([digits[0], missing, digits[1], text])
+    message = str(caught.value)
+    assert message.startswith("2 of 4 images cannot be used: ")
+    assert f"Image {missing} does not exist" in message and f"{text} is not an image Pillow can read" in message
+    assert [path for path, _ in caught.value.refused] == [missing, text]
+    with pytest.raises(ImageError, match="2 of 4 images"):
+        model.read_images([digits[0], missing, digits[1], text])
+
+
+def test_load_images_skip_bad_keeps_the_rest(model, digits, tmp_path):
+    missing = tmp_path / "missing.png"
+    batch = model.load_images([missing, digits[2], digits[0]], skip_bad=True)
+    np.testing.assert_array_equal(batch.images, model.read_images([digits[2], digits[0]]))
+    assert batch.paths == [digits[2], digits[0]]
+    assert batch.skipped == [(missing, f"Image {missing} does not exist.")]
+    with pytest.raises(ImageError, match="None of the 2 images can be used: "):
+        model.load_images([missing, tmp_path / "other.png"], skip_bad=True)
+
+
+def test_a_missing_model_is_an_error_that_names_no_cli_flag(tmp_path):
+    with pytest.raises(vaegen.VaegenError) as caught:
+        vaegen.load_model(tmp_path / "missing")
+    assert str(tmp_path / "missing") in str(caught.value)
+    assert "--" not in str(caught.value)  # there is no --model in Python
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("g.jpg", "JPEG"), ("g.jpeg", "JPEG"), ("g.webp", "WEBP"), ("g.gif", "GIF")])
+def test_save_grid_format_follows_the_extension(model, tmp_path, name, fmt):
+    save_grid(model.sample(4), tmp_path / name)
+    with Image.open(tmp_path / name) as img:
+        assert img.format == fmt and img.size == grid_size(2, 2)
+
+
 @pytest.mark.parametrize(("n", "nrow", "scale", "cols", "rows"), [(6, 3, 2, 3, 2), (5, None, 1, 3, 2), (1, None, 3, 1, 1)])
 def test_save_grid_writes_a_png_of_the_grids_size(model, tmp_path, n, nrow, scale, cols, rows):
     out = tmp_path / "grid.png"
@@ -169,6 +208,7 @@ BAD_CALLS = {
     "traverse steps=1": lambda m: m.traverse(steps=1),
     "read no images": lambda m: m.read_images([]),
     "save an empty grid": lambda m: save_grid(np.zeros((0, 1, 28, 28)), "never.png"),
+    "save a grid as .bmp": lambda m: save_grid(np.zeros((1, 1, 28, 28)), "never.bmp"),
 }
 
 

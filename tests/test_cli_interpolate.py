@@ -1,6 +1,6 @@
 """`vaegen interpolate` (vaegen/cli/interpolate.py): the strip and the GIF,
-lerp and slerp, output suffixes and bad options. Runs the tiny_bundle fixture
-(made with torch) on ONNX Runtime.
+lerp and slerp, the format by -o's extension, what it says it wrote, and bad
+options. Runs the tiny_bundle fixture (made with torch) on ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own 
 def test_interpolate_default_output_in_the_working_directory(vaegen, digits, tmp_path):
     result = vaegen("interpolate", digits[0], digits[1])
     assert result.exit_code == 0, result.output
-    assert result.stdout == "interpolation.png\n"
+    assert result.stdout == "Wrote 10 interpolation steps to interpolation.png\n"
     # A, 10 decoded steps, B; scale 2.
     assert png_size(tmp_path / "interpolation.png") == grid_size(12, 1, scale=2)
 
@@ -30,7 +30,7 @@ def test_interpolate_strip_is_steps_plus_two_wide(vaegen, digits, tmp_path, step
     out = tmp_path / "strip.png"
     result = vaegen("interpolate", digits[0], digits[1], "--steps", steps, "-o", out, "--scale", 1)
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{out}\n"
+    assert result.stdout == f"Wrote {steps} interpolation steps to {out}\n"
     assert png_size(out) == grid_size(steps + 2, 1)
     tiles = grid_tiles(out, cols=steps + 2, rows=1)
     np.testing.assert_allclose(tiles[0].astype(int), np.asarray(Image.open(digits[0])).astype(int), atol=1)
@@ -40,7 +40,7 @@ def test_interpolate_strip_is_steps_plus_two_wide(vaegen, digits, tmp_path, step
 def test_interpolate_gif_goes_there_and_back(vaegen, digits, tmp_path):
     result = vaegen("interpolate", digits[0], digits[1], "--gif", "--steps", 6)
     assert result.exit_code == 0, result.output
-    assert result.stdout == "interpolation.gif\n"
+    assert result.stdout == "Wrote 6 interpolation steps to interpolation.gif\n"
     with Image.open(tmp_path / "interpolation.gif") as gif:
         assert gif.format == "GIF"
         assert gif.is_animated
@@ -72,12 +72,40 @@ def test_interpolate_lerp_and_slerp(vaegen, digits, tmp_path):
         np.testing.assert_allclose(lerp_tiles[i].astype(int), slerp_tiles[i].astype(int), atol=2)
 
 
-@pytest.mark.parametrize(("flags", "name"), [([], "walk.gif"), (["--gif"], "walk.png"), ([], "walk")])
-def test_interpolate_wrong_suffix_is_a_usage_error(vaegen, digits, tmp_path, flags, name):
+def test_interpolate_to_a_gif_name_animates_without_the_flag(vaegen, digits, tmp_path):
+    out = tmp_path / "walk.GIF"
+    result = vaegen("interpolate", digits[0], digits[1], "-o", out, "--steps", 4, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["animated"] is True
+    with Image.open(out) as gif:
+        assert gif.format == "GIF" and gif.is_animated and gif.n_frames == 2 * 4 - 2
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("walk.jpg", "JPEG"), ("walk.jpeg", "JPEG"), ("walk.webp", "WEBP")])
+def test_interpolate_strip_format_follows_the_extension(vaegen, digits, tmp_path, name, fmt):
+    out = tmp_path / name
+    result = vaegen("interpolate", digits[0], digits[1], "-o", out, "--steps", 3, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as img:
+        assert img.format == fmt and img.size == grid_size(5, 1)
+    assert result.stdout == f"Wrote 3 interpolation steps to {out}\n"
+
+
+@pytest.mark.parametrize(("flags", "name", "known"), [
+    ([], "walk.bmp", ".png, .jpg, .jpeg, .webp or .gif"),
+    ([], "walk", ".png, .jpg, .jpeg, .webp or .gif"),
+    (["--gif"], "walk.png", ".gif"),
+])
+def test_interpolate_wrong_suffix_is_a_usage_error(vaegen, digits, tmp_path, flags, name, known):
     result = vaegen("interpolate", digits[0], digits[1], *flags, "-o", tmp_path / name)
-    assert result.exit_code == 2
-    assert "the file name must end in" in result.stderr
+    assert_one_line_error(result, 2, f"-o {tmp_path / name}: the file name must end in {known}")
     assert not (tmp_path / name).exists()
+
+
+def test_interpolate_quiet_prints_nothing(vaegen, digits, tmp_path):
+    result = vaegen("interpolate", digits[0], digits[1], "-q", "-o", tmp_path / "i.png")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and result.stderr == ""
 
 
 def test_interpolate_steps_below_two_is_a_usage_error(vaegen, digits):

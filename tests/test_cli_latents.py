@@ -42,6 +42,8 @@ def test_encode_npy_then_decode_round_trips(vaegen, digits, tmp_path):
     latents = tmp_path / "x.npy"
     result = vaegen("encode", *digits, "-o", latents)
     assert result.exit_code == 0, result.output
+    assert result.stderr == f"Wrote 4 latent vectors to {latents}\n"  # stdout stays the latents alone
+    assert len(result.stdout.splitlines()) == 4
     mu = np.load(latents, allow_pickle=False)
     assert mu.shape == (4, 4) and mu.dtype == np.float32
     printed = json.loads(vaegen("encode", *digits, "--json").stdout)
@@ -65,6 +67,42 @@ def test_encode_json_file_then_decode(vaegen, digits, tmp_path):
     result = vaegen("decode", latents, "-o", out, "--scale", 1)
     assert result.exit_code == 0, result.output
     assert png_size(out) == grid_size(2, 1)
+
+
+def test_encode_quiet_says_nothing_on_stderr(vaegen, digits, tmp_path):
+    result = vaegen("encode", digits[0], "-o", tmp_path / "z.npy", "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert (tmp_path / "z.npy").is_file()
+
+
+def test_encode_names_every_bad_file_and_writes_nothing(vaegen, digits, tmp_path):
+    missing, text = tmp_path / "missing.png", tmp_path / "notes.png"
+    text.write_text("not an image\n")
+    result = vaegen("encode", missing, digits[0], text, "-o", tmp_path / "z.npy")
+    assert_one_line_error(result, 1, "2 of 3 images cannot be used: ", f"Image {missing} does not exist",
+                          f"{text} is not an image Pillow can read", "--skip-bad writes the other 1.")
+    assert result.stdout == ""
+    assert not (tmp_path / "z.npy").exists()
+
+
+def test_encode_skip_bad_encodes_the_rest(vaegen, digits, tmp_path):
+    missing = tmp_path / "missing.png"
+    result = vaegen("encode", digits[0], missing, digits[1], "--skip-bad", "--json", "-o", tmp_path / "z.npy")
+    assert result.exit_code == 0, result.output
+    assert [r["image"] for r in json.loads(result.stdout)] == [str(digits[0]), str(digits[1])]
+    assert result.stderr.splitlines() == [f"Skipped: Image {missing} does not exist.",
+                                          f"Wrote 2 latent vectors to {tmp_path / 'z.npy'}"]
+    assert np.load(tmp_path / "z.npy").shape == (2, 4)
+
+
+def test_decode_one_latent_is_one_decoded_image(vaegen, tmp_path):
+    np.save(tmp_path / "one.npy", np.zeros((1, 4), np.float32))
+    result = vaegen("decode", tmp_path / "one.npy", "-o", tmp_path / "d.webp")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"Wrote 1 decoded image to {tmp_path / 'd.webp'}\n"
+    with Image.open(tmp_path / "d.webp") as img:
+        assert img.format == "WEBP"
 
 
 def test_decode_accepts_encode_json_output(vaegen, digits, tmp_path):

@@ -55,6 +55,20 @@ def test_reconstruct_grid_has_inputs_above_reconstructions(vaegen, digits, tmp_p
     assert result.stdout == f"Wrote 3 reconstructions to {out}\n"
 
 
+def test_one_reconstruction_is_one_reconstruction(vaegen, digits, tmp_path):
+    result = vaegen("reconstruct", digits[0], "-o", tmp_path / "r.png")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"Wrote 1 reconstruction to {tmp_path / 'r.png'}\n"
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("r.jpg", "JPEG"), ("r.webp", "WEBP"), ("r.gif", "GIF")])
+def test_reconstruct_format_follows_the_extension(vaegen, digits, tmp_path, name, fmt):
+    result = vaegen("reconstruct", *digits[:2], "-o", tmp_path / name, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / name) as img:
+        assert img.format == fmt and img.size == grid_size(2, 2)
+
+
 def test_reconstruct_more_images_than_nrow_pairs_rows(vaegen, digits, tmp_path):
     out = tmp_path / "r.png"
     result = vaegen("reconstruct", *digits, digits[0], "-o", out, "--nrow", 2, "--scale", 1)
@@ -128,7 +142,84 @@ def test_reconstruct_blank_image_the_mnist_way_is_an_error(vaegen, mnist_bundle,
     blank = tmp_path / "blank.png"
     Image.new("L", (28, 28), 255).save(blank)
     result = vaegen("reconstruct", blank, "-o", tmp_path / "r.png", "--model", mnist_bundle)
-    assert_one_line_error(result, 1, str(blank), "blank")
+    assert_one_line_error(result, 1, f"{blank}: the image is blank: its pixels differ by at most 0.00")
+    assert not (tmp_path / "r.png").exists()
+
+
+def colourful_picture(path: Path) -> Path:
+    """A picture that is no digit and not blank: colour gradients and noise, edge to edge."""
+    rng = np.random.default_rng(0)
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    rgb[..., 0] = np.linspace(0, 255, 80)[None, :]
+    rgb[..., 1] = np.linspace(255, 0, 60)[:, None]
+    rgb[..., 2] = rng.integers(0, 256, (60, 80))
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_a_colourful_picture_is_not_called_blank(vaegen, mnist_bundle, tmp_path):
+    picture = colourful_picture(tmp_path / "sunset.png")
+    result = vaegen("reconstruct", picture, "-o", tmp_path / "r.png", "--model", mnist_bundle)
+    assert_one_line_error(result, 1, f"{picture}: no stroke stands out from the background", "(the contrast is 0.")
+    assert "blank" not in result.stderr
+    assert not (tmp_path / "r.png").exists()
+
+
+# ---------------------------------------------------------------- a batch with bad files
+
+
+@pytest.fixture
+def blank(tmp_path) -> Path:
+    path = tmp_path / "blank.png"
+    Image.new("L", (28, 28), 255).save(path)
+    return path
+
+
+def test_a_bad_file_fails_the_batch_and_nothing_is_written(vaegen, mnist_bundle, digits, blank, tmp_path):
+    out = tmp_path / "r.png"
+    result = vaegen("reconstruct", blank, digits[0], "-o", out, "--model", mnist_bundle)
+    assert_one_line_error(result, 1, f"1 of 2 images cannot be used: {blank}: the image is blank",
+                          "Nothing was written; --skip-bad writes the other 1.")
+    assert not out.exists()
+
+
+def test_every_bad_file_is_named_at_once(vaegen, mnist_bundle, digits, blank, tmp_path):
+    missing, text = tmp_path / "missing.png", tmp_path / "notes.png"
+    text.write_text("not an image\n")
+    result = vaegen("reconstruct", digits[0], blank, missing, text, digits[1], "-o", tmp_path / "r.png",
+                    "--model", mnist_bundle)
+    assert_one_line_error(result, 1, "3 of 5 images cannot be used: ", f"{blank}: the image is blank",
+                          f"Image {missing} does not exist", f"{text} is not an image Pillow can read",
+                          "--skip-bad writes the other 2.")
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_skip_bad_writes_the_rest_and_names_what_it_skipped(vaegen, mnist_bundle, digits, blank, tmp_path):
+    out = tmp_path / "r.png"
+    result = vaegen("reconstruct", blank, digits[0], "-o", out, "--model", mnist_bundle, "--skip-bad", "--scale", 1)
+    assert result.exit_code == 0, result.output
+    assert png_size(out) == grid_size(1, 2)
+    assert result.stderr == f"Skipped: {blank}: the image is blank: its pixels differ by at most 0.00 on a 0-1 scale.\n"
+    assert result.stdout == f"Wrote 1 reconstruction to {out}\n"
+
+
+def test_skip_bad_json_lists_the_skipped_files(vaegen, digits, tmp_path):
+    missing = tmp_path / "missing.png"
+    folder = tmp_path / "recon"
+    result = vaegen("reconstruct", digits[0], missing, digits[1], "--skip-bad", "--json", "--out-dir", folder)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["images"] == [str(digits[0]), str(digits[1])]
+    assert data["skipped"] == [{"image": str(missing), "reason": f"Image {missing} does not exist."}]
+    assert sorted(p.name for p in folder.iterdir()) == [digits[0].name, digits[1].name]
+
+
+def test_skip_bad_fails_when_no_image_is_usable(vaegen, tmp_path):
+    missing, text = tmp_path / "missing.png", tmp_path / "notes.png"
+    text.write_text("not an image\n")
+    result = vaegen("reconstruct", missing, text, "--skip-bad", "-o", tmp_path / "r.png")
+    assert_one_line_error(result, 1, "None of the 2 images can be used: ", str(missing), str(text))
+    assert "--skip-bad" not in result.stderr
     assert not (tmp_path / "r.png").exists()
 
 

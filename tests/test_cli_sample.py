@@ -1,7 +1,8 @@
-"""`vaegen sample` (vaegen/cli/sample.py): grid sizes, seeds, temperature,
---out-dir, more than one batch, --json and --quiet, where the model comes
-from, and bad option values. Runs the tiny_bundle fixture (made with torch)
-on ONNX Runtime. The fitted prior's options are tested in test_prior.py.
+"""`vaegen sample` (vaegen/cli/sample.py): grid sizes, the format by -o's
+extension, seeds, temperature, --out-dir, more than one batch, --json and
+--quiet, where the model comes from, and bad option values. Runs the
+tiny_bundle fixture (made with torch) on ONNX Runtime. The fitted prior's
+options are tested in test_prior.py.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
-from tests.conftest import grid_size, grid_tiles, png_size
+from tests.conftest import assert_one_line_error, grid_size, grid_tiles, png_size
 from vaegen.cli import cli
 from vaegen.runtime import CPU
 
@@ -34,7 +36,29 @@ def test_sample_grid_has_the_expected_size(vaegen, tmp_path, n, nrow, scale, col
     result = vaegen(*args)
     assert result.exit_code == 0, result.output
     assert png_size(out) == grid_size(cols, rows, scale)
-    assert result.stdout == f"Wrote {n} samples to {out}\n"
+    assert result.stdout == (f"Wrote {n} samples to {out}\n" if n > 1 else f"Wrote 1 sample to {out}\n")
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("x.jpg", "JPEG"), ("x.JPEG", "JPEG"), ("x.webp", "WEBP"), ("x.gif", "GIF"),
+                                           ("x.PNG", "PNG")])
+def test_sample_format_follows_the_extension(vaegen, tmp_path, name, fmt):
+    out = tmp_path / name
+    result = vaegen("sample", "-n", 4, "-o", out)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as img:
+        assert img.format == fmt
+        assert img.size == grid_size(2, 2)
+        assert getattr(img, "n_frames", 1) == 1  # a still grid, a GIF included
+    assert result.stdout == f"Wrote 4 samples to {out}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("name", ["x.bmp", "x.tiff", "x", "x.png.txt"])
+def test_sample_unknown_extension_lists_the_known_ones(vaegen, tmp_path, name):
+    out = tmp_path / name
+    result = vaegen("sample", "-n", 4, "-o", out)
+    assert_one_line_error(result, 2, f"-o {out}: the file name must end in .png, .jpg, .jpeg, .webp or .gif")
+    assert not out.exists()
 
 
 def test_sample_default_output_goes_to_the_working_directory(vaegen, tmp_path):

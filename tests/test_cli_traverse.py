@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import assert_one_line_error, grid_size, pixel_change_along, png_size
 from vaegen.api import load_model
@@ -34,7 +35,7 @@ def test_traverse_chosen_dims(vaegen, tmp_path):
     result = vaegen("traverse", "--dims", "0,2", "--steps", 5, "-o", out, "--scale", 1)
     assert result.exit_code == 0, result.output
     assert png_size(out) == grid_size(5, 2)
-    assert result.stdout == f"Wrote a traversal of dimensions 0, 2 to {out}\n"
+    assert result.stdout == f"Wrote 2 traversals of dimensions 0, 2 to {out}\n"
 
 
 def test_traverse_from_an_image(vaegen, digits, tmp_path):
@@ -43,6 +44,15 @@ def test_traverse_from_an_image(vaegen, digits, tmp_path):
                     "--scale", 1)
     assert result.exit_code == 0, result.output
     assert png_size(out) == grid_size(3, 1)
+    assert result.stdout == f"Wrote 1 traversal of dimension 1 to {out}\n"
+
+
+def test_traverse_format_follows_the_extension(vaegen, tmp_path):
+    out = tmp_path / "t.jpg"
+    result = vaegen("traverse", "--dims", "0", "--steps", 3, "-o", out, "--scale", 1)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as img:
+        assert img.format == "JPEG" and img.size == grid_size(3, 1)
 
 
 @pytest.mark.parametrize("dims", ["9", "0,4", "-1", "abc", "1;2", ","])

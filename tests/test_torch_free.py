@@ -66,7 +66,9 @@ def test_light_commands_run_without_torch(no_torch_env, tmp_path, tiny_bundle, p
         ["sample", "--per-label", "3", "-o", "s3.png", "--model", str(prior_bundle)],
         ["info", "--model", str(prior_bundle)],
         ["reconstruct", a, b, "-o", "r.png", *model],
+        ["reconstruct", a, "missing.png", "--skip-bad", "-o", "r.jpg", *model],
         ["interpolate", a, b, "-o", "i.png", *model],
+        ["interpolate", a, b, "-o", "w.gif", *model],
         ["interpolate", a, b, "--gif", "-o", "i.gif", *model],
         ["encode", a, "--json", *model],
         ["decode", str(tmp_path / "z.npy"), "-o", "d.png", *model],
@@ -79,7 +81,7 @@ def test_light_commands_run_without_torch(no_torch_env, tmp_path, tiny_bundle, p
     for args in commands:
         result = run(no_torch_env, tmp_path, *args)
         assert result.returncode == 0, f"{args[0]}: {result.stderr}"
-    for name in ("s.png", "s2.png", "s3.png", "r.png", "i.png", "i.gif", "d.png", "t.png", "m.png"):
+    for name in ("s.png", "s2.png", "s3.png", "r.png", "r.jpg", "i.png", "i.gif", "w.gif", "d.png", "t.png", "m.png"):
         assert (tmp_path / name).stat().st_size > 0
     report = json.loads(run(no_torch_env, tmp_path, "evaluate", "--dataset", str(digits), "--k", "4", "--json",
                             "--quiet", *model).stdout)

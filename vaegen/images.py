@@ -228,7 +228,7 @@ def to_pil(image: np.ndarray) -> Image.Image:
 def image_format(path: str | os.PathLike) -> str:
     """The format `path`'s extension names (PNG, JPEG, WEBP, GIF); an
     ArgumentError that lists the known extensions for any other."""
-    return IMAGE_FORMATS[check_suffix(path, tuple(IMAGE_FORMATS), " (the image format follows it)")]
+    return IMAGE_FORMATS[check_suffix(path, tuple(IMAGE_FORMATS))]
 
 
 def _enlarged(img: Image.Image, scale: int) -> Image.Image:

@@ -1,19 +1,27 @@
 """Reading and writing latent files (.npy or JSON) for `encode` and `decode`.
-numpy and the standard library only; .npy files are read without pickle."""
+numpy and the standard library only; .npy files are read without pickle.
+numpy is imported where it is used, so the CLI can read LATENT_SUFFIXES
+while it defines its options without paying for numpy."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from vaegen.errors import LatentError
-from vaegen.fileio import atomic_path
+from vaegen.fileio import atomic_path, check_suffix
+
+if TYPE_CHECKING:
+    import numpy as np
+
+LATENT_SUFFIXES = (".npy", ".json")
 
 
 def load_latents(path: str | Path, latent_dim: int) -> np.ndarray:
     """Latents [N, latent_dim] float32 from .npy ([N, D] or [D]) or JSON."""
+    import numpy as np
+
     path = Path(path)
     if not path.is_file():
         raise LatentError(f"Latent file {path} does not exist or is not a file.")
@@ -39,9 +47,12 @@ def load_latents(path: str | Path, latent_dim: int) -> np.ndarray:
 
 
 def save_latents(path: str | Path, latents: np.ndarray) -> None:
-    path = Path(path)
+    """Write latents [N, D] atomically as .npy (float32) or .json (a list of vectors), by `path`'s extension."""
+    import numpy as np
+
+    suffix = check_suffix(path, LATENT_SUFFIXES)
     with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".npy":
+        if suffix == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, latents.astype(np.float32), allow_pickle=False)
         else:

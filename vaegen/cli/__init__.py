@@ -5,7 +5,8 @@ vaegen/cli/options.py holds what commands share, and each command (or small
 family) has its own module, imported only when that command runs or is listed.
 
 Errors raised by vaegen become one line `Error: ...` with exit code 1 (2 for
-usage errors). Set VAEGEN_DEBUG=1 to let tracebacks through. torch is imported
+usage errors), naming this command's options where the library named its
+Python arguments. Set VAEGEN_DEBUG=1 to let tracebacks through. torch is imported
 only inside `train` and `export`.
 """
 
@@ -81,15 +82,40 @@ class VaegenGroup(click.Group):
         except ArgumentError as exc:
             if debug:
                 raise
-            raise _usage_in_one_line(click.UsageError(_one_line(str(exc)), _innermost(ctx))) from None
+            raise _usage_in_one_line(click.UsageError(_in_cli_terms(exc, ctx), _innermost(ctx))) from None
         except VaegenError as exc:
             if debug:
                 raise
-            raise click.ClickException(_one_line(str(exc))) from None
+            raise click.ClickException(_in_cli_terms(exc, ctx)) from None
         except MemoryError:
             if debug:
                 raise
             raise click.ClickException("Out of memory; ask for less (a smaller -n, --steps or --limit).") from None
+
+
+def _in_cli_terms(exc: VaegenError, ctx: click.Context) -> str:
+    """The library's message in one line, naming the running command's option
+    where it names the Python argument (`exc.argument`): provider="cuda"
+    becomes --provider cuda, port=0 becomes --port 0, and a flag's
+    name=True becomes the flag alone. An argument the command has no option
+    for is left as the library wrote it."""
+    import re
+
+    text = _one_line(str(exc))
+    argument = getattr(exc, "argument", None)
+    sub = getattr(ctx, "invoked_subcommand", None)
+    command = ctx.command.get_command(ctx, sub) if sub is not None else None
+    if not argument or command is None:
+        return text
+    flag = "--" + argument.replace("_", "-")
+    param = next((p for p in command.params if flag in getattr(p, "opts", ())), None)
+    if param is None:
+        return text
+
+    def option(match: re.Match) -> str:
+        return flag if getattr(param, "is_flag", False) else f"{flag} {match.group(2)}"
+
+    return re.sub(rf"\b{re.escape(argument)}=([\"']?)([^\"'\s;,)]*)\1", option, text)
 
 
 def _innermost(ctx: click.Context) -> click.Context | None:

@@ -56,23 +56,37 @@ def scale_option(default: int):
 
 
 class OutputFile(click.ParamType):
-    """A file to write, by its suffix: `-o x.jpg` for a PNG is a usage error
-    at once. Whether its folder can be written is checked (by
-    fileio.check_file_target) when the command is about to use it."""
+    """A file to write, by its extension: an image (.png, .jpg, .jpeg, .webp,
+    .gif; the format follows the name) unless other `suffixes` are given.
+    An unknown extension is a usage error at once. Whether its folder can be
+    written is checked (by fileio.check_file_target) when the command is
+    about to use it."""
 
     name = "file"
 
     def __init__(self, *suffixes: str):
-        self.suffixes = suffixes
+        self.suffixes = suffixes or None  # None: the image formats of vaegen.images, read when first needed
 
     def convert(self, value, param, ctx):
         path = value if isinstance(value, Path) else Path(value)
-        return check_suffix(path, self.suffixes, param.opts[0] if param is not None else "output", ctx)
+        return check_suffix(path, self.suffixes, param.opts[0] if param is not None else "-o", ctx)
 
 
-def check_suffix(path: Path, suffixes: tuple[str, ...], option: str = "-o", ctx=None) -> Path:
-    if path.suffix.lower() not in suffixes:
-        raise click.UsageError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}.", ctx)
+def check_suffix(path: Path, suffixes: tuple[str, ...] | None = None, option: str = "-o", ctx=None) -> Path:
+    """`path` when its extension is one of `suffixes` (None: an image format),
+    else a usage error that lists them, naming the option."""
+    from vaegen.errors import ArgumentError
+    from vaegen.fileio import check_suffix as check_known_suffix
+
+    try:
+        if suffixes is None:
+            from vaegen.images import image_format
+
+            image_format(path)
+        else:
+            check_known_suffix(path, suffixes)
+    except ArgumentError as exc:
+        raise click.UsageError(f"{option} {exc}", ctx) from None
     return path
 
 
@@ -87,6 +101,11 @@ def echo_err(text: str, quiet: bool = False) -> None:
         click.echo(text, err=True)
 
 
+def wrote(count: int, noun: str, target, detail: str = "") -> str:
+    """The line every writer prints: `Wrote 1 sample to x.png`, `Wrote 64 samples to x.png`."""
+    return f"Wrote {count} {noun}{'' if count == 1 else 's'}{detail} to {target}"
+
+
 def emit(data: dict, as_json: bool, lines: list[str]) -> None:
     """JSON on stdout for scripts, else the human lines."""
     if as_json:
@@ -96,6 +115,38 @@ def emit(data: dict, as_json: bool, lines: list[str]) -> None:
     else:
         for line in lines:
             click.echo(line)
+
+
+# User images: every one is checked before anything is written.
+
+
+def skip_bad_option(f):
+    return click.option("--skip-bad", is_flag=True,
+                        help="Leave out the images that cannot be used, each named on stderr, and write the rest; "
+                             "fail only when none can be used. [default: any unusable image fails the command, "
+                             "and nothing is written]")(f)
+
+
+def read_inputs(model, paths, skip_bad: bool):
+    """The user's images as the model sees them (a vaegen.api.ImageBatch).
+    Every file is tried first: an unusable one fails the command, naming
+    every such file, before anything is written; with --skip-bad each is
+    named on stderr and left out."""
+    import os
+
+    from vaegen.errors import ImageError
+
+    try:
+        batch = model.load_images(paths, skip_bad=skip_bad)
+    except ImageError as exc:
+        usable = len(paths) - len(exc.refused)
+        if skip_bad or not exc.refused or usable < 1 or os.environ.get("VAEGEN_DEBUG"):
+            raise
+        message = " ".join(str(exc).split())
+        raise click.ClickException(f"{message} Nothing was written; --skip-bad writes the other {usable}.") from None
+    for _, why in batch.skipped:
+        click.echo(f"Skipped: {why}", err=True)
+    return batch
 
 
 class _NoBar:

@@ -20,7 +20,8 @@ def _latents(model, n, per_label, seed, temperature, prior, label):
 
 @click.command()
 @click.option("-n", "--num", "n", type=click.IntRange(min=1), default=64, help="Number of images to draw.")
-@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("samples.png"), help="Grid PNG to write.")
+@click.option("-o", "--output", type=options.OutputFile(), default=Path("samples.png"),
+              help="Grid to write, in the format its extension names: .png, .jpg, .jpeg, .webp or .gif.")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None,
               help="Write one PNG per image in this folder instead of a grid.")
 @click.option("--prior", type=click.Choice(["auto", "fitted", "standard"]), default="auto",
@@ -39,20 +40,21 @@ def sample(n, output, out_dir, prior, label, per_label, seed, temperature, nrow,
            threads, verbose, quiet):
     """Draw new images from the prior, decoded to pixel means.
 
-    A bundle with a fitted prior (every `vaegen train` since 0.2, or
-    `vaegen fit-prior`) draws from it; others from z ~ N(0, I).
+    A bundle with a fitted prior (`vaegen train` fits one, as does
+    `vaegen fit-prior`) draws from it; others from z ~ N(0, I). The grid's
+    format follows -o's extension.
 
     \b
     Example:
         vaegen sample -n 64 -o grid.png
-        vaegen sample -n 16 --temperature 0.7 --seed 3 -o cool.png
+        vaegen sample -n 16 --temperature 0.7 --seed 3 -o cool.jpg
         vaegen sample --label 7 -n 16 -o sevens.png
         vaegen sample --per-label 10 -o digits.png
         vaegen sample -n 1000 --out-dir digits/
     """
     import math
 
-    from vaegen.images import GridWriter, save_each, save_png
+    from vaegen.images import GridWriter, save_each, save_image
 
     ctx = click.get_current_context()
     if per_label is not None and (label is not None or ctx.get_parameter_source("n").name == "COMMANDLINE"):
@@ -77,8 +79,8 @@ def sample(n, output, out_dir, prior, label, per_label, seed, temperature, nrow,
             bar.update(len(batch))
     target = out_dir if out_dir is not None else output
     if grid is not None:
-        save_png(grid.image(), output, scale=scale)
+        save_image(grid.image(), output, scale=scale)
     options.emit({"output": str(target), "n": n, "seed": seed, "temperature": temperature, "prior": model.prior_in_use(prior),
           "label": label, "per_label": per_label, "classes": model.classes if per_label else None,
           "provider": model.active_provider, "model": str(model.bundle.path)},
-         as_json, [] if quiet else [f"Wrote {n} samples to {target}"])
+         as_json, [] if quiet else [options.wrote(n, "sample", target)])

@@ -24,7 +24,8 @@ class IntList(click.ParamType):
 
 
 @click.command()
-@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("traversal.png"), help="Grid PNG to write.")
+@click.option("-o", "--output", type=options.OutputFile(), default=Path("traversal.png"),
+              help="Grid to write, in the format its extension names: .png, .jpg, .jpeg, .webp or .gif.")
 @click.option("--image", type=click.Path(path_type=Path), default=None,
               help="Start from this image's latent mean. [default: the prior's mean, z = 0]")
 @click.option("--dims", type=IntList(), default=None,
@@ -43,7 +44,7 @@ def traverse(output, image, dims, steps, span, scale, as_json, model_dir, provid
         vaegen traverse --image digit.png --dims 0,3,5 --steps 9
     """
     from vaegen.errors import ArgumentError
-    from vaegen.images import make_grid, save_png
+    from vaegen.images import make_grid, save_image
 
     options.check_targets(output, None)
     model = options.open_model(model_dir, provider, threads, verbose)
@@ -55,6 +56,9 @@ def traverse(output, image, dims, steps, span, scale, as_json, model_dir, provid
         z, chosen = model.traversal_latents(base, dims, steps=steps, span=span)
     except ArgumentError as exc:
         raise click.BadParameter(str(exc), param_hint="--dims") from None
-    save_png(make_grid(model.decode(z), nrow=steps), output, scale=scale)
+    save_image(make_grid(model.decode(z), nrow=steps), output, scale=scale)
+    dims_named = f" of dimension{'s' if len(chosen) > 1 else ''} {', '.join(map(str, chosen))}"
+    line = options.wrote(1, "latent manifold", output, dims_named) if manifold else \
+        options.wrote(len(chosen), "traversal", output, dims_named)
     options.emit({"output": str(output), "dims": chosen, "steps": steps, "span": span}, as_json,
-         [] if quiet else [f"Wrote a traversal of dimensions {', '.join(map(str, chosen))} to {output}"])
+                 [] if quiet else [line])
