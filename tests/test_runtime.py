@@ -38,9 +38,61 @@ def test_auto_without_a_gpu_falls_back_to_the_cpu(tiny_bundle):
 
 
 @no_gpu
-def test_cuda_without_a_gpu_is_a_provider_error(tiny_bundle):
-    with pytest.raises(ProviderError, match="--provider cuda: .*use --provider cpu"):
+def test_cuda_without_a_gpu_is_a_provider_error_in_python_terms(tiny_bundle):
+    with pytest.raises(ProviderError, match='provider="cuda": CUDA cannot run here: .*use provider="cpu"') as caught:
         make_session(tiny_bundle / "decoder.onnx", "cuda")
+    assert runtime.cuda_problem() in str(caught.value)  # and why
+    assert "--" not in str(caught.value)  # a CLI flag means nothing to a Python caller
+    assert caught.value.argument == "provider"
+
+
+class FakeDriver:
+    """libcuda as ctypes sees it: cuInit's status, and the GPUs it counts."""
+
+    def __init__(self, status: int, gpus: int = 1):
+        self.status, self.gpus = status, gpus
+
+    def cuInit(self, flags):  # noqa: N802 (the driver's name)
+        return self.status
+
+    def cuDeviceGetCount(self, count):  # noqa: N802
+        count._obj.value = self.gpus
+        return 0
+
+
+@pytest.mark.parametrize(("driver", "why"), [
+    (None, "no NVIDIA driver (libcuda.so.1 cannot be loaded)"),
+    (FakeDriver(100), "the NVIDIA driver finds no GPU"),
+    (FakeDriver(0, gpus=0), "the NVIDIA driver finds no GPU"),
+    (FakeDriver(999), "the NVIDIA driver does not start (cuInit error 999)"),
+])
+def test_cuda_problem_says_what_the_driver_says(monkeypatch, driver, why):
+    monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(runtime, "_load_driver", lambda: driver)
+    monkeypatch.setattr(runtime, "_provider_library_problem", lambda: None)
+    assert runtime.cuda_problem() == why
+    assert provider_report()["usable"] == [CPU]
+
+
+def test_cuda_problem_names_the_library_that_fails_to_load(monkeypatch):
+    monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(runtime, "_driver_problem", lambda: None)
+    tried = []
+
+    def loader(name, *args, **kwargs):
+        tried.append(name)
+        raise OSError("libcublasLt.so.13: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(runtime.ctypes, "CDLL", loader)
+    why = runtime.cuda_problem()
+    assert why.startswith("ONNX Runtime cannot load its CUDA provider: libcublasLt.so.13: cannot open shared object")
+    assert "onnxruntime_providers_cuda" in tried[0]
+
+
+def test_cuda_problem_without_a_cuda_provider(monkeypatch):
+    monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: [CPU])
+    assert runtime.cuda_problem() == "this ONNX Runtime has no CUDA provider (install onnxruntime-gpu)"
+    assert provider_report()["usable"] == [CPU]
 
 
 @no_gpu

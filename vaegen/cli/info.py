@@ -1,4 +1,5 @@
-"""`vaegen info`: the model bundle and the execution providers that really run."""
+"""`vaegen info`: the model bundle, the execution providers that really run
+(and why CUDA does not), and where datasets are looked for."""
 
 from __future__ import annotations
 
@@ -11,21 +12,30 @@ from vaegen.cli import options
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
 @options.model_options
 def info(as_json, model_dir, provider, threads, verbose):
-    """Describe the model bundle and the execution providers that really run.
+    """Describe the model bundle, the execution providers that really run
+    (and why CUDA cannot, when it cannot), and the folders each dataset is
+    looked for in, in order.
 
     \b
     Example:
         vaegen info
         vaegen info --model runs/mnist --json
     """
+    from vaegen.data import DATASETS, data_dirs
+
     model = options.open_model(model_dir, provider, threads, verbose)
     data = model.describe()
-    meta = data["bundle"]
+    data["data_dirs"] = {name: [str(folder) for folder in data_dirs(name)] for name in DATASETS}
+    lines = [f"model        {data['model']}", *_bundle_lines(data["bundle"]), *_provider_lines(data["providers"])]
+    lines += [f"data         {name}: {', '.join(folders)}" for name, folders in data["data_dirs"].items()]
+    options.emit(data, as_json, lines)
+
+
+def _bundle_lines(meta: dict) -> list[str]:
     # Descriptive fields are not checked when a bundle loads; a wrong type shows as '?'.
     arch = meta.get("architecture") if isinstance(meta.get("architecture"), dict) else {}
     metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
     lines = [
-        f"model        {data['model']}",
         f"dataset      {meta.get('dataset', '?')}",
         f"architecture {arch.get('arch', '?')}, latent_dim {meta['latent_dim']}, "
         f"image {'x'.join(map(str, meta['image_shape']))}",
@@ -40,11 +50,16 @@ def info(as_json, model_dir, provider, threads, verbose):
         lines.append("prior        standard normal N(0, I) (no fitted prior; see `vaegen fit-prior`)")
     for key, value in metrics.items():
         lines.append(f"metric       {key} = {value:.2f}" if isinstance(value, float) else f"metric       {key} = {value}")
-    report = data["providers"]
-    lines += [
+    return lines
+
+
+def _provider_lines(report: dict) -> list[str]:
+    lines = [
         f"onnxruntime  {report['onnxruntime']}",
         f"installed    {', '.join(report['installed'])}",
         f"usable       {', '.join(report['usable'])}",
         f"active       {report['active']}",
     ]
-    options.emit(data, as_json, lines)
+    if report.get("cuda_problem"):
+        lines.append(f"cuda         cannot run: {report['cuda_problem']}")
+    return lines
