@@ -1,6 +1,6 @@
 """vaegen.serve: the explorer's JSON API over HTTP, every malformed and
 hostile request we could think of, 32 requests at once, and `vaegen serve`
-itself (its URL, Ctrl-C, a port in use). 127.0.0.1 only."""
+itself (its URL, Ctrl-C and SIGTERM, a port in use). 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -268,7 +269,17 @@ def test_serve_reports_a_port_in_use(tiny_bundle):
         port = taken.getsockname()[1]
         result = CliRunner().invoke(cli, ["serve", "--model", str(tiny_bundle), "--port", str(port)])
     assert result.exit_code == 1
-    assert result.output == f"Error: Port {port} on 127.0.0.1 is in use; choose another with --port.\n"
+    assert result.output == f"Error: Port {port} on 127.0.0.1 is in use; choose another (--port 0 picks a free one).\n"
+
+
+def test_a_port_in_use_from_python_names_the_argument():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(vaegen.VaegenError) as caught:
+            make_server("127.0.0.1", port)
+    assert str(caught.value) == f"Port {port} on 127.0.0.1 is in use; choose another (port=0 picks a free one)."
 
 
 def test_serve_prints_its_url_and_stops_on_ctrl_c(tiny_bundle, tmp_path):
@@ -289,3 +300,23 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c(tiny_bundle, tmp_path):
         proc.kill()
     assert proc.returncode == 0
     assert "Warning: listening on 127.0.0.2" in err and "Traceback" not in err
+
+
+def test_serve_stops_at_once_on_sigterm_with_one_line(tiny_bundle, tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("VAEGEN_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "vaegen", "serve", "--model", str(tiny_bundle), "--port", "0",
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("Serving "), (line, proc.stderr.read())
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert err.splitlines()[-1] == "Stopped." and "Traceback" not in err
+    assert took < 1.5, took  # not the poll interval, nor a thread's join

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 import click
 
 from vaegen.cli import options
@@ -28,7 +32,7 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
     class-conditional prior), a pad to draw a digit on and see where it
     lands, and interpolation between two chosen points, as a strip and
     animated. The page is plain HTML and JavaScript shipped with vaegen; it
-    needs no network. Ctrl-C stops the server.
+    needs no network. Ctrl-C (or SIGTERM) stops the server.
 
     \b
     Example:
@@ -42,23 +46,44 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
 
     server = make_server(host, port)  # first: a port in use is news before the map is made
     try:
-        model = options.open_model(model_dir, provider, threads, verbose)
-        try:
-            with options.DataProgress("loading images", quiet) as loading:
-                latent_map = bundle_or_data_map(model, dataset, from_data=options.given_any(
-                    "dataset", "data_dir", "limit", "projection"), data_dir=data_dir, limit=limit, method=projection,
-                    progress=loading)
-        except DataError as exc:
-            # The rest of the page needs no data: it starts, and the map pane says why it is empty.
-            note = f"No map: this bundle carries none, and its images could not be read ({exc})"
-            options.echo_err(f"Warning: {note}", quiet)
-            latent_map = empty_map(model, note)
-        server.attach(Explorer(model, latent_map))
-        if host not in ("127.0.0.1", "localhost"):
-            options.echo_err(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer.")
-        click.echo(f"Serving {model.bundle.path} at {server.url} (Ctrl-C stops it)")
-        server.serve_forever()
+        with _sigterm_as_ctrl_c():
+            model = options.open_model(model_dir, provider, threads, verbose)
+            try:
+                with options.DataProgress("loading images", quiet) as loading:
+                    latent_map = bundle_or_data_map(model, dataset, from_data=options.given_any(
+                        "dataset", "data_dir", "limit", "projection"), data_dir=data_dir, limit=limit, method=projection,
+                        progress=loading)
+            except DataError as exc:
+                # The rest of the page needs no data: it starts, and the map pane says why it is empty.
+                note = f"No map: this bundle carries none, and its images could not be read ({exc})"
+                options.echo_err(f"Warning: {note}", quiet)
+                latent_map = empty_map(model, note)
+            server.attach(Explorer(model, latent_map))
+            if host not in ("127.0.0.1", "localhost"):
+                options.echo_err(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer.")
+            click.echo(f"Serving {model.bundle.path} at {server.url} (Ctrl-C stops it)")
+            server.serve_forever()
     except KeyboardInterrupt:
         options.echo_err("Stopped.", quiet)
     finally:
         server.server_close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (a service manager's stop, `kill`) stops the server as Ctrl-C
+    does, at once and with the same one line, instead of Python's silent
+    default; the old handler comes back afterwards. Handlers can be set in
+    the main thread alone; elsewhere SIGTERM keeps its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
