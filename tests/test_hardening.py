@@ -266,15 +266,15 @@ def one_image_dataset(ws: Workspace) -> None:
     _digit_png(ws.cwd / "one" / "a.png")
 
 
-def mnist(corrupt: Callable[[bytes], bytes] | None = None, *, fix_md5: bool = True, gz: bool = True,
+def mnist(corrupt: Callable[[bytes], bytes] | None = None, *, fix_digest: bool = True, gz: bool = True,
           remove: bool = False) -> Callable[[Workspace], None]:
     """Tiny MNIST-layout files in ./mnist, registered as 'mnist'; the test
-    images file corrupted by `corrupt`, its md5 fixed so the structure check
-    is what catches it (or not, to check the md5 itself)."""
+    images file corrupted by `corrupt`, its registered sha256 fixed so the
+    structure check is what catches it (or not, to check the content itself)."""
 
     def setup(ws: Workspace) -> None:
         folder = ws.cwd / "mnist"
-        md5s = write_idx_folder(folder, n_train=64, n_test=16, gz=gz)
+        digests = write_idx_folder(folder, n_train=64, n_test=16, gz=gz)
         name = "t10k-images-idx3-ubyte"
         target = folder / (f"{name}.gz" if gz else name)
         if remove:
@@ -283,9 +283,9 @@ def mnist(corrupt: Callable[[bytes], bytes] | None = None, *, fix_md5: bool = Tr
             raw = gzip.decompress(target.read_bytes()) if gz else target.read_bytes()
             bad = corrupt(raw)
             target.write_bytes(gzip.compress(bad, mtime=0) if gz else bad)
-            if fix_md5:
-                md5s[name] = hashlib.md5(bad).hexdigest()
-        ws.monkeypatch.setitem(data_module.DATASETS, "mnist", fake_mnist(md5s))  # mirrors=(): never downloads
+            if fix_digest:
+                digests[name] = hashlib.sha256(bad).hexdigest()
+        ws.monkeypatch.setitem(data_module.DATASETS, "mnist", fake_mnist(digests))  # mirrors=(): never downloads
 
     return setup
 
@@ -458,18 +458,21 @@ CASES = [
          "holds no PNG or JPEG image", empty_dataset, subprocess=True),
     case("evaluate --data-dir a file", "evaluate --data-dir blocker", 2, "is a file", blocker, model=False),
     case("evaluate --k 0", "evaluate --k 0", 2, "Invalid value for '--k'", model=False),
-    case("evaluate, IDX with the wrong magic", "evaluate --data-dir mnist --k 2", 1,
+    case("evaluate, IDX with the wrong magic", "evaluate --dataset mnist --data-dir mnist --k 2", 1,
          "is not an IDX file of 3-D unsigned bytes", mnist(lambda raw: b"\x00\x00\x09\x03" + raw[4:])),
-    case("evaluate, IDX too short", "evaluate --data-dir mnist --k 2", 1, "too short to be an IDX file",
+    case("evaluate, IDX too short", "evaluate --dataset mnist --data-dir mnist --k 2", 1, "too short to be an IDX file",
          mnist(lambda raw: raw[:10])),
-    case("evaluate, IDX body cut", "evaluate --data-dir mnist --k 2", 1, "truncated or corrupt",
+    case("evaluate, IDX body cut", "evaluate --dataset mnist --data-dir mnist --k 2", 1, "truncated or corrupt",
          mnist(lambda raw: raw[:-100])),
-    case("evaluate, IDX failing its md5", "evaluate --data-dir mnist --k 2", 1, "fails its md5 check",
-         mnist(lambda raw: raw[:-1] + bytes([raw[-1] ^ 1]), fix_md5=False)),
-    case("evaluate, raw IDX failing its md5", "evaluate --data-dir mnist --k 2", 1, "fails its md5 check",
-         mnist(lambda raw: raw[:-1] + bytes([raw[-1] ^ 1]), fix_md5=False, gz=False)),
-    case("evaluate, gzip cut short", "evaluate --data-dir mnist --k 2", 1, "not a valid gzip file", gzip_cut_short),
-    case("evaluate, IDX missing, no mirror", "evaluate --data-dir mnist --k 2", 1, "Could not download",
+    case("evaluate, IDX of other content", "evaluate --dataset mnist --data-dir mnist --k 2", 1,
+         "does not match the published one", mnist(lambda raw: raw[:-1] + bytes([raw[-1] ^ 1]), fix_digest=False)),
+    case("evaluate, raw IDX of other content", "evaluate --dataset mnist --data-dir mnist --k 2", 1,
+         "does not match the published one",
+         mnist(lambda raw: raw[:-1] + bytes([raw[-1] ^ 1]), fix_digest=False, gz=False)),
+    case("evaluate, gzip cut short", "evaluate --dataset mnist --data-dir mnist --k 2", 1, "not a valid gzip file",
+         gzip_cut_short),
+    case("evaluate, IDX missing, no mirror", "evaluate --dataset mnist --data-dir mnist --k 2", 1,
+         "mnist is not on this machine: t10k-images-idx3-ubyte[.gz] not found in mnist",
          mnist(remove=True)),
     # train
     case("train --epochs 0", f"train --dataset nothing-here {TRAIN} --epochs 0 --out run", 2,

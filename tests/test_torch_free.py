@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import draw_digits
+from vaegen.quality import judge_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +77,8 @@ def test_light_commands_run_without_torch(no_torch_env, tmp_path, tiny_bundle, p
         ["info", "--json", *model],
         ["map", "-o", "m.png", "--quiet", *model],
         ["evaluate", "--dataset", str(digits), "--k", "8", "--json", "--quiet", *model],
-        ["evaluate", "--dataset", str(digits), "--samples", "12", "--quiet", "--model", str(prior_bundle)],
+        ["evaluate", "--dataset", str(digits), "--samples", "12", "--judge", str(judge_dir(dataset="mnist")), "--quiet",
+         "--model", str(prior_bundle)],
     ]
     for args in commands:
         result = run(no_torch_env, tmp_path, *args)

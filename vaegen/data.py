@@ -214,7 +214,7 @@ def _load_verified(folder: Path, entry: IdxFile, dataset: str) -> bytes | None:
             continue  # e.g. MNIST's file of the same name, in a folder tried for Fashion-MNIST
         raise DataError(
             f"{candidate} is not the {dataset} file {entry.name}: its content does not match the published one "
-            "(corrupt or truncated). Use a faithful copy, or pass --data-dir with another folder."
+            "(corrupt or truncated). Use a faithful copy, or another folder."
         )
     return None
 
@@ -280,7 +280,7 @@ def _not_found(dataset: IdxDataset, missing: list[IdxFile], folders: list[Path],
     """The one-line error for files found in no folder: every missing file,
     every folder tried, and how to fill one."""
     names = ", ".join(f"{e.name}[.gz]" for e in missing)
-    hint = "put the files in one of these folders, or set VAEGEN_DATA_DIR (or --data-dir) to the folder that holds them"
+    hint = "put the files in one of these folders, or set VAEGEN_DATA_DIR to the folder that holds them"
     if dataset.system_package:
         hint += f"; on Debian or Ubuntu, apt-get install {dataset.system_package}"
     return DataError(

@@ -131,7 +131,7 @@ def train(
     the global batch, split evenly over the processes, so --lr means the same
     thing on one process or many. Rank 0 alone writes files and reports.
     """
-    out = check_folder_target(out, "--out")
+    out = check_folder_target(out, "Run folder")
     state = None
     if resume:
         state = load_checkpoint(out / CHECKPOINT)
