@@ -6,7 +6,8 @@
 #   make bench    side-by-side benchmarks into benchmarks/results/ (about 40 min: four training runs;
 #                 BENCH_ARGS=--sections=ttq runs one part)
 #   make screenshots  the README's explorer pictures (docs/map.png, docs/serve.png; needs MNIST and chromium)
-#   make weights  retrain the shipped model (about two hours on a 2-core CPU)
+#   make weights  retrain the shipped models and their judges (hours on a 2-core CPU; weights-mnist,
+#                 weights-fashion-mnist and judges do one part each)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -16,7 +17,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
 .DEFAULT_GOAL := test
-.PHONY: install run test test-all lint bench screenshots weights clean
+.PHONY: install run test test-all lint bench screenshots weights weights-mnist weights-fashion-mnist judges clean
 
 install: $(STAMP)
 
@@ -46,7 +47,15 @@ screenshots: install
 	$(BIN)/vaegen map -o docs/map.png --quiet
 	PYTHONPATH=. $(BIN)/python tools/screenshots.py docs/serve.png
 
-# The shipped model: two seeded stages, then a full evaluation for the model card.
+# The judges of sample quality (weights/judges/<dataset>): each trained on the first 50,000
+# training images, so that the other 10,000 and the test set, which its figures compare, are unseen.
+judges: install
+	$(BIN)/python tools/train_judge.py --dataset mnist --epochs 5
+	$(BIN)/python tools/train_judge.py --dataset fashion-mnist --epochs 10
+
+weights: weights-mnist weights-fashion-mnist
+
+# The shipped MNIST model: two seeded stages, then a full evaluation, the prior and the card.
 # Stage 1 trains the VAE; stage 2 fine-tunes it on the importance-weighted bound
 # (k=10, Burda et al.; DReG gradients, Tucker et al.) with a new cosine schedule.
 # Each stage resumes if interrupted.
@@ -54,8 +63,8 @@ WEIGHTS_RUN ?= runs/weights-mnist
 STAGE1 = --arch mlp --latent-dim 64 --hidden 512 --decoder-layers 3 --epochs 130 --batch-size 128 --lr 1e-3 \
          --kl-warmup 10 --seed 0
 STAGE2 = --epochs 154 --iw-samples 10 --iw-estimator dreg --lr 3e-4
-weights: install $(WEIGHTS_RUN)/stage2.done
-	$(BIN)/python tools/ship.py $(WEIGHTS_RUN) weights/mnist
+weights-mnist: install $(WEIGHTS_RUN)/stage2.done
+	$(BIN)/python tools/ship.py bundle $(WEIGHTS_RUN) weights/mnist
 
 $(WEIGHTS_RUN)/stage1.done:
 	$(BIN)/vaegen train $(STAGE1) --threads 2 --out $(WEIGHTS_RUN) $(if $(wildcard $(WEIGHTS_RUN)/checkpoint.pt),--resume,)
@@ -63,6 +72,17 @@ $(WEIGHTS_RUN)/stage1.done:
 
 $(WEIGHTS_RUN)/stage2.done: $(WEIGHTS_RUN)/stage1.done
 	$(BIN)/vaegen train --resume $(STAGE2) --threads 2 --out $(WEIGHTS_RUN)
+	touch $@
+
+# The shipped Fashion-MNIST model: one seeded stage on the 8-bit images (a discretized
+# logistic), a low KL weight (samples come from the fitted prior), then the same shipping steps.
+FASHION_RUN ?= runs/weights-fashion-mnist
+FASHION = FASHION_RECIPE
+weights-fashion-mnist: install $(FASHION_RUN)/train.done
+	$(BIN)/python tools/ship.py bundle $(FASHION_RUN) weights/fashion-mnist
+
+$(FASHION_RUN)/train.done:
+	$(BIN)/vaegen train $(FASHION) --threads 2 --out $(FASHION_RUN) $(if $(wildcard $(FASHION_RUN)/checkpoint.pt),--resume,)
 	touch $@
 
 clean:

@@ -267,3 +267,20 @@ def test_importance_weighted_nll_of_8_bit_values_matches_the_exact_likelihood(ti
     assert abs(result["nll"] - exact) < 0.02
     assert result["likelihood"] == "logistic"
     assert result["nll_bits_per_dim"] == pytest.approx(result["nll"] / math.log(2))
+
+
+@pytest.mark.torch
+def test_the_logistic_loss_stays_finite_at_any_decoder_output():
+    """Early in training a decoder can output any location and log-scale; the
+    scale is kept in [e^-7, e^3], where every level's log-probability and its
+    gradient are finite (a scale far wider made a level's probability underflow
+    to 0 in float32: a NaN loss)."""
+    torch = pytest.importorskip("torch")
+    from vaegen.training.model import VAE, ModelConfig
+    from vaegen.training.objective import reconstruction_nll
+
+    vae = VAE(ModelConfig(channels=1, height=1, width=3, latent_dim=2, hidden=4, likelihood="logistic"))
+    params = torch.tensor([[[[0.5, 300.0, -1e4]], [[500.0, -500.0, 80.0]]]], requires_grad=True)  # loc, log-scale
+    loss = reconstruction_nll(vae, params, torch.tensor([[[[0.3, 1.0, 0.0]]]]))
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(params.grad).all()

@@ -20,6 +20,9 @@ from torch import nn
 ARCHS = ("conv", "mlp")
 LIKELIHOODS = ("bernoulli", "logistic")
 MIN_LOG_SCALE = -7.0  # the logistic's scale floor (Salimans et al. 2017), far below a level's width 1/255
+# ...and its ceiling: a scale of e^3 ~ 20 already spreads a value's mass far past [0, 1]. Beyond it a level's
+# probability underflows to 0 in float32 (log -inf, a NaN loss), as a wide early-training decoder reached.
+MAX_LOG_SCALE = 3.0
 # The mlp decoder's depth by default. In the default's time budget on a CPU
 # (30 epochs, 256 wide) two layers gave 89.30 nats, three 88.02, four 87.43,
 # five 87.95, for 7% more time from two to four (docs/training.md).
@@ -143,9 +146,9 @@ class VAE(nn.Module):
         return self.decoder(z)
 
     def split_logistic(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 2C, H, W) decoder output -> loc, log_scale (B, C, H, W), the scale floored at MIN_LOG_SCALE."""
+        """(B, 2C, H, W) decoder output -> loc, log_scale (B, C, H, W), the scale kept in [MIN_LOG_SCALE, MAX_LOG_SCALE]."""
         loc, log_scale = params.split(self.cfg.channels, dim=1)
-        return loc, log_scale.clamp(min=MIN_LOG_SCALE)
+        return loc, log_scale.clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
 
     def image(self, params: torch.Tensor) -> torch.Tensor:
         """The picture a decoder output shows, in [0, 1]: the Bernoulli's
