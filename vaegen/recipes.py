@@ -14,7 +14,10 @@ GENERIC = {"arch": "mlp", "latent_dim": 32, "hidden": 256, "decoder_layers": 4, 
 
 RECIPES: dict[str, dict] = {
     "mnist": {},
-    "fashion-mnist": {},
+    # A low KL weight: samples come from the fitted prior, so informative codes cost little there. At 26
+    # epochs, beta 1, 0.3 and 0.1 gave fitted-prior FD 52.9, 49.0 and 45.7 (Fashion-MNIST judge, 10,000
+    # draws) for 3.50, 3.51 and 3.56 bits/dim (docs/training.md).
+    "fashion-mnist": {"beta": 0.1},
 }
 
 
