@@ -13,6 +13,7 @@ from click.testing import CliRunner
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from vaegen import fileio  # noqa: E402
 from vaegen.api import Model  # noqa: E402
 from vaegen.bundle import load_bundle, sha256_file  # noqa: E402
 from vaegen.cli import cli  # noqa: E402
@@ -131,7 +132,7 @@ def test_export_clears_build_folders_a_killed_export_left(tmp_path):
     stale = tmp_path / ".b.tmp-killed"
     stale.mkdir()
     (stale / "encoder.onnx").write_bytes(b"half")
-    old = time.time() - export_module.STALE_BUILD_SECONDS - 60
+    old = time.time() - fileio.STALE_BUILD_SECONDS - 60
     os.utime(stale, (old, old))
     fresh = tmp_path / ".b.tmp-running"  # another export may be building right now: left alone
     fresh.mkdir()

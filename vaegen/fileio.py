@@ -8,7 +8,12 @@ an interrupted or failed write leaves nothing behind. Standard library only.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import shutil
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +139,66 @@ def shown_path(path: str | os.PathLike) -> str:
         return str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
         return resolved.name
+
+
+STALE_BUILD_SECONDS = 600  # a folder builds in seconds; a build folder this old was left by a killed process
+
+
+@contextlib.contextmanager
+def building_folder(dst: Path) -> Iterator[Path]:
+    """A new folder to build `dst` in, beside it; when the block ends without
+    an error it replaces `dst` (an old `dst` is swapped out atomically where
+    the system allows it: Linux renameat2), else it is removed. Build folders
+    that a killed process left (`.NAME.tmp-*`, older than STALE_BUILD_SECONDS) go first."""
+    dst = Path(dst)
+    if dst.exists() and not dst.is_dir():
+        raise ArgumentError(f"{dst} exists and is not a folder; choose another output.")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(dst)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a built folder is shared like any other
+    try:
+        yield tmp
+        _install_folder(tmp, dst)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_stale_builds(dst: Path) -> None:
+    now = time.time()
+    for leftover in dst.parent.glob(f".{dst.name}.tmp-*"):
+        try:
+            if leftover.is_dir() and now - leftover.stat().st_mtime > STALE_BUILD_SECONDS:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+
+
+def _exchange(src: Path, dst: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return libc.renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_exchange) == 0
+
+
+def _install_folder(tmp: Path, dst: Path) -> None:
+    """Move the finished folder `tmp` to `dst`, replacing any old `dst`."""
+    if not dst.exists():
+        os.replace(tmp, dst)
+        return
+    if _exchange(tmp, dst):
+        shutil.rmtree(tmp)  # tmp now holds the old folder
+        return
+    old = dst.with_name(f".{dst.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(dst, old)
+    os.replace(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)

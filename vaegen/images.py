@@ -107,7 +107,7 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
 
 
-def _resize_gray(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_gray(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize float [H, W] to (H, W) `size` with antialiasing."""
     img = Image.fromarray(arr.astype(np.float32), mode="F")
     return np.asarray(img.resize((size[1], size[0]), Image.Resampling.LANCZOS), dtype=np.float32)
@@ -172,7 +172,7 @@ def mnist_preprocess(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndar
     h, w = ink.shape
     scale = box / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    ink = np.clip(_resize_gray(ink, (new_h, new_w)), 0, 1)
+    ink = np.clip(resize_gray(ink, (new_h, new_w)), 0, 1)
     total = ink.sum()
     ys, xs = np.indices(ink.shape)
     cy, cx = (ys * ink).sum() / total, (xs * ink).sum() / total
@@ -189,11 +189,22 @@ def prepare_image(path: str | os.PathLike, *, image_shape: tuple[int, int, int],
     channels, height, width = image_shape
     if preprocessing == "mnist":
         try:
-            gray = mnist_preprocess(to_gray_array(img), size=height, box=round(height * 20 / 28))
+            return prepare_gray(to_gray_array(img), image_shape=image_shape, preprocessing=preprocessing)
         except ImageError as exc:
             raise ImageError(f"{path}: {exc}.") from exc
-        return gray[None]
     return resize_to(img, channels=channels, size=(height, width)).astype(np.float32) / 255.0
+
+
+def prepare_gray(gray: np.ndarray, *, image_shape: tuple[int, int, int], preprocessing: str) -> np.ndarray:
+    """A grayscale picture float [H, W] in [0, 1] (a file's, or the explorer's
+    drawing) as the model's input [C, H, W]: the MNIST recipe for a bundle
+    whose preprocessing is "mnist", else resized to the model's size."""
+    channels, height, width = image_shape
+    if preprocessing == "mnist":
+        fitted = mnist_preprocess(gray, size=height, box=round(height * 20 / 28))
+    else:
+        fitted = np.clip(resize_gray(gray, (height, width)), 0, 1)
+    return np.repeat(fitted[None], channels, axis=0).astype(np.float32)
 
 
 def grid_size(n: int, image_shape: tuple[int, int, int], nrow: int, padding: int = 2) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -121,14 +122,30 @@ def _subsample(z: np.ndarray, most: int | None, rng: np.random.Generator) -> np.
     return z[np.sort(rng.choice(len(z), size=most, replace=False))]
 
 
-def fit_prior(model, data: ImageSet, *, components: int = COMPONENTS, class_components: int = CLASS_COMPONENTS,
-              max_codes: int | None = MAX_CODES, class_max_codes: int | None = CLASS_MAX_CODES,
-              covariance_type: str = "full", codes: str = "means", seed: int = 0,
-              purity: float = PURITY, limit: int | None = None) -> FittedPrior:
+@dataclass(frozen=True)
+class PriorSettings:
+    """How a prior is fitted (`vaegen fit-prior`'s options; None: all codes)."""
+
+    components: int = COMPONENTS
+    class_components: int = CLASS_COMPONENTS
+    max_codes: int | None = MAX_CODES
+    class_max_codes: int | None = CLASS_MAX_CODES
+    covariance_type: str = "full"
+    codes: str = "means"
+    seed: int = 0
+    purity: float = PURITY
+    limit: int | None = None  # fit on the first `limit` training images
+
+
+def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) -> FittedPrior:
     """One mixture over the training codes and, when the data has labels, one
     per class, each fitted on at most max_codes (class_max_codes) codes drawn
     at random: EM's time grows with the codes, and past a few thousand per
     component's worth they add little. Same seed, same prior."""
+    components, class_components, codes, seed = (settings.components, settings.class_components, settings.codes,
+                                                 settings.seed)
+    max_codes, class_max_codes, covariance_type = settings.max_codes, settings.class_max_codes, settings.covariance_type
+    purity, limit = settings.purity, settings.limit
     if codes not in CODES or covariance_type not in COVARIANCES:
         raise TrainingError(f"codes must be one of {CODES} and covariance_type one of {COVARIANCES}.")
     start = time.perf_counter()
@@ -165,13 +182,14 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     """Fit a bundle's prior on its training set (the bundle's own dataset
     unless `dataset` says otherwise; an image folder's held-out tenth stays
     out, as in training) and install it in the bundle, with the latent map of
-    the held-out images (the test split, or the folder's held-out tenth)."""
+    the held-out images (the test split, or the folder's held-out tenth).
+    `settings` are PriorSettings' fields by name; the others keep their defaults."""
     meta = model.bundle.meta
     dataset = dataset or meta.get("dataset") or "mnist"
     c, h, w = model.image_shape
     data, held_out = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
     data = check_image_shape(data, model.image_shape, dataset)
-    prior = fit_prior(model, data, **(settings or {}))
+    prior = fit_prior(model, data, PriorSettings(**(settings or {})))
     install_prior(model, prior)
     if len(held_out) >= 3:
         install_map(model, map_images(model, held_out, dataset=dataset))

@@ -163,16 +163,12 @@ class Explorer:
                 "xy": np.round(xy.astype(np.float64), 5).tolist()}
 
     def _prepare(self, gray: np.ndarray) -> np.ndarray:
-        """A drawing as the model's input [C, H, W]: the MNIST recipe for an
-        MNIST model (cropped, fitted to 20x20, centred by mass), else resized."""
-        from vaegen.images import _resize_gray, mnist_preprocess
+        """A drawing as the model's input [C, H, W], prepared as the bundle
+        prepares images (vaegen.images.prepare_gray): the MNIST recipe for an
+        MNIST model, else resized (no digit-cropping for clothes)."""
+        from vaegen.images import prepare_gray
 
-        c, h, w = self.model.image_shape
-        if self.model.bundle.preprocessing == "mnist":
-            try:
-                fitted = mnist_preprocess(gray, size=h, box=round(h * 20 / 28))
-            except ImageError as exc:
-                raise ArgumentError(f"the drawing: {exc}.") from exc
-        else:
-            fitted = np.clip(_resize_gray(gray, (h, w)), 0, 1)
-        return np.repeat(fitted[None], c, axis=0).astype(np.float32)
+        try:
+            return prepare_gray(gray, image_shape=self.model.image_shape, preprocessing=self.model.bundle.preprocessing)
+        except ImageError as exc:
+            raise ArgumentError(f"the drawing: {exc}.") from exc

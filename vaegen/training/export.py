@@ -1,26 +1,20 @@
 """Export a trained VAE to an ONNX model bundle, verified before it is kept.
 
 The bundle (encoder.onnx, decoder.onnx, vaegen.json, README.md, samples.png)
-is built in a temporary folder beside its destination. It is moved into place
-only after onnx.checker, a scan for random ops, and a parity check of ONNX
-Runtime (CPU) against torch at several batch sizes have all passed; an old
-bundle at the destination is swapped out in one atomic step where the system
-allows it (Linux renameat2), so a reader sees the old bundle or the new one.
+is built in a temporary folder beside its destination (vaegen.fileio.building_folder).
+It is moved into place only after onnx.checker, a scan for random ops, and a
+parity check of ONNX Runtime (CPU) against torch at several batch sizes have
+all passed; an old bundle is swapped out in one atomic step where the system
+allows it, so a reader sees the old bundle or the new one.
 """
 
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
 import statistics
-import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -33,7 +27,7 @@ from vaegen import __version__
 from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, META_FILE, sha256_file
 from vaegen.card import model_card
 from vaegen.errors import ExportError, OutputError
-from vaegen.fileio import check_folder_target
+from vaegen.fileio import building_folder, check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
 from vaegen.training.model import VAE, DecoderGraph, EncoderGraph
 from vaegen.training.samples import save_prior_grid
@@ -126,50 +120,6 @@ def model_id(model: VAE) -> str:
     return h.hexdigest()[:16]
 
 
-STALE_BUILD_SECONDS = 600  # an export takes seconds; a build folder this old was left by a killed one
-
-
-def _remove_stale_builds(dst: Path) -> None:
-    """Delete `.NAME.tmp-*` build folders that a killed export left beside `dst`."""
-    now = time.time()
-    for leftover in dst.parent.glob(f".{dst.name}.tmp-*"):
-        try:
-            if leftover.is_dir() and now - leftover.stat().st_mtime > STALE_BUILD_SECONDS:
-                shutil.rmtree(leftover, ignore_errors=True)
-        except FileNotFoundError:
-            pass
-
-
-def _exchange(src: Path, dst: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    if not hasattr(libc, "renameat2"):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    rc = libc.renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_exchange)
-    return rc == 0
-
-
-def install_folder(tmp: Path, dst: Path) -> None:
-    """Move the finished folder `tmp` to `dst`, replacing any old `dst` atomically."""
-    if dst.exists() and not dst.is_dir():
-        raise ExportError(f"{dst} exists and is not a folder; choose another output.")
-    if dst.exists():
-        if _exchange(tmp, dst):
-            shutil.rmtree(tmp)  # tmp now holds the old bundle
-            return
-        old = dst.with_name(f".{dst.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dst, old)
-        os.replace(tmp, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dst)
-
-
 def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", training: dict | None = None,
                   metrics: dict | None = None, preprocessing: str | None = None, fp16: bool = False) -> Path:
     """Export `model` as a verified bundle folder at `dst`; return its path.
@@ -179,59 +129,53 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
     """
     dst = check_folder_target(dst, "Bundle folder")
     model = model.cpu().eval()
-    cfg = model.cfg
-    if not dst.parent.exists():
-        dst.parent.mkdir(parents=True)
-    _remove_stale_builds(dst)
     if preprocessing is None:
         # MNIST's own preprocessing (crop the digit, centre it by mass) is for digits only.
-        preprocessing = "mnist" if dataset == "mnist" and cfg.image_shape == (1, 28, 28) else "resize"
-    outputs = list(DECODER_OUTPUTS[cfg.likelihood])
+        preprocessing = "mnist" if dataset == "mnist" and model.cfg.image_shape == (1, 28, 28) else "resize"
     facts = {
         "format": BUNDLE_FORMAT,
         "vaegen_version": __version__,
         "model_id": model_id(model),
-        "image_shape": list(cfg.image_shape),
-        "latent_dim": cfg.latent_dim,
-        "likelihood": cfg.likelihood,
+        "image_shape": list(model.cfg.image_shape),
+        "latent_dim": model.cfg.latent_dim,
+        "likelihood": model.cfg.likelihood,
         "preprocessing": preprocessing,
         "dataset": dataset,
-        "architecture": cfg.to_dict(),
+        "architecture": model.cfg.to_dict(),
         "training": training or {},
         "metrics": metrics or {},
         "decoder_precision": "fp16" if fp16 else "fp32",
-        "parity_atol": {k: (FP16_ATOL.get(k, PARITY_ATOL) if fp16 and k in outputs else PARITY_ATOL)
-                        for k in ("mu", "logvar", *outputs)},
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a bundle is shared like any folder
     try:
-        export_graph(EncoderGraph(model), torch.rand(2, *cfg.image_shape), tmp / ENCODER_FILE, "image", ["mu", "logvar"])
-        decoder = DecoderGraph(copy.deepcopy(model).half(), half=True) if fp16 else DecoderGraph(model)
-        export_graph(decoder, torch.randn(2, cfg.latent_dim), tmp / DECODER_FILE, "z", outputs)
-        stamp_graph(tmp / ENCODER_FILE, facts, "encoder")
-        stamp_graph(tmp / DECODER_FILE, facts, "decoder")
-        facts["parity_max_abs_diff"] = verify_parity(model, tmp / ENCODER_FILE, tmp / DECODER_FILE,
-                                                     atol_by_output=FP16_ATOL if fp16 else None)
-        facts["files"] = {
-            name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
-            for name in (ENCODER_FILE, DECODER_FILE)
-        }
-        facts["exported"] = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-        (tmp / META_FILE).write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
-        save_prior_grid(model.probs, cfg.latent_dim, tmp / "samples.png", scale=2)
-        (tmp / "README.md").write_text(model_card(facts))
-        install_folder(tmp, dst)
+        with building_folder(dst) as tmp:
+            _write_bundle(model, tmp, facts, fp16)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"onnx.checker rejected the exported graph: {exc}") from exc
     except OSError as exc:  # a full disk or a vanished folder while building: one line, and nothing is left
         raise OutputError(f"Cannot write the bundle {dst}: {exc.strerror or exc}.") from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return dst
+
+
+def _write_bundle(model: VAE, folder: Path, facts: dict, fp16: bool) -> None:
+    """The bundle's files in `folder`: both graphs, stamped and checked
+    against torch, then vaegen.json, the first sample grid and the card."""
+    cfg = model.cfg
+    outputs = list(DECODER_OUTPUTS[cfg.likelihood])
+    facts["parity_atol"] = {k: (FP16_ATOL.get(k, PARITY_ATOL) if fp16 and k in outputs else PARITY_ATOL)
+                            for k in ("mu", "logvar", *outputs)}
+    export_graph(EncoderGraph(model), torch.rand(2, *cfg.image_shape), folder / ENCODER_FILE, "image", ["mu", "logvar"])
+    decoder = DecoderGraph(copy.deepcopy(model).half(), half=True) if fp16 else DecoderGraph(model)
+    export_graph(decoder, torch.randn(2, cfg.latent_dim), folder / DECODER_FILE, "z", outputs)
+    stamp_graph(folder / ENCODER_FILE, facts, "encoder")
+    stamp_graph(folder / DECODER_FILE, facts, "decoder")
+    facts["parity_max_abs_diff"] = verify_parity(model, folder / ENCODER_FILE, folder / DECODER_FILE,
+                                                 atol_by_output=FP16_ATOL if fp16 else None)
+    facts["files"] = {name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
+                      for name in (ENCODER_FILE, DECODER_FILE)}
+    facts["exported"] = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    (folder / META_FILE).write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+    save_prior_grid(model.probs, cfg.latent_dim, folder / "samples.png", scale=2)
+    (folder / "README.md").write_text(model_card(facts))
 
 
 def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics: dict | None = None,
