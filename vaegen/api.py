@@ -18,7 +18,7 @@ vaegen.runtime) and vaegen's torch-free modules; never torch, never click.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -73,7 +73,7 @@ class Model(OnnxVAE):
         run here. Loads and checks both graphs: it vouches for the whole bundle."""
         from vaegen.runtime import provider_report
 
-        self.encoder, self.decoder  # noqa: B018 (each session is made, and its graph checked, on first use)
+        self.open_sessions()
         report = provider_report()
         report["active"] = self.active_provider
         if report["cuda_problem"] is None and self.provider == "auto" and report["active"] != CUDA:
@@ -125,11 +125,6 @@ class Model(OnnxVAE):
                label: int | str | None = None) -> np.ndarray:
         """n new images decoded from the prior (see sample_latents): float32 [n, C, H, W] pixel means."""
         return self.decode(self.sample_latents(n, seed=seed, temperature=temperature, prior=prior, label=label))
-
-    def sample_batches(self, n: int, *, seed: int = 0, temperature: float = 1.0, prior: str = "auto",
-                       label: int | str | None = None) -> Iterator[np.ndarray]:
-        """`sample`, yielded batch by batch: memory stays bounded for any n."""
-        return self.decode_batches(self.sample_latents(n, seed=seed, temperature=temperature, prior=prior, label=label))
 
     def class_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
         """n latents of each class of the fitted prior in turn: [len(classes) * n, D]."""

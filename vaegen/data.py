@@ -52,32 +52,31 @@ class IdxDataset:
         return getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
 
 
-DATASETS: dict[str, IdxDataset] = {
-    "mnist": IdxDataset(
-        name="mnist",
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ),
-        train_images=IdxFile("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-        train_labels=IdxFile("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-        test_images=IdxFile("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-        test_labels=IdxFile("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
-    ),
-    "fashion-mnist": IdxDataset(
-        name="fashion-mnist",
-        mirrors=(
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-        ),
-        train_images=IdxFile("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-        train_labels=IdxFile("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-        test_images=IdxFile("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-        test_labels=IdxFile("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
-        system_package="dataset-fashion-mnist",
-    ),
-}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _idx_dataset(name: str, mirrors: tuple[str, ...], digests: tuple[str, ...], system_package: str = "") -> IdxDataset:
+    """A dataset in MNIST's file layout; `digests` are the sha256 of its four uncompressed files, in IDX_FILES' order."""
+    files = [IdxFile(file, digest) for file, digest in zip(IDX_FILES, digests, strict=True)]
+    return IdxDataset(name, mirrors, *files, system_package=system_package)
+
+
+DATASETS: dict[str, IdxDataset] = {d.name: d for d in (
+    _idx_dataset("mnist", ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                           "https://storage.googleapis.com/cvdf-datasets/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+                 ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                  "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                  "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                  "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2")),
+    # Debian's package re-gzips the files: the same IDX bytes, other .gz bytes (hence checks by content).
+    _idx_dataset("fashion-mnist", ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                                   "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
+                 ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                  "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                  "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                  "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+                 system_package="dataset-fashion-mnist"),
+)}
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # where Debian's dataset packages put their files
 
 # What each label means, in label order (Fashion-MNIST: Xiao et al. 2017, table 1).

@@ -1,5 +1,7 @@
-"""Latent-space arithmetic in numpy: prior draws, lerp and slerp paths,
-traversals and the 2-D manifold grid. numpy only.
+"""Latent-space arithmetic in numpy: prior draws (N(0, I), and the fitted
+prior: GaussianMixture, one mixture, and FittedPrior, the overall mixture
+with one per class), lerp and slerp paths, traversals and the 2-D manifold
+grid. numpy only.
 
 The graphs hold no random op: all noise is drawn here from seeded generators,
 so the same seed gives the same images on every provider and every run.

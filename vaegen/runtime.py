@@ -242,6 +242,11 @@ class OnnxVAE:
         session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
 
+    def open_sessions(self) -> None:
+        """Make both sessions now (each is made, and its graph checked, on first use):
+        a bundle is then vouched for whole, and no request thread pays for it."""
+        self.encoder, self.decoder  # noqa: B018
+
     @property
     def active_provider(self) -> str:
         session = self._decoder or self._encoder or self.decoder

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from vaegen.cli import options
-from vaegen.cli.train import require_torch
 
 
 @click.command()
@@ -25,7 +24,7 @@ def export(checkpoint, output, fp16, quiet):
     Example:
         vaegen export runs/mnist/checkpoint.pt -o my-model
     """
-    require_torch("export")
+    options.require_torch("export")
     from vaegen.training.export import export_checkpoint
 
     if output.exists() and not output.is_dir():

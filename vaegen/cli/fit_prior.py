@@ -7,25 +7,6 @@ from pathlib import Path
 import click
 
 from vaegen.cli import options
-from vaegen.errors import VaegenError
-
-
-def require_sklearn() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("sklearn") is None:
-        raise VaegenError("vaegen fit-prior needs scikit-learn: pip install 'vaegen[train]'")
-
-
-def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
-    """fit_bundle_prior with a progress bar for the data; the prior's facts."""
-    from vaegen.prior_fit import fit_bundle_prior
-
-    loading = options.DataProgress("loading the training set", quiet)
-    try:
-        return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading).facts
-    finally:
-        loading.close()
 
 
 @click.command("fit-prior")
@@ -61,14 +42,14 @@ def fit_prior(model_dir, dataset, data_dir, components, class_components, max_co
         vaegen fit-prior runs/mnist
         vaegen fit-prior my-model --dataset fashion-mnist --components 20
     """
-    require_sklearn()
+    options.require_sklearn("fit-prior")
     from vaegen.api import load_model
 
     model = load_model(model_dir, provider="cpu")
     chosen = {"components": components, "class_components": class_components, "max_codes": max_codes,
               "class_max_codes": class_max_codes, "purity": purity, "covariance_type": covariance,
               "codes": codes, "limit": limit, "seed": seed}
-    facts = fit_and_install(model, dataset, data_dir, {k: v for k, v in chosen.items() if v is not None}, quiet)
+    facts = options.fit_and_install(model, dataset, data_dir, {k: v for k, v in chosen.items() if v is not None}, quiet)
     options.emit({"model": str(model.bundle.path), "prior": facts}, as_json,
          [] if quiet else [f"Fitted a {facts['components']}-component prior"
                            f"{' with ' + str(len(facts['classes'])) + ' classes' if facts['classes'] else ''}"

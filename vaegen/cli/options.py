@@ -1,6 +1,8 @@
 """What the commands share: model options, --json/--quiet, output files as a
-click.ParamType, progress bars and reporting. click lives in vaegen/cli/ alone;
-the work itself is done by vaegen.api and the modules it calls.
+click.ParamType, progress bars and reporting, and the checks and steps the
+torch commands (train, export, fit-prior) share. Command modules share code
+through this module, never through each other. click lives in vaegen/cli/
+alone; the work itself is done by vaegen.api and the modules it calls.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 import click
+
+from vaegen.errors import VaegenError
 
 # The options every command that runs a model takes.
 
@@ -228,3 +232,39 @@ class DataProgress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+# ---------------------------------------------------------------- what the torch commands share
+
+
+def require_torch(command: str) -> None:
+    """The train extra is optional: say how to get it instead of a traceback.
+    (find_spec looks for the packages without importing them.)"""
+    import importlib.util
+
+    missing = []
+    for name in ("torch", "onnx"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    if missing:
+        raise VaegenError(
+            f"vaegen {command} needs torch and onnx ({', '.join(missing)} missing): pip install 'vaegen[train]'"
+        )
+
+
+def require_sklearn(command: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise VaegenError(f"vaegen {command} needs scikit-learn to fit the prior: pip install 'vaegen[train]'")
+
+
+def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
+    """vaegen.prior_fit.fit_bundle_prior with a progress bar for the data; the prior's facts."""
+    from vaegen.prior_fit import fit_bundle_prior
+
+    with DataProgress("loading the training set", quiet) as loading:
+        return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading).facts

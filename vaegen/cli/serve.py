@@ -42,7 +42,7 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
     from vaegen.errors import DataError
     from vaegen.latent_map import bundle_or_data_map, empty_map
     from vaegen.serve.app import Explorer
-    from vaegen.serve.server import make_server
+    from vaegen.serve.server import LOOPBACK, make_server
 
     server = make_server(host, port)  # first: a port in use is news before the map is made
     try:
@@ -59,7 +59,7 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
                 options.echo_err(f"Warning: {note}", quiet)
                 latent_map = empty_map(model, note)
             server.attach(Explorer(model, latent_map))
-            if host not in ("127.0.0.1", "localhost"):
+            if host not in LOOPBACK:
                 options.echo_err(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer.")
             click.echo(f"Serving {model.bundle.path} at {server.url} (Ctrl-C stops it)")
             server.serve_forever()

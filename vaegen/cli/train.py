@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from vaegen.cli import options
-from vaegen.errors import VaegenError
 from vaegen.recipes import default_note
 
 # With --resume, these options given now override the saved ones (the resume
@@ -57,24 +56,6 @@ class ClickReporter:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
-
-
-def require_torch(command: str) -> None:
-    """The train extra is optional: say how to get it instead of a traceback.
-    (find_spec looks for the packages without importing them.)"""
-    import importlib.util
-
-    missing = []
-    for name in ("torch", "onnx"):
-        try:
-            if importlib.util.find_spec(name) is None:
-                missing.append(name)
-        except (ImportError, ValueError):
-            missing.append(name)
-    if missing:
-        raise VaegenError(
-            f"vaegen {command} needs torch and onnx ({', '.join(missing)} missing): pip install 'vaegen[train]'"
-        )
 
 
 def command_line(ctx: click.Context) -> str:
@@ -148,13 +129,12 @@ def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
     """The end of every run: the fitted prior, on the run's own data and seed
     (as the checkpoint has them: a resumed run keeps its --data-dir)."""
     from vaegen.api import load_model
-    from vaegen.cli.fit_prior import fit_and_install, require_sklearn
     from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint
     from vaegen.training.config import TrainConfig
 
-    require_sklearn()
+    options.require_sklearn("train")
     cfg = TrainConfig.from_dict(load_checkpoint(out / CHECKPOINT)["train_config"])
-    facts = fit_and_install(load_model(bundle, provider="cpu", threads=cfg.threads), cfg.dataset, cfg.data_dir,
+    facts = options.fit_and_install(load_model(bundle, provider="cpu", threads=cfg.threads), cfg.dataset, cfg.data_dir,
                             {"seed": cfg.seed}, quiet)
     options.echo_err(f"Fitted a {facts['components']}-component prior in {facts['fit_seconds']} s", quiet)
 
@@ -239,7 +219,7 @@ def train(**p):
         vaegen train --latent-dim 2 --out runs/mnist-2d
         vaegen train --resume --epochs 40 --out runs/mnist
     """
-    require_torch("train")
+    options.require_torch("train")
     from vaegen.training.loop import Interrupted
     from vaegen.training.loop import train as run_training
 

@@ -77,9 +77,7 @@ class Explorer:
         # An empty map (no data at hand) is framed by prior draws, so a picked point still decodes.
         shown = latent_map.xy if len(latent_map.xy) else latent_map.projection.project(model.sample_latents(2000, seed=0))
         self.bounds = map_bounds(shown)
-        # Made now, not lazily on a request thread: the encoder and decoder
-        # sessions (first use creates them) and the active dimensions.
-        model.encoder, model.decoder  # noqa: B018
+        model.open_sessions()  # now, not on a request thread; the active dimensions too
         self.sliders = model.active_dims(sliders)
         self.classes = list(getattr(model, "classes", []) or [])
 
