@@ -212,3 +212,19 @@ def test_map_command_pca_and_errors(tiny_bundle, tmp_path):
     result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "--dataset", str(tmp_path / "none"),
                                  "-o", str(tmp_path / "m.png")])
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "does not exist" in result.output
+
+
+def test_the_explorer_starts_on_an_empty_map_and_says_why(tiny_bundle):
+    """No map in the bundle and no data at hand: the page still serves its
+    sliders, pad and decoding, and the map pane carries the reason."""
+    import vaegen
+    from vaegen.serve.app import Explorer
+
+    model = vaegen.load_model(tiny_bundle)
+    explorer = Explorer(model, empty_map(model, "No map: no images at hand"))
+    info = explorer.info()
+    assert info["map_note"] == "No map: no images at hand" and info["points"]["x"] == []
+    x0, x1, y0, y1 = info["bounds"]
+    assert x1 > x0 and y1 > y0
+    answer = explorer.decode({"xy": [(x0 + x1) / 2, (y0 + y1) / 2]})
+    assert answer["image"]["height"] == 28 and len(answer["z"]) == 4

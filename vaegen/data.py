@@ -262,8 +262,7 @@ def fetch_idx(
                 raise DataError("its content does not match the published file")
             parse_idx(raw, ndim=3 if "images" in entry.name else 1, source=url)
         except (TimeoutError, urllib.error.URLError, OSError, DataError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            failures.append(f"{url}: {reason}")
+            failures.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
             continue
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -272,7 +271,10 @@ def fetch_idx(
         except OSError as exc:
             raise DataError(f"Cannot save {entry.name}.gz in {folder}: {exc.strerror or exc}.") from exc
         return raw
-    raise DataError("; ".join(failures) or "no mirror is known")
+    if not failures:
+        raise DataError("no mirror is known")
+    more = f" (and {len(failures) - 1} other mirror{'s' if len(failures) > 2 else ''})" if len(failures) > 1 else ""
+    raise DataError(failures[0] + more)
 
 
 def _not_found(dataset: IdxDataset, missing: list[IdxFile], folders: list[Path], why: str) -> DataError:
