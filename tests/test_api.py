@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import vaegen
-from tests.conftest import grid_size, pixel_change_along, png_size
+from tests.support import grid_size, pixel_change_along, png_size
 from vaegen.api import Model, load_model, save_grid
 from vaegen.errors import ArgumentError, ImageError
 

@@ -1,5 +1,6 @@
 """The explorer page in a real browser: Debian's Chromium driven by
-Playwright for Python (never Playwright's own browser download). Clicking
+Playwright for Python (never Playwright's own browser download), launched
+by tools/browser.py as tools/screenshots.py launches it. Clicking
 the map changes the decoded image, a stroke on the pad gets a
 reconstruction, and the page logs no console error. Skipped, saying why,
 where /usr/bin/chromium is absent."""
@@ -8,25 +9,16 @@ from __future__ import annotations
 
 import os
 import statistics
-from pathlib import Path
 
 import pytest
 
 import vaegen
-from tests.test_serve import start
+from tests.support import start_server
+from tools.browser import CHROMIUM, launch
 from vaegen.latent_map import encode_map
 from vaegen.serve.app import Explorer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
-
-
-def launch(playwright):
-    """The system's Chromium, headless: the one browser these tests use."""
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +34,7 @@ def browser():
 @pytest.fixture(scope="module")
 def url(tiny_bundle):
     model = vaegen.load_model(tiny_bundle, threads=1)
-    server = start(Explorer(model, encode_map(model, limit=200)))
+    server = start_server(Explorer(model, encode_map(model, limit=200)))
     yield server.url
     server.shutdown()
     server.server_close()

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.conftest import draw_digits
+from tests.support import draw_digits
 from vaegen.api import Model
 from vaegen.bundle import (
     BUNDLE_FORMAT,

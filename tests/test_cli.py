@@ -22,12 +22,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import assert_one_line_error, no_gpu
+from tests.support import assert_one_line_error, no_gpu
 from vaegen import __version__
 from vaegen.cli import cli
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
-
 
 LIGHT_COMMANDS = ["sample", "reconstruct", "interpolate", "encode", "decode", "traverse", "info", "evaluate", "export"]
 

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.conftest import no_gpu
+from tests.support import no_gpu
 from vaegen import runtime
 from vaegen.runtime import CPU, cuda_driver_present
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
 
 
 def test_info_describes_the_bundle(vaegen, tiny_bundle):

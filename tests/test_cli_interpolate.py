@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import assert_one_line_error, grid_size, grid_tiles, png_size
+from tests.support import assert_one_line_error, grid_size, grid_tiles, png_size
 from vaegen.runtime import CPU
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
 
 
 def test_interpolate_default_output_in_the_working_directory(vaegen, digits, tmp_path):

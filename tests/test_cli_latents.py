@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import assert_one_line_error, grid_size, grid_tiles, png_size
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
+from tests.support import assert_one_line_error, grid_size, grid_tiles, png_size
 
 
 def test_encode_json_gives_latent_dim_numbers_per_image(vaegen, digits):

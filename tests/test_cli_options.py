@@ -8,10 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import assert_one_line_error
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
-
+from tests.support import assert_one_line_error
 
 # ---------------------------------------------------------------- --model and --provider
 

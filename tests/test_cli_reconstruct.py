@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import (
+from tests.support import (
     assert_one_line_error,
     grid_size,
     grid_tiles,
@@ -28,8 +28,6 @@ from tests.conftest import (
     png_size,
 )
 from vaegen.runtime import CPU
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
 
 
 @pytest.fixture
@@ -110,7 +108,7 @@ def test_reconstruct_out_dir_refuses_clashing_names(vaegen, digits, tmp_path):
     assert "Two inputs share a file name" in result.stderr
 
 
-# Odd but valid files (see conftest); test_hardening.py reconstructs and encodes them all.
+# Odd but valid files (see tests/support.py); test_hardening.py reconstructs and encodes them all.
 ODD_INPUTS = [odd_rgba, odd_palette, odd_16_bit, odd_cmyk_jpeg, odd_huge, odd_tiny, odd_dark_on_white]
 
 

@@ -16,11 +16,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.conftest import assert_one_line_error, grid_size, grid_tiles, png_size
+from tests.support import assert_one_line_error, grid_size, grid_tiles, png_size
 from vaegen.cli import cli
 from vaegen.runtime import CPU
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
 
 
 @pytest.mark.parametrize(("n", "nrow", "scale", "cols", "rows"), [

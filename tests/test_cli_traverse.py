@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import assert_one_line_error, grid_size, pixel_change_along, png_size
+from tests.support import assert_one_line_error, grid_size, pixel_change_along, png_size
 from vaegen.api import load_model
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
 
 
 def test_traverse_default_grid_has_a_row_per_dimension(vaegen, tiny_bundle, tmp_path):

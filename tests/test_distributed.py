@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import draw_digits
+from tests.support import draw_digits
 
 torch = pytest.importorskip("torch")
 

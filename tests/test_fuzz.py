@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from tests.conftest import draw_digits
+from tests.support import draw_digits
 from vaegen.data import encode_idx, parse_idx, read_idx_file
 from vaegen.errors import DataError, ImageError
 from vaegen.images import load_image, prepare_image

@@ -14,7 +14,7 @@ land only where the user named them.
 Everything runs in tmp_path as the working directory. Cases that need a model
 use the session's tiny_bundle (made with torch); a case damages a copy, never
 the fixture. tests/test_cli_<module>.py hold the per-command behaviour; this
-file is the cross-cutting sweep. The odd image makers are shared, in conftest.py.
+file is the cross-cutting sweep. The odd image makers are shared, in tests/support.py.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.conftest import (
+from tests.support import (
     ODD_IMAGES,
     digit_array,
     draw_digits,
@@ -66,8 +66,6 @@ from vaegen.runtime import DEFAULT_BATCH
 
 LIGHT = {"sample", "reconstruct", "interpolate", "encode", "decode", "traverse", "info", "evaluate"}
 PRECIOUS = b"precious bytes, not to be touched"
-
-pytestmark = pytest.mark.usefixtures("clean_env")  # every test runs in its own tmp_path, no VAEGEN_* from the shell
 
 root = pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a read-only folder; 'blocker' cases cover it")
 

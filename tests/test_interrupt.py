@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import default_sigint, draw_digits
+from tests.support import default_sigint, draw_digits
 from vaegen.bundle import load_bundle
 
 torch = pytest.importorskip("torch")

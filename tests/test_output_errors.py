@@ -13,9 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import assert_one_line_error
-
-pytestmark = pytest.mark.usefixtures("clean_env")
+from tests.support import assert_one_line_error
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.conftest import assert_one_line_error
+from tests.support import assert_one_line_error
 from vaegen.api import load_model
 from vaegen.bundle import load_bundle
 from vaegen.cli import cli

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import draw_digits
-from tests.test_torch_free import BLOCKER
+from tests.support import blocker_site, draw_digits
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.quality import (
     JUDGE_FILE,
@@ -228,9 +227,7 @@ def test_judge_json_without_a_checksum_is_refused(judge_copy):
 
 
 def test_the_judge_runs_without_torch(tmp_path, judge_copy):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(BLOCKER)
+    site = blocker_site(tmp_path)
     code = ("import numpy as np; from vaegen.quality import load_judge; "
             f"j = load_judge({str(judge_copy)!r}, provider='cpu'); print(j.predict(np.zeros((2, 1, 28, 28)))[1].shape)")
     result = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": f"{site}:{ROOT}", "PATH": ""},

@@ -21,17 +21,11 @@ import pytest
 from click.testing import CliRunner
 
 import vaegen
-from tests.conftest import default_sigint
+from tests.support import default_sigint, start_server
 from vaegen.cli import cli
 from vaegen.latent_map import encode_map
 from vaegen.serve.app import Explorer
 from vaegen.serve.server import MAX_BODY, load_assets, make_server
-
-
-def start(explorer):
-    server = make_server("127.0.0.1", 0, explorer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def served(tiny_bundle):
     """A running explorer of the tiny bundle; yields (host, port, explorer)."""
     model = vaegen.load_model(tiny_bundle, threads=1)
     explorer = Explorer(model, encode_map(model, limit=200))
-    server = start(explorer)
+    server = start_server(explorer)
     yield server.server_address[0], server.server_address[1], explorer
     server.shutdown()
     server.server_close()
@@ -153,7 +147,7 @@ def test_class_picker_draws_from_the_fitted_prior(tiny_bundle):
     per_class = [latent.GaussianMixture(np.ones(1), np.full((1, 4), 2.0 * k), np.eye(4)[None] * 0.01)
                  for k in range(4)]
     model._prior = latent.FittedPrior(per_class[0], classes, per_class)  # as read_prior would give it
-    server = start(Explorer(model, encode_map(model, limit=200)))
+    server = start_server(Explorer(model, encode_map(model, limit=200)))
     where = (*server.server_address[:2], None)
     try:
         assert call(where, "GET", "/api/info")[1]["classes"] == classes

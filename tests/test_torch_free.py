@@ -14,30 +14,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import draw_digits
+from tests.support import blocker_site, draw_digits
 from vaegen.quality import judge_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
-BLOCKER = '''
-import sys
-
-class _Blocked:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "onnx", "sklearn", "scipy"):
-            raise ImportError(f"{name} is blocked: the light commands must not import it")
-        return None
-
-sys.meta_path.insert(0, _Blocked())
-'''
-
 
 @pytest.fixture
 def no_torch_env(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(BLOCKER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker_site(tmp_path)), str(ROOT)]))
     env.pop("VAEGEN_DEBUG", None)
     return env
 

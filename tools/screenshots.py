@@ -3,9 +3,11 @@ serve` on the shipped model after a few interactions, and the median
 interaction latency (pointer event to new pixels, from the page's own
 Performance API timings) printed on stdout.
 
-    VAEGEN_DATA_DIR=../shared/data/mnist .venv/bin/python tools/screenshots.py docs/serve.png
+    PYTHONPATH=. VAEGEN_DATA_DIR=../shared/data/mnist .venv/bin/python tools/screenshots.py docs/serve.png
 
-Uses Debian's Chromium through Playwright (the dev extra), as the browser tests do.
+Uses Debian's Chromium through Playwright (the dev extra), launched by
+tools/browser.py as the browser tests launch it (PYTHONPATH=. lets this
+script import it, as `make screenshots` does).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 from playwright.sync_api import sync_playwright
 
 import vaegen
-from tests.test_browser import launch
+from tools.browser import launch
 from vaegen.latent_map import encode_map
 from vaegen.serve.app import Explorer
 from vaegen.serve.server import make_server
