@@ -146,9 +146,13 @@ def test_sample_quiet_prints_nothing(vaegen, tmp_path):
 
 
 def test_sample_uses_vaegen_model_env_var(tiny_bundle, tmp_path, monkeypatch):
-    monkeypatch.setenv("VAEGEN_MODEL", str(tiny_bundle))
-    result = CliRunner().invoke(cli, ["sample", "-n", 1, "-o", str(tmp_path / "e.png")])
+    # A copy at a path of its own: the summary's "model" can only name it if
+    # the command read VAEGEN_MODEL (the shipped model writes a PNG as well).
+    chosen = Path(shutil.copytree(tiny_bundle, tmp_path / "from-env"))
+    monkeypatch.setenv("VAEGEN_MODEL", str(chosen))
+    result = CliRunner().invoke(cli, ["sample", "-n", 1, "--json", "-o", str(tmp_path / "e.png")])
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == str(chosen)
     assert (tmp_path / "e.png").is_file()
 
 
