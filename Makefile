@@ -77,7 +77,7 @@ $(WEIGHTS_RUN)/stage2.done: $(WEIGHTS_RUN)/stage1.done
 # The shipped Fashion-MNIST model: one seeded stage on the 8-bit images (a discretized
 # logistic), a low KL weight (samples come from the fitted prior), then the same shipping steps.
 FASHION_RUN ?= runs/weights-fashion-mnist
-FASHION = --dataset fashion-mnist --hidden 512 --latent-dim 64 --epochs 120 --lr 1.5e-3 --beta 0.1 --kl-warmup 5 --seed 0 --no-fit-prior
+FASHION = --dataset fashion-mnist --hidden 512 --latent-dim 64 --epochs 100 --lr 1e-3 --beta 0.1 --kl-warmup 5 --seed 0 --no-fit-prior
 weights-fashion-mnist: install $(FASHION_RUN)/train.done
 	$(BIN)/python tools/ship.py bundle $(FASHION_RUN) weights/fashion-mnist
 

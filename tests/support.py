@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import struct
 import threading
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from vaegen.data import IdxDataset, IdxFile, encode_idx
+from vaegen.data import IDX_UBYTE, IdxDataset, IdxFile, parse_idx, read_idx_bytes
 from vaegen.runtime import cuda_driver_present
 from vaegen.serve.server import make_server
 
@@ -262,3 +263,15 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """The IDX bytes of a uint8 array: the tests' own data files."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">HBB", 0, IDX_UBYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
+
+
+def read_idx_file(path, *, ndim: int) -> np.ndarray:
+    """An IDX file read as vaegen reads one: its bytes, gzipped or plain, parsed."""
+    return parse_idx(read_idx_bytes(path), ndim=ndim, source=str(path))

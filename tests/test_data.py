@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support import encode_idx, read_idx_file
 from vaegen import data
-from vaegen.data import IdxDataset, IdxFile, encode_idx, load_idx_dataset, load_image_folder
+from vaegen.data import IdxDataset, IdxFile, load_idx_dataset, load_image_folder
 from vaegen.errors import DataError
 
 NAMES = {
@@ -135,7 +136,7 @@ def test_idx_round_trip(tmp_path, gz):
         raw = encode_idx(array)
         path = tmp_path / NAMES[key]
         path.write_bytes(gzip.compress(raw) if gz else raw)
-        back = data.read_idx_file(path, ndim=array.ndim)
+        back = read_idx_file(path, ndim=array.ndim)
         assert back.dtype == np.uint8 and back.shape == array.shape
         np.testing.assert_array_equal(back, array)
 
@@ -170,13 +171,13 @@ def test_read_idx_file_rejects_bad_gzip(tmp_path, content):
     path = tmp_path / "x-idx3-ubyte.gz"
     path.write_bytes(content)
     with pytest.raises(DataError, match="not a valid gzip file") as info:
-        data.read_idx_file(path, ndim=3)
+        read_idx_file(path, ndim=3)
     assert str(path) in str(info.value)
 
 
 def test_read_idx_file_missing(tmp_path):
     with pytest.raises(DataError, match="Cannot read"):
-        data.read_idx_file(tmp_path / "absent", ndim=1)
+        read_idx_file(tmp_path / "absent", ndim=1)
 
 
 # ---------------------------------------------------------------- local IDX datasets

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from tests.support import draw_digits
-from vaegen.data import encode_idx, parse_idx, read_idx_file
+from tests.support import draw_digits, encode_idx, read_idx_file
+from vaegen.data import parse_idx
 from vaegen.errors import DataError, ImageError
 from vaegen.images import load_image, prepare_image
 

@@ -42,6 +42,7 @@ from tests.support import (
     ODD_IMAGES,
     digit_array,
     draw_digits,
+    encode_idx,
     fake_mnist,
     no_gpu,
     odd_16_bit,
@@ -58,7 +59,6 @@ from tests.support import (
 from vaegen import data as data_module
 from vaegen.bundle import DECODER_FILE, ENCODER_FILE, META_FILE, load_bundle, sha256_file
 from vaegen.cli import cli
-from vaegen.data import encode_idx
 from vaegen.errors import ImageError, LatentError
 from vaegen.images import MAX_PIXELS, load_image, prepare_image
 from vaegen.latent_io import load_latents
@@ -721,7 +721,7 @@ def test_image_decoding_has_a_pixel_limit(tmp_path):
 
 
 def test_idx_files_are_bounded_when_unpacked(tmp_path, monkeypatch):
-    from vaegen.data import read_idx_file
+    from tests.support import read_idx_file
     from vaegen.errors import DataError
 
     monkeypatch.setattr(data_module, "MAX_IDX_BYTES", 1 << 16)

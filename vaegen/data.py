@@ -29,7 +29,7 @@ from vaegen.fileio import atomic_path
 Progress = Callable[[int, "int | None"], None]
 
 MAX_IDX_BYTES = 512 * 1024 * 1024  # a gzip bomb stops here, not in memory
-IDX_UBYTE = 0x08
+IDX_UBYTE = 0x08  # the type byte of unsigned-byte data, the only type these datasets use
 
 
 @dataclass(frozen=True)
@@ -127,13 +127,6 @@ def parse_idx(data: bytes, *, ndim: int, source: str = "IDX data") -> np.ndarray
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def encode_idx(array: np.ndarray) -> bytes:
-    """The IDX bytes of a uint8 array (used by tests and tools that write data)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(">HBB", 0, IDX_UBYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.tobytes()
-
-
 def _gunzip(data: bytes, source: str) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
@@ -145,16 +138,14 @@ def _gunzip(data: bytes, source: str) -> bytes:
     return out
 
 
-def read_idx_file(path: str | os.PathLike, *, ndim: int) -> np.ndarray:
-    """Read an IDX file, gzipped (by magic bytes) or raw."""
+def read_idx_bytes(path: str | os.PathLike) -> bytes:
+    """The uncompressed IDX bytes of a file, gzipped (known by its magic bytes) or plain."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    if data[:2] == b"\x1f\x8b":
-        data = _gunzip(data, str(path))
-    return parse_idx(data, ndim=ndim, source=str(path))
+    return _gunzip(data, str(path)) if data[:2] == b"\x1f\x8b" else data
 
 
 # ---------------------------------------------------------------- finding and downloading
@@ -200,11 +191,7 @@ def _load_verified(folder: Path, entry: IdxFile, dataset: str) -> bytes | None:
     for candidate in (folder / entry.name, folder / f"{entry.name}.gz"):
         if not candidate.is_file():
             continue
-        try:
-            data = candidate.read_bytes()
-        except OSError as exc:
-            raise DataError(f"Cannot read {candidate}: {exc.strerror or exc}.") from exc
-        raw = _gunzip(data, str(candidate)) if data[:2] == b"\x1f\x8b" else data
+        raw = read_idx_bytes(candidate)
         digest = _sha256(raw)
         if digest == entry.sha256:
             return raw
