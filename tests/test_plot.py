@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaegen.plot import PALETTE, _ticks, class_colors, line_chart, scatter_map
+from vaegen.plot import PALETTE, axis_ticks, class_colors, line_chart, scatter_map
 
 
 def test_class_colors_are_distinct_beyond_the_palette():
@@ -60,6 +60,6 @@ def test_line_chart_clips_points_outside_its_ranges():
 
 
 def test_ticks_are_round_and_cover_the_range():
-    assert _ticks(0, 600) == [0, 100, 200, 300, 400, 500, 600]
-    assert _ticks(85, 110) == [85, 90, 95, 100, 105, 110]
-    np.testing.assert_allclose(_ticks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert axis_ticks(0, 600) == [0, 100, 200, 300, 400, 500, 600]
+    assert axis_ticks(85, 110) == [85, 90, 95, 100, 105, 110]
+    np.testing.assert_allclose(axis_ticks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1.0])

@@ -129,7 +129,7 @@ def scatter_map(xy: np.ndarray, labels: np.ndarray, classes: list[str], *, bound
     return picture
 
 
-def _ticks(low: float, high: float, count: int = 6) -> list[float]:
+def axis_ticks(low: float, high: float, count: int = 6) -> list[float]:
     """Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten."""
     raw = (high - low) / max(count, 1)
     power = 10 ** np.floor(np.log10(raw)) if raw > 0 else 1.0
@@ -158,11 +158,11 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, x_range: tuple[f
         x, y = min(max(x, x0), x1), min(max(y, y0), y1)
         return left + (x - x0) / (x1 - x0) * width, top + (1 - (y - y0) / (y1 - y0)) * height
 
-    for x in _ticks(x0, x1):
+    for x in axis_ticks(x0, x1):
         px, _ = at(x, y0)
         draw.line([px, top, px, top + height], fill=(235, 235, 235))
         draw.text((px, top + height + font_size * 0.4), f"{x:g}", fill=(90, 90, 90), font=small, anchor="ma")
-    for y in _ticks(y0, y1):
+    for y in axis_ticks(y0, y1):
         _, py = at(x0, y)
         draw.line([left, py, left + width, py], fill=(235, 235, 235))
         draw.text((left - font_size * 0.4, py), f"{y:g}", fill=(90, 90, 90), font=small, anchor="rm")

@@ -1,0 +1,63 @@
+"""The shape of the code, checked: modules reach each other through public
+names only, nothing outside tests/ imports the tests, test modules share code
+through tests/support.py and conftest.py alone, and vaegen's functions stay
+short. (Which packages may import torch or click is checked by
+test_torch_free.py and test_cli.py.)"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_LINES = 60  # a function longer than this does more than one job
+MAX_PARAMETERS = 8  # outside the CLI, whose commands take one parameter per option
+
+
+def modules(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of each `from module import name` in the file, at any depth."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [(node.module or "", alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            for alias in node.names] + [
+        (alias.name, "") for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+
+
+@pytest.mark.parametrize("folder", ["vaegen", "tools", "benchmarks", "tests"])
+def test_no_module_takes_another_modules_private_names(folder):
+    private = [f"{p.relative_to(ROOT)}: {module}.{name}" for p in modules(folder) for module, name in imports(p)
+               if module.startswith("vaegen") and name.startswith("_") and not name.startswith("__")]
+    assert private == []
+
+
+def test_nothing_outside_the_tests_imports_them():
+    found = [f"{p.relative_to(ROOT)}: {module}" for p in modules("vaegen", "tools", "benchmarks")
+             for module, _ in imports(p) if module == "tests" or module.startswith("tests.")]
+    assert found == []
+
+
+def test_test_modules_share_code_through_support_alone():
+    found = [f"{p.name}: {module}" for p in modules("tests") for module, _ in imports(p)
+             if module.startswith("tests.") and module != "tests.support"]
+    assert found == []
+
+
+def test_vaegens_functions_are_short_and_take_few_parameters():
+    long, wide = [], []
+    for path in modules("vaegen"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+            if node.end_lineno - node.lineno + 1 > MAX_LINES:
+                long.append(where)
+            a = node.args
+            names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)] + [x.arg for x in (a.vararg, a.kwarg) if x]
+            if len([n for n in names if n not in ("self", "cls")]) > MAX_PARAMETERS and "cli" not in path.parts:
+                wide.append(where)
+    assert long == [] and wide == []
