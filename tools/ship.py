@@ -102,7 +102,7 @@ def fit_and_judge_prior(dest: Path, data_dir: str | None, settings: dict) -> Non
     """The shipped prior: fitted on every training code, then judged as
     `vaegen evaluate --model DEST --samples 10000` judges it."""
     model = Model(load_bundle(dest), provider="cpu")
-    fit_bundle_prior(model, None, data_dir, {"max_codes": None, "class_max_codes": None, **settings})
+    fit_bundle_prior(model, None, data_dir, {"class_max_codes": None, **settings})
     dataset = model.bundle.meta["dataset"]
     judge = load_judge(dataset=dataset, provider="cpu")
     rows = compare_priors(model, judge, n=JUDGED, seed=0, **judging_data(model, judge, dataset, data_dir))
@@ -138,7 +138,8 @@ def ship_bundle(args: argparse.Namespace) -> None:
 
 
 def prior_settings(args: argparse.Namespace) -> dict:
-    return {"components": args.components, "class_components": args.class_components, "purity": args.purity}
+    return {"components": args.components, "class_components": args.class_components, "purity": args.purity,
+            "max_codes": args.max_codes}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         step.add_argument("--components", type=int, default=100)
         step.add_argument("--class-components", type=int, default=10)
         step.add_argument("--purity", type=float, default=0.99)
+        step.add_argument("--max-codes", type=int, default=None, help="codes of the overall mixture (default: all)")
     args = parser.parse_args(argv)
     if args.step == "bundle":
         ship_bundle(args)
