@@ -207,8 +207,10 @@ def test_map_command_pca_and_errors(tiny_bundle, tmp_path):
     result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "-o", str(tmp_path / "m.png"), "--projection",
                                  "pca", "--limit", "50", "--json", "--quiet"])
     assert result.exit_code == 0 and json.loads(result.output)["projection"] == "pca"
-    result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "-o", str(tmp_path / "m.jpg")])
-    assert result.exit_code == 2 and "must end in .png" in result.output
+    result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "-o", str(tmp_path / "m.jpg"), "--quiet"])
+    assert result.exit_code == 0 and Image.open(tmp_path / "m.jpg").format == "JPEG"  # the format follows the name
+    result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "-o", str(tmp_path / "m.bmp")])
+    assert result.exit_code == 2 and "must end in .png, .jpg" in result.output
     result = runner.invoke(cli, ["map", "--model", str(tiny_bundle), "--dataset", str(tmp_path / "none"),
                                  "-o", str(tmp_path / "m.png")])
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "does not exist" in result.output

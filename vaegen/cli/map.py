@@ -10,7 +10,8 @@ from vaegen.cli import options
 
 
 @click.command(name="map")
-@click.option("-o", "--output", type=options.OutputFile(".png"), default=Path("map.png"), help="PNG to write.")
+@click.option("-o", "--output", type=options.OutputFile(), default=Path("map.png"), show_default=True,
+              help="The picture to write; its format follows the extension (.png, .jpg, .webp).")
 @options.data_options()
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to map.")
 @click.option("--limit", type=click.IntRange(min=3), default=5000, show_default=True,
@@ -40,7 +41,7 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
         vaegen map --dataset fashion-mnist --model runs/fashion -o fashion.png
         vaegen map --projection pca --limit 2000 --json
     """
-    from vaegen.images import save_png
+    from vaegen.images import save_image
     from vaegen.latent_map import bundle_or_data_map, map_bounds
     from vaegen.plot import scatter_map
 
@@ -54,12 +55,12 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
     title = f"{name}: {len(latent_map.xy)} {latent_map.dataset} {split} images, {latent_map.projection.method}"
     picture = scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=map_bounds(latent_map.xy),
                           size=size, title=title, axes=latent_map.projection.axes)
-    save_png(picture, output)
+    save_image(picture, output)
     options.emit({"output": str(output), "images": len(latent_map.xy), "dataset": latent_map.dataset, "split": split,
           "projection": latent_map.projection.method, "classes": latent_map.classes,
           "latent_dim": model.latent_dim, "model": str(model.bundle.path), "provider": model.active_provider},
-         as_json, [] if quiet else [f"Wrote the map of {len(latent_map.xy)} images ({latent_map.projection.method}) "
-                                    f"to {output}"])
+         as_json, [] if quiet else [options.wrote(len(latent_map.xy), "image", output,
+                                                  f" ({latent_map.projection.method} map)")])
 
 
 map = map_  # the registry finds a command by its name; the function is map_ so as not to hide the builtin above
