@@ -84,10 +84,16 @@ def prior_bundle(tiny_bundle, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def clean_env(tmp_path, monkeypatch):
-    """Run in tmp_path, with no debug switch or default model from the caller's shell."""
+    """Run in tmp_path, with no debug switch, default model or data folder from
+    the caller's shell, and none of this machine's datasets in reach (an empty
+    HOME for the cache, an empty system folder): CI sets VAEGEN_DATA_DIR to
+    the real MNIST, whose files the tiny registered datasets would refuse."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("VAEGEN_DEBUG", raising=False)
-    monkeypatch.delenv("VAEGEN_MODEL", raising=False)
+    for name in ("VAEGEN_DEBUG", "VAEGEN_MODEL", "VAEGEN_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    beside = tmp_path.parent / f"{tmp_path.name}-machine"  # outside tmp_path, which tests compare before and after
+    monkeypatch.setenv("HOME", str(beside / "home"))
+    monkeypatch.setattr(data_module, "SYSTEM_DATA_DIR", beside / "datasets")
 
 
 @pytest.fixture
