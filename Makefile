@@ -79,7 +79,7 @@ $(WEIGHTS_RUN)/stage2.done: $(WEIGHTS_RUN)/stage1.done
 FASHION_RUN ?= runs/weights-fashion-mnist
 FASHION = --dataset fashion-mnist --hidden 512 --latent-dim 64 --epochs 100 --lr 1e-3 --beta 0.1 --kl-warmup 5 --seed 0 --no-fit-prior
 weights-fashion-mnist: install $(FASHION_RUN)/train.done
-	$(BIN)/python tools/ship.py bundle $(FASHION_RUN) weights/fashion-mnist
+	$(BIN)/python tools/ship.py bundle $(FASHION_RUN) weights/fashion-mnist --limit 2000 --max-codes 30000 --purity 0.9999
 
 $(FASHION_RUN)/train.done:
 	$(BIN)/vaegen train $(FASHION) --threads 2 --out $(FASHION_RUN) $(if $(wildcard $(FASHION_RUN)/checkpoint.pt),--resume,)
