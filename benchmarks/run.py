@@ -50,6 +50,7 @@ from timing import ROOT  # noqa: E402
 from training import bench_training, shipped_recipe  # noqa: E402
 from ttq import QUICK_TTQ_RECIPES, TTQ_RECIPES, bench_time_to_quality  # noqa: E402
 
+from vaegen.fileio import shown_path  # noqa: E402
 from vaegen.runtime import describe_machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -62,7 +63,7 @@ def main() -> None:
     previous = RESULTS / "latest.json"
     report = json.loads(previous.read_text()) if previous.is_file() and sections != set(SECTIONS) else {}
     report.update({"date": time.strftime("%Y-%m-%d"), "machine": describe_machine(), "repeats": repeats,
-                   "cold_repeats": cold_repeats, "model": str(args.model), "recipe": shipped_recipe(args.model),
+                   "cold_repeats": cold_repeats, "model": shown_path(args.model), "recipe": shipped_recipe(args.model),
                    "sections_run": sorted(sections)})
     measure(report, sections, args, repeats, cold_repeats)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
