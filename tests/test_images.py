@@ -323,9 +323,9 @@ def test_save_gif_refuses_another_extension(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_save_png_writes_a_png(tmp_path):
+def test_save_image_writes_a_png(tmp_path):
     path = tmp_path / "out.png"
-    images.save_png(frames(2)[1], path, scale=3)
+    images.save_image(frames(2)[1], path, scale=3)
     with Image.open(path) as img:
         assert img.format == "PNG" and img.size == (18, 18)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
@@ -338,7 +338,7 @@ def test_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch, writer):
     failing_save(monkeypatch)
     with pytest.raises(OutputError, match=f"Cannot write {path}: No space left on device"):
         if writer == "png":
-            images.save_png(frames(1)[0], path)
+            images.save_image(frames(1)[0], path)
         else:
             images.save_gif(frames(3), path)
     assert path.read_bytes() == b"old content"

@@ -30,7 +30,7 @@ from PIL import Image
 from vaegen.api import Model, save_grid
 from vaegen.bundle import load_bundle
 from vaegen.data import evaluation_images, load_idx_dataset
-from vaegen.images import make_grid, prepare_image, save_gif, save_png, there_and_back
+from vaegen.images import make_grid, prepare_image, save_gif, save_image, there_and_back
 from vaegen.latent import slerp, traversal
 from vaegen.latent_map import map_bounds, read_map
 from vaegen.metrics import evaluate
@@ -70,13 +70,13 @@ def draw_mnist_pictures(model: Model, docs: Path, data_dir: str | None) -> None:
         paths.append(path)
     seen = np.stack([prepare_image(p, image_shape=model.bundle.image_shape, preprocessing="mnist") for p in paths])
     recon = model.decode(model.encode(seen)[0])
-    save_png(make_grid(np.concatenate([seen, recon]), nrow=10), docs / "reconstruct.png", scale=2)
+    save_image(make_grid(np.concatenate([seen, recon]), nrow=10), docs / "reconstruct.png", scale=2)
     mu = model.encode(seen[[3, 8]])[0]
     frames = model.decode(slerp(mu[0], mu[1], 10))
-    save_png(make_grid(np.concatenate([seen[3:4], frames, seen[8:9]]), nrow=12), docs / "interpolate.png", scale=2)
+    save_image(make_grid(np.concatenate([seen[3:4], frames, seen[8:9]]), nrow=12), docs / "interpolate.png", scale=2)
     save_gif(there_and_back(frames), docs / "interpolate.gif", scale=4)
     dims = model.active_dims(limit=8)
-    save_png(make_grid(model.decode(traversal(np.zeros(d, np.float32), 11, dims=dims)), nrow=11),
+    save_image(make_grid(model.decode(traversal(np.zeros(d, np.float32), 11, dims=dims)), nrow=11),
              docs / "traverse.png", scale=2)
 
 
@@ -92,7 +92,7 @@ def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
     latent_map = read_map(model.bundle)
     if latent_map is not None:
         title = f"{len(latent_map.xy)} {dataset} test images, {latent_map.projection.method}"
-        save_png(scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=map_bounds(latent_map.xy),
+        save_image(scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=map_bounds(latent_map.xy),
                              title=title, axes=latent_map.projection.axes), out / "map.png")
     if dataset == "mnist":
         draw_mnist_pictures(model, docs, data_dir)

@@ -260,11 +260,6 @@ def save_image(img: Image.Image, path: str | os.PathLike, scale: int = 1) -> Non
         _save(img, tmp, fmt, **SAVE_OPTIONS.get(fmt, {}))
 
 
-def save_png(img: Image.Image, path: str | os.PathLike, scale: int = 1) -> None:
-    """save_image, under the name of the writers that always name a .png."""
-    save_image(img, path, scale)
-
-
 def save_gif(frames: list[Image.Image], path: str | os.PathLike, duration_ms: int = 80, scale: int = 1) -> None:
     """Write an animated GIF (looping forever) atomically; `path` must end in .gif."""
     check_suffix(path, (".gif",), " (an animation is written as a GIF)")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vaegen.images import make_grid, save_png
+from vaegen.images import make_grid, save_image
 from vaegen.latent import sample_prior
 
 SAMPLES = 64
@@ -24,4 +24,4 @@ NROW = 8
 def save_prior_grid(decode: Callable[[np.ndarray], np.ndarray], latent_dim: int, path: str | os.PathLike, *,
                     seed: int = 0, scale: int = 1) -> None:
     """An 8x8 grid of the decoder's means for a fixed set of prior draws."""
-    save_png(make_grid(decode(sample_prior(SAMPLES, latent_dim, seed=seed)), nrow=NROW), path, scale=scale)
+    save_image(make_grid(decode(sample_prior(SAMPLES, latent_dim, seed=seed)), nrow=NROW), path, scale=scale)
