@@ -150,16 +150,23 @@ class VAE(nn.Module):
         loc, log_scale = params.split(self.cfg.channels, dim=1)
         return loc, log_scale.clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
 
-    def image(self, params: torch.Tensor) -> torch.Tensor:
-        """The picture a decoder output shows, in [0, 1]: the Bernoulli's
-        probabilities, or the logistic's location clipped to [0, 1] (its
-        median, and its most probable level). The location, not the mean:
-        judged on 10,000 fitted-prior draws of a Fashion-MNIST model, the
-        location scored a Frechet distance of 52.9 where the mean scored 78.0
-        (a wide scale pulls the mean of a clipped value toward grey)."""
+    def outputs(self, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """decoder.onnx's outputs from a decoder output, as bundle.DECODER_OUTPUTS
+        names them: the likelihood's parameters, then the picture in [0, 1]:
+        (logits, probs), or (loc, log_scale, probs). A logistic model's picture
+        is its location clipped to [0, 1] (its median, and its most probable
+        level), not its mean: judged on 10,000 fitted-prior draws of a
+        Fashion-MNIST model, the location scored a Frechet distance of 52.9
+        where the mean scored 78.0 (a wide scale pulls the mean of a clipped
+        value toward grey)."""
         if self.cfg.likelihood == "bernoulli":
-            return torch.sigmoid(params)
-        return self.split_logistic(params)[0].clamp(0.0, 1.0)
+            return params, torch.sigmoid(params)
+        loc, log_scale = self.split_logistic(params)
+        return loc, log_scale, loc.clamp(0.0, 1.0)
+
+    def image(self, params: torch.Tensor) -> torch.Tensor:
+        """The picture a decoder output shows, in [0, 1] (the last of `outputs`)."""
+        return self.outputs(params)[-1]
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor):
         """x (B, C, H, W), eps (B, D) or (K, B, D) -> mu, logvar (B, D), z and logits.
@@ -209,9 +216,9 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """What decoder.onnx computes: z -> (logits, probs) for a Bernoulli
-    decoder, (loc, log_scale, probs) for a logistic one (probs: VAE.image),
-    float32 at both ends.
+    """What decoder.onnx computes: z -> VAE.outputs, (logits, probs) for a
+    Bernoulli decoder, (loc, log_scale, probs) for a logistic one, float32 at
+    both ends.
 
     With `half`, the layers run in float16 (the VAE passed in must already be
     .half()); the graph still takes and returns float32.
@@ -224,7 +231,4 @@ class DecoderGraph(nn.Module):
 
     def forward(self, z: torch.Tensor):
         params = self.vae.decode(z.half()).float() if self.half else self.vae.decode(z)
-        if self.vae.cfg.likelihood == "bernoulli":
-            return params, torch.sigmoid(params)
-        loc, log_scale = self.vae.split_logistic(params)
-        return loc, log_scale, loc.clamp(0.0, 1.0)
+        return self.vae.outputs(params)

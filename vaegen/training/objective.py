@@ -118,17 +118,17 @@ def batch_loss(model, vae: VAE, x: torch.Tensor, beta: float, iw_samples: int, g
     """
     b = x.shape[0]
     latent_dim = vae.cfg.latent_dim
+    nll = partial(reconstruction_nll, vae)
     shape = (b, latent_dim) if iw_samples <= 1 else (iw_samples, b, latent_dim)
     eps = torch.randn(shape, generator=gen, device=x.device)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
         mu, logvar, z, logits = model(x, eps)
     if iw_samples <= 1:
-        return negative_elbo(partial(reconstruction_nll, vae), mu.float(), logvar.float(), logits.float(), x, beta)
+        return negative_elbo(nll, mu.float(), logvar.float(), logits.float(), x, beta)
     dreg = estimator == "dreg" and z.requires_grad
     weights = []  # filled once the forward pass has them; read by the hook during backward
     if dreg:
         z.register_hook(lambda grad: grad * weights[0].to(grad.dtype).unsqueeze(-1))
-    nll = partial(reconstruction_nll, vae)
     loss, recon, kl, log_w = importance_weighted_bound(nll, mu.float(), logvar.float(), z.float(), logits.float(), x,
                                                        beta, dreg=dreg)
     if dreg:
