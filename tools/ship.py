@@ -32,7 +32,7 @@ from vaegen.bundle import load_bundle
 from vaegen.data import evaluation_images, load_idx_dataset
 from vaegen.images import make_grid, prepare_image, save_gif, save_image, there_and_back
 from vaegen.latent import slerp, traversal
-from vaegen.latent_map import map_bounds, read_map
+from vaegen.latent_map import read_map
 from vaegen.metrics import evaluate
 from vaegen.plot import scatter_map
 from vaegen.prior_fit import fit_bundle_prior, record_prior_quality
@@ -92,7 +92,7 @@ def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
     latent_map = read_map(model.bundle)
     if latent_map is not None:
         title = f"{len(latent_map.xy)} {dataset} test images, {latent_map.projection.method}"
-        save_image(scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=map_bounds(latent_map.xy),
+        save_image(scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=latent_map.bounds,
                              title=title, axes=latent_map.projection.axes), out / "map.png")
     if dataset == "mnist":
         draw_mnist_pictures(model, docs, data_dir)

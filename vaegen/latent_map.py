@@ -153,7 +153,8 @@ def map_bounds(xy: np.ndarray, margin: float = 0.08) -> tuple[float, float, floa
 @dataclass
 class LatentMap:
     """Images' places on the map: their 2-D points and labels, and the plane
-    they were projected on. `note` says why a map has no points."""
+    they were projected on. A map without points says why in `note`, and is
+    framed by `frame`, the points of prior draws."""
 
     xy: np.ndarray  # float32 [N, 2]
     labels: np.ndarray  # int64 [N], -1 when unknown
@@ -161,6 +162,12 @@ class LatentMap:
     projection: Projection
     dataset: str
     note: str = ""
+    frame: np.ndarray | None = None  # float32 [M, 2]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """map_bounds() of its points, or of its frame when it has none."""
+        return map_bounds(self.xy if len(self.xy) or self.frame is None else self.frame)
 
 
 def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike | None = None,
@@ -194,9 +201,9 @@ def empty_map(model, note: str, seed: int = 0) -> LatentMap:
     the plane of the two main directions of 2,000 prior draws, so that a
     point picked on it still decodes; `note` says why it is empty."""
     z = model.sample_latents(2000, seed=seed)
-    projection = _pca(np.asarray(z, np.float64)) if z.shape[1] > 2 else fit_projection(z)
-    return LatentMap(xy=projection.project(z)[:0], labels=np.zeros(0, np.int64), classes=[], projection=projection,
-                     dataset="", note=note)
+    projection = fit_projection(z)  # no labels: the principal plane (a 2-D latent is its own)
+    return LatentMap(xy=np.zeros((0, 2), np.float32), labels=np.zeros(0, np.int64), classes=[], projection=projection,
+                     dataset="", note=note, frame=projection.project(z))
 
 
 def map_record(latent_map: LatentMap) -> tuple[np.ndarray, dict]:

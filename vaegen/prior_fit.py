@@ -142,35 +142,32 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
     per class, each fitted on at most max_codes (class_max_codes) codes drawn
     at random: EM's time grows with the codes, and past a few thousand per
     component's worth they add little. Same seed, same prior."""
-    components, class_components, codes, seed = (settings.components, settings.class_components, settings.codes,
-                                                 settings.seed)
-    max_codes, class_max_codes, covariance_type = settings.max_codes, settings.class_max_codes, settings.covariance_type
-    purity, limit = settings.purity, settings.limit
-    if codes not in CODES or covariance_type not in COVARIANCES:
+    s = settings
+    if s.codes not in CODES or s.covariance_type not in COVARIANCES:
         raise TrainingError(f"codes must be one of {CODES} and covariance_type one of {COVARIANCES}.")
     start = time.perf_counter()
-    images, labels = (data.images[:limit], data.labels[:limit]) if limit else (data.images, data.labels)
-    z = encode_codes(model, images, codes=codes, seed=seed)
+    images, labels = (data.images[: s.limit], data.labels[: s.limit]) if s.limit else (data.images, data.labels)
+    z = encode_codes(model, images, codes=s.codes, seed=s.seed)
     encode_seconds = time.perf_counter() - start
-    rng = np.random.default_rng(seed)
-    overall = _subsample(z, max_codes, rng)
-    mixture = fit_mixture(overall, components, covariance_type, seed)
+    rng = np.random.default_rng(s.seed)
+    overall = _subsample(z, s.max_codes, rng)
+    mixture = fit_mixture(overall, s.components, s.covariance_type, s.seed)
     classes, per_class, used = [], [], 0
     if data.classes and (labels >= 0).all():
         # A class the data lacks (or nearly) gets no mixture and is not
         # offered; the others share one component count (prior.npy stacks them).
-        members = {name: _subsample(z[labels == i], class_max_codes, rng) for i, name in enumerate(data.classes)}
+        members = {name: _subsample(z[labels == i], s.class_max_codes, rng) for i, name in enumerate(data.classes)}
         members = {name: codes_ for name, codes_ in members.items() if len(codes_) >= 2}
-        count = min(class_components, min((len(c) for c in members.values()), default=0) // 2)
+        count = min(s.class_components, min((len(c) for c in members.values()), default=0) // 2)
         classes = list(members)
-        per_class = fit_class_mixtures(list(members.values()), count, covariance_type, seed, purity)
+        per_class = fit_class_mixtures(list(members.values()), count, s.covariance_type, s.seed, s.purity)
         used = sum(len(c) for c in members.values())
     facts = {
         "file": PRIOR_FILE, "kind": "gaussian_mixture", "components": mixture.components,
-        "class_components": max((m.components for m in per_class), default=0), "covariance_type": covariance_type,
-        "fitted_on": f"posterior {codes} of {len(overall)} of {len(z)} {data.name} training images"
+        "class_components": max((m.components for m in per_class), default=0), "covariance_type": s.covariance_type,
+        "fitted_on": f"posterior {s.codes} of {len(overall)} of {len(z)} {data.name} training images"
                      + (f" ({used} for the class mixtures)" if classes else ""),
-        "codes": codes, "classes": classes, "purity": purity if classes else None, "seed": seed,
+        "codes": s.codes, "classes": classes, "purity": s.purity if classes else None, "seed": s.seed,
         "encode_seconds": round(encode_seconds, 1),
         "fit_seconds": round(time.perf_counter() - start, 1),
     }

@@ -42,7 +42,7 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
         vaegen map --projection pca --limit 2000 --json
     """
     from vaegen.images import save_image
-    from vaegen.latent_map import bundle_or_data_map, map_bounds
+    from vaegen.latent_map import bundle_or_data_map
     from vaegen.plot import scatter_map
 
     options.check_targets(output, None)
@@ -53,7 +53,7 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
             method=projection, progress=loading)
     name = Path(model.bundle.path).name
     title = f"{name}: {len(latent_map.xy)} {latent_map.dataset} {split} images, {latent_map.projection.method}"
-    picture = scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=map_bounds(latent_map.xy),
+    picture = scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=latent_map.bounds,
                           size=size, title=title, axes=latent_map.projection.axes)
     save_image(picture, output)
     options.emit({"output": str(output), "images": len(latent_map.xy), "dataset": latent_map.dataset, "split": split,

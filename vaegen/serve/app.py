@@ -17,7 +17,7 @@ import numpy as np
 
 from vaegen.errors import ArgumentError, ImageError
 from vaegen.fileio import shown_path
-from vaegen.latent_map import LatentMap, map_bounds
+from vaegen.latent_map import LatentMap
 from vaegen.plot import UNLABELLED, class_colors
 
 # A latent or map coordinate beyond this is refused: the prior puts nearly
@@ -74,9 +74,7 @@ class Explorer:
     def __init__(self, model, latent_map: LatentMap, sliders: int = SLIDERS):
         self.model = model
         self.map = latent_map
-        # An empty map (no data at hand) is framed by prior draws, so a picked point still decodes.
-        shown = latent_map.xy if len(latent_map.xy) else latent_map.projection.project(model.sample_latents(2000, seed=0))
-        self.bounds = map_bounds(shown)
+        self.bounds = latent_map.bounds  # an empty map's frame of prior draws: a picked point still decodes
         model.open_sessions()  # now, not on a request thread; the active dimensions too
         self.sliders = model.active_dims(sliders)
         self.classes = list(getattr(model, "classes", []) or [])
