@@ -297,9 +297,11 @@ def load_idx_dataset(
     if split not in ("train", "test"):
         raise DataError(f"Unknown split {split!r}; choose train or test.")
     dataset = DATASETS[name]
-    if data_dir is not None and Path(data_dir).expanduser().exists() and not Path(data_dir).expanduser().is_dir():
+    given = Path(data_dir).expanduser() if data_dir is not None else None
+    if given is not None and given.exists() and not given.is_dir():
         raise DataError(f"Data folder {data_dir} is not a folder.")
-    folders = [f for f in data_dirs(name, data_dir) if f.is_dir()]
+    tried = data_dirs(name, data_dir)
+    folders = [f for f in tried if f.is_dir()]
     found: dict[str, bytes] = {}
     for entry in dataset.files(split):
         raw = next((r for r in (_load_verified(f, entry, name) for f in folders) if r is not None), None)
@@ -307,13 +309,13 @@ def load_idx_dataset(
             found[entry.name] = raw
     missing = [e for e in dataset.files(split) if e.name not in found]
     if missing and not download:
-        raise _not_found(dataset, missing, data_dirs(name, data_dir), "downloading is off")
+        raise _not_found(dataset, missing, tried, "downloading is off")
     for entry in missing:
-        target = download_dir(name, data_dir)
         try:
-            found[entry.name] = fetch_idx(dataset, entry, target, timeout=timeout, progress=progress)
+            found[entry.name] = fetch_idx(dataset, entry, download_dir(name, data_dir), timeout=timeout,
+                                          progress=progress)
         except DataError as exc:
-            raise _not_found(dataset, missing, data_dirs(name, data_dir), f"and the download failed: {exc}") from exc
+            raise _not_found(dataset, missing, tried, f"and the download failed: {exc}") from exc
     images_entry, labels_entry = dataset.files(split)
     images = parse_idx(found[images_entry.name], ndim=3, source=images_entry.name)
     labels = parse_idx(found[labels_entry.name], ndim=1, source=labels_entry.name)
