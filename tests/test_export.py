@@ -52,6 +52,36 @@ def test_bundle_follows_the_contract(tmp_path, arch):
     np.testing.assert_allclose(runtime.decode(mu), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_a_deeper_conv_exports_its_blocks_and_matches_torch(tmp_path, blocks):
+    """--conv-blocks adds 3x3 layers at each resolution (the shipped
+    Fashion-MNIST model has one); the graphs hold them and agree with torch."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="conv", latent_dim=3, hidden=16, conv_channels=4, conv_blocks=blocks, likelihood="logistic")
+    model = VAE(cfg).eval()
+    path = export_bundle(model, tmp_path / "b", dataset="fashion-mnist")
+    ops = {name: [n.op_type for n in onnx.load(str(path / name)).graph.node] for name in ("encoder.onnx", "decoder.onnx")}
+    assert ops["encoder.onnx"].count("Conv") == 2 + 2 * blocks
+    assert ops["decoder.onnx"].count("Conv") == 3 * blocks and ops["decoder.onnx"].count("ConvTranspose") == 2
+    runtime = Model(load_bundle(path), provider="cpu")
+    z = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    with torch.inference_mode():
+        expected = model.image(model.decode(torch.from_numpy(z))).numpy()
+    np.testing.assert_allclose(runtime.decode(z), expected, atol=1e-5)
+
+
+def test_the_plain_conv_keeps_its_layer_layout():
+    """Without blocks the conv is the layout older conv checkpoints and
+    bundles were saved in, module for module."""
+    keys = [k for k in VAE(ModelConfig(arch="conv")).state_dict() if k.endswith("weight")]
+    assert keys == ["encoder.0.weight", "encoder.2.weight", "encoder.5.weight", "encoder.7.weight",
+                    "decoder.0.weight", "decoder.2.weight", "decoder.5.weight", "decoder.7.weight"]
+    with pytest.raises(ValueError, match="conv arch only"):
+        ModelConfig(arch="mlp", conv_blocks=1)
+    with pytest.raises(ValueError, match="negative"):
+        ModelConfig(arch="conv", conv_blocks=-1)
+
+
 def test_parity_catches_a_corrupted_graph(tmp_path):
     model = tiny_model()
     path = export_bundle(model, tmp_path / "b")

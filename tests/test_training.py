@@ -236,11 +236,43 @@ def test_the_cli_defaults_are_the_configs_defaults():
         assert params[name] is None, name  # filled from the dataset's recipe
     for name in ("epochs", "batch_size", "lr", "beta", "kl_warmup"):
         assert mnist[name] == getattr(TrainConfig(), name), name
-    for name in ("arch", "latent_dim", "hidden", "decoder_layers"):
+    for name in ("arch", "latent_dim", "hidden", "decoder_layers", "conv_channels", "conv_blocks"):
         assert mnist[name] == getattr(ModelConfig(), name), name
     for name in ("lr_schedule", "iw_samples", "iw_estimator", "seed"):
         assert params[name] == getattr(TrainConfig(), name), name
     assert ModelConfig().decoder_layers == 4 and ModelConfig(arch="conv").decoder_layers == 2
+
+
+class _Planned(Exception):
+    pass
+
+
+def _planned_run(monkeypatch, tmp_path, *args) -> tuple[TrainConfig, ModelConfig]:
+    """The configs `vaegen train ARGS` would train with (the loop is stopped before it starts)."""
+    seen = {}
+
+    def stop(cfg, model_cfg, out, **_):
+        seen.update(cfg=cfg, model=model_cfg)
+        raise _Planned
+
+    monkeypatch.setattr(loop, "train", stop)
+    result = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "r"), "--quiet"])
+    assert isinstance(result.exception, _Planned), result.output
+    return seen["cfg"], seen["model"]
+
+
+def test_fashion_mnist_on_a_gpu_takes_its_gpu_recipe(monkeypatch, tmp_path):
+    """On CUDA, Fashion-MNIST's default is the shipped model's conv recipe; on
+    the CPU the mlp; an explicit --arch on a GPU takes that arch's recipe."""
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", "fashion-mnist", "--device", "cuda")
+    assert (model.arch, model.conv_channels, model.conv_blocks, model.latent_dim) == ("conv", 64, 1, 64)
+    assert (cfg.epochs, cfg.lr, cfg.beta, cfg.kl_warmup) == (50, 1e-3, 0.05, 5.0)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", "fashion-mnist", "--device", "cpu")
+    assert (model.arch, model.conv_blocks, model.latent_dim, cfg.epochs, cfg.beta) == ("mlp", 0, 32, 26, 0.1)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", "fashion-mnist", "--device", "cuda", "--arch", "mlp")
+    assert (model.arch, model.decoder_layers, model.latent_dim, cfg.epochs) == ("mlp", 4, 32, 26)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--device", "cuda")  # MNIST has no GPU recipe
+    assert (model.arch, model.latent_dim, cfg.epochs, cfg.beta) == ("mlp", 32, 26, 1.0)
 
 
 def test_a_dataset_too_small_for_its_batch_size_warns_and_still_trains(tmp_path):

@@ -131,7 +131,7 @@ def ship_bundle(args: argparse.Namespace) -> None:
         "eval_seconds": round(result["seconds"], 1),
         "eval_command": command,
     }
-    export_checkpoint(checkpoint, args.dest, extra_metrics=metrics, extra_training={"hardware": describe_machine()})
+    export_checkpoint(checkpoint, args.dest, extra_metrics=metrics, extra_training={"evaluated_on": describe_machine()})
     fit_and_judge_prior(args.dest, args.data_dir, prior_settings(args))
     draw_pictures(args.dest, args.docs, args.data_dir)
     print(json.dumps(metrics, indent=2))

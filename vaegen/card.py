@@ -50,10 +50,11 @@ def _training(meta: dict) -> list[str]:
     lines = ["## How it was trained", ""]
     if training.get("command"):
         lines += ["```", training["command"], "```", ""]
-    shape = ("hidden", "decoder_layers") if arch["arch"] == "mlp" else ("hidden", "conv_channels")
+    shape = ("hidden", "decoder_layers") if arch["arch"] == "mlp" else ("hidden", "conv_channels", "conv_blocks")
     lines.append("- architecture: " + ", ".join(f"{k} {arch[k]}" for k in ("arch", *shape) if k in arch))
     lines += [f"- {k}: {training[k]}" for k in TRAINING_KEYS if k in training]
-    lines += [f"- {k.replace('_', ' ')}: {training[k]}" for k in ("wall_time", "hardware") if k in training]
+    lines += [f"- {k.replace('_', ' ')}: {training[k]}" for k in ("wall_time", "trained_on", "hardware", "evaluated_on")
+              if k in training]
     return lines + [""]
 
 

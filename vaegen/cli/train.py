@@ -14,7 +14,8 @@ from vaegen.recipes import default_note
 # With --resume, these options given now override the saved ones (the resume
 # policy in vaegen.training.config decides which may change); an option not
 # given keeps the run's own value. --epochs, not given, is the run's own total.
-OVERRIDABLE = {"arch", "latent_dim", "hidden", "decoder_layers", "image_size", "channels", "dataset", "likelihood",
+OVERRIDABLE = {"arch", "latent_dim", "hidden", "decoder_layers", "conv_channels", "conv_blocks", "image_size",
+               "channels", "dataset", "likelihood",
                "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "iw_estimator", "precision"}
 
 
@@ -94,16 +95,18 @@ def _configs(ctx: click.Context, p: dict):
     from vaegen.training.config import TrainConfig
     from vaegen.training.model import ModelConfig
 
-    settings = recipe(p["dataset"])
+    settings = recipe(p["dataset"], gpu=_on_gpu(p["device"]))
     if p["arch"] is not None and p["arch"] != settings["arch"]:
-        settings["decoder_layers"] = None  # the recipe's depth is for its own arch
+        settings = recipe(p["dataset"])  # a GPU recipe is for its own arch
+    if (p["arch"] or settings["arch"]) != "mlp":
+        settings["decoder_layers"] = None  # the recipes' decoder depth is the mlp's
     p = {**p, **{k: settings[k] for k in settings if p.get(k) is None}}
     size = 28 if p["dataset"] in DATASETS else p["image_size"]
     try:
         likelihood = likelihood_for(p["dataset"], p["binarize"], p["likelihood"])
         model_cfg = ModelConfig(arch=p["arch"], channels=int(p["channels"]), height=size, width=size,
                                 latent_dim=p["latent_dim"], hidden=p["hidden"], decoder_layers=p["decoder_layers"],
-                                likelihood=likelihood)
+                                conv_channels=p["conv_channels"], conv_blocks=p["conv_blocks"], likelihood=likelihood)
     except (ValueError, ArgumentError) as exc:
         raise click.UsageError(str(exc)) from None
     p["binarize"] = likelihood == "bernoulli"
@@ -112,6 +115,17 @@ def _configs(ctx: click.Context, p: dict):
     cfg = TrainConfig(**{key: p[key] for key in keys}, data_dir=str(p["data_dir"]) if p["data_dir"] else None,
                       command=command_line(ctx))
     return cfg, model_cfg
+
+
+def _on_gpu(device: str) -> bool:
+    """Whether the run trains on CUDA (--device cuda, or auto with a GPU torch can see)."""
+    if device == "cuda":
+        return True
+    if device != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _saved_epochs(out: Path, default: int) -> int:
@@ -151,6 +165,12 @@ def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
               help="Width of the dense layers (the mlp's outer layers are twice this). " + default_note("hidden"))
 @click.option("--decoder-layers", type=click.IntRange(min=1), default=None,
               help="Hidden layers of the mlp decoder (the last one 2x --hidden wide). " + default_note("decoder_layers"))
+@click.option("--conv-channels", type=click.IntRange(min=1), default=None,
+              help="conv: channels at half resolution (twice this at quarter resolution). "
+                   + default_note("conv_channels"))
+@click.option("--conv-blocks", type=click.IntRange(min=0), default=None,
+              help="conv: 3x3 convolutions added at each resolution of the encoder and decoder (deeper, slower). "
+                   + default_note("conv_blocks"))
 @click.option("--likelihood", type=click.Choice(["bernoulli", "logistic"]), default=None,
               help="p(x|z): bernoulli, for binarized pixels; logistic, a discretized logistic over the 256 levels "
                    "of each 8-bit value (Salimans et al. 2017). [default: bernoulli for mnist (binarized), "
@@ -203,7 +223,10 @@ def train(**p):
     3 minutes (export and prior fit included) for about 88 nats. MNIST is
     binarized (a Bernoulli likelihood); Fashion-MNIST and image folders are
     modelled in their 256 levels (a discretized logistic), scored in bits/dim.
-    The recipes have not been tuned on a GPU, where they run too.
+    On a GPU, Fashion-MNIST's recipe is the shipped model's: a conv (64
+    channels, one 3x3 block a resolution, 64-d latent), 50 epochs at KL
+    weight 0.05, 1.8 minutes of epochs on one H200. The others run there as
+    they are.
 
     Each epoch writes a checkpoint, metrics.jsonl and a sample grid in the
     run folder; the bundle goes to <out>/model, ready for `vaegen sample`.

@@ -43,6 +43,7 @@ class TrainConfig:
 # The train options that name a model setting (option name -> ModelConfig field):
 # a resume may repeat them but not change them.
 MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", "hidden": "hidden", "decoder_layers": "decoder_layers",
+                 "conv_channels": "conv_channels", "conv_blocks": "conv_blocks",
                  "image_size": "height", "channels": "channels", "likelihood": "likelihood", "binarize": "likelihood"}
 # What every resume takes from this command, given or not: how long and where
 # to run. (`vaegen train --resume` without --epochs puts the run's own total in

@@ -201,6 +201,10 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics:
             typical = sum(len(s) * statistics.median(m.get("seconds", 0.0) for m in s) for s in stages)
             training["wall_time"] += (f" as measured; {typical / 60:.0f} min at each stage's median epoch time "
                                       f"({', '.join(str(len(s)) for s in stages)} epochs)")
+    devices = sorted({m["device"] for m in history if "device" in m})
+    if devices:
+        processes = max(m.get("processes", 1) for m in history)
+        training["trained_on"] = ", ".join(devices) + (f" ({processes} processes)" if processes > 1 else "")
     metrics = {}
     if history:
         last = history[-1]

@@ -38,6 +38,8 @@ class ModelConfig:
     latent_dim: int = 32
     hidden: int = 256  # width of the dense layers (the mlp's outer layers are 2x this)
     conv_channels: int = 32  # conv: channels after the first stride-2 convolution
+    # conv: 3x3 convolutions (stride 1) added at each resolution of the encoder and the decoder; 0: none
+    conv_blocks: int = 0
     # mlp: hidden layers of the decoder, `hidden` wide, the last one 2x; None: MLP_DECODER_LAYERS
     # (the conv's decoder has its own fixed layout and holds 2 here)
     decoder_layers: int | None = None
@@ -54,6 +56,10 @@ class ModelConfig:
             raise ValueError("the decoder needs at least one hidden layer")
         if self.arch != "mlp" and self.decoder_layers != 2:
             raise ValueError("--decoder-layers applies to the mlp arch only")
+        if self.conv_blocks < 0:
+            raise ValueError("--conv-blocks cannot be negative")
+        if self.arch != "conv" and self.conv_blocks:
+            raise ValueError("--conv-blocks applies to the conv arch only")
         if self.arch == "conv" and (self.height % 4 or self.width % 4):
             raise ValueError("the conv arch needs image sides divisible by 4")
 
@@ -91,11 +97,18 @@ def _encoder(cfg: ModelConfig) -> nn.Module:
     flat = 2 * c * (cfg.height // 4) * (cfg.width // 4)
     return nn.Sequential(
         nn.Conv2d(cfg.channels, c, 4, 2, 1), nn.ELU(),  # (B, c, H/2, W/2)
+        *_blocks(c, cfg.conv_blocks),
         nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ELU(),  # (B, 2c, H/4, W/4)
+        *_blocks(2 * c, cfg.conv_blocks),
         nn.Flatten(),
         nn.Linear(flat, h), nn.ELU(),
         nn.Linear(h, 2 * d),
     )
+
+
+def _blocks(channels: int, n: int) -> list[nn.Module]:
+    """n 3x3 convolutions that keep the resolution and the channels, each with its ELU."""
+    return [m for _ in range(n) for m in (nn.Conv2d(channels, channels, 3, 1, 1), nn.ELU())]
 
 
 def _decoder(cfg: ModelConfig) -> nn.Module:
@@ -108,12 +121,20 @@ def _decoder(cfg: ModelConfig) -> nn.Module:
         out = cfg.outputs_per_value
         return nn.Sequential(*layers, nn.Linear(2 * h, out * cfg.pixels),
                              nn.Unflatten(1, (out * cfg.channels, cfg.height, cfg.width)))
+    out = cfg.outputs_per_value * cfg.channels
+    n = cfg.conv_blocks
+    # With blocks, the last upsampling keeps c channels, and 3x3 layers at full
+    # resolution end in a 3x3 output layer; without, it is the output layer.
+    top = ([nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ELU(), *_blocks(c, n - 1), nn.Conv2d(c, out, 3, 1, 1)] if n
+           else [nn.ConvTranspose2d(c, out, 4, 2, 1)])
     return nn.Sequential(
         nn.Linear(d, h), nn.ELU(),
         nn.Linear(h, 2 * c * (cfg.height // 4) * (cfg.width // 4)), nn.ELU(),
         nn.Unflatten(1, (2 * c, cfg.height // 4, cfg.width // 4)),
+        *_blocks(2 * c, n),
         nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ELU(),  # (B, c, H/2, W/2)
-        nn.ConvTranspose2d(c, cfg.outputs_per_value * cfg.channels, 4, 2, 1),  # (B, C or 2C, H, W)
+        *_blocks(c, n),
+        *top,  # (B, C or 2C, H, W)
     )
 
 
