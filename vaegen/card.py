@@ -13,6 +13,7 @@ LIKELIHOODS = {
     "logistic": "a discretized logistic decoder over the 256 levels of each value (Salimans et al. 2017)",
 }
 PER_CLASS_PICTURE = "samples_per_class.png"
+# The rows of a sample-quality table (vaegen.quality.compare_priors), in the order the card shows them.
 ROWS = ("real held-out", "reconstructions", "fitted prior", "fitted prior, per class", "standard prior")
 TRAINING_KEYS = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedule_start", "beta", "kl_warmup",
                  "binarize", "iw_samples", "iw_estimator", "seed")

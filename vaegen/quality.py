@@ -29,6 +29,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vaegen.bundle import read_checked, read_json_object, shipped_model_dir
+from vaegen.card import ROWS
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.runtime import DEFAULT_BATCH, check_io, make_session
 
@@ -96,11 +97,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+# compare_priors' rows, in the order the model card shows them
+REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD = ROWS
+
 def judge_dir(path: str | os.PathLike | None = None, dataset: str = "mnist") -> Path:
     """`path`, else $VAEGEN_JUDGE, else the shipped judge of `dataset` (weights/judges/<dataset>)."""
-    if path is None:
-        path = os.environ.get("VAEGEN_JUDGE") or shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
-    return Path(path).expanduser()
+    given = _given_judge(path)
+    return Path(given).expanduser() if given else shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
+
+
+def _given_judge(path: str | os.PathLike | None) -> str | os.PathLike | None:
+    """The judge folder the caller or $VAEGEN_JUDGE names; None: the dataset's shipped one."""
+    return path if path is not None else os.environ.get("VAEGEN_JUDGE") or None
 
 
 def shipped_judges() -> list[str]:
@@ -115,7 +123,7 @@ def load_judge(path: str | os.PathLike | None = None, *, dataset: str = "mnist",
     judge.json's format and judge.onnx's size and sha256 against it; a
     mismatch is a BundleError and the graph is never run."""
     folder = judge_dir(path, dataset)
-    if path is None and not os.environ.get("VAEGEN_JUDGE") and not (folder / JUDGE_META).is_file():
+    if _given_judge(path) is None and not (folder / JUDGE_META).is_file():
         raise BundleError(f"No judge for {dataset}: vaegen ships judges for {', '.join(shipped_judges()) or 'no dataset'}; "
                           "train one with tools/train_judge.py and pass its folder as the judge.")
     meta_path = folder / JUDGE_META
@@ -272,18 +280,18 @@ def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: 
     labels = None if real_labels is None else np.asarray(real_labels)[:n]
     real = real_images[:n]
     scaled = real.astype(np.float32) / np.float32(255.0) if real.dtype == np.uint8 else real
-    rows = {"real held-out": sample_quality(judge, real, reference, labels=labels),
-            "reconstructions": sample_quality(judge, model.decode(model.encode(scaled)[0]), reference, labels=labels)}
+    rows = {REAL: sample_quality(judge, real, reference, labels=labels),
+            RECONSTRUCTIONS: sample_quality(judge, model.decode(model.encode(scaled)[0]), reference, labels=labels)}
     if model.prior is not None:
-        rows["fitted prior"] = sample_quality(judge, model.sample(n, seed=seed, prior="fitted"), reference)
+        rows[FITTED] = sample_quality(judge, model.sample(n, seed=seed, prior="fitted"), reference)
     known = [c for c in model.classes if c in judge.classes]
     if known and len(known) == len(model.classes) and n >= len(known):
         per = n // len(known)
         asked = np.repeat([judge.classes.index(c) for c in known], per)
         images = model.decode(model.class_latents(per, seed=seed))
-        rows["fitted prior, per class"] = sample_quality(judge, images, reference, labels=asked)
-        rows["fitted prior, per class"]["class_agreement"] = class_agreement(judge, images, asked)
-    rows["standard prior"] = sample_quality(judge, model.sample(n, seed=seed, prior="standard"), reference)
+        rows[PER_CLASS] = sample_quality(judge, images, reference, labels=asked)
+        rows[PER_CLASS]["class_agreement"] = class_agreement(judge, images, asked)
+    rows[STANDARD] = sample_quality(judge, model.sample(n, seed=seed, prior="standard"), reference)
     return rows
 
 
