@@ -77,10 +77,12 @@ $(WEIGHTS_RUN)/stage2.done: $(WEIGHTS_RUN)/stage1.done
 # The shipped Fashion-MNIST model: one seeded stage of a conv VAE (one 3x3 block at each
 # resolution) on the 8-bit images (a discretized logistic), KL weight 0.05 (samples come from the
 # fitted prior), then the same shipping steps. 1.8 min of epochs on one H200 GPU (the recipe
-# `vaegen train --dataset fashion-mnist` takes on a GPU); about 2.4 h on 2 CPU cores (docs/training.md).
+# `vaegen train --dataset fashion-mnist` takes on a GPU). FASHION_DEVICE=cpu trains it on the CPU:
+# about 2.4 h on 2 cores (docs/training.md).
 FASHION_RUN ?= runs/weights-fashion-mnist
+FASHION_DEVICE ?= cuda
 FASHION = --dataset fashion-mnist --arch conv --conv-channels 64 --conv-blocks 1 --hidden 256 --latent-dim 64 \
-	--epochs 50 --lr 1e-3 --beta 0.05 --kl-warmup 5 --seed 0 --no-fit-prior
+	--epochs 50 --lr 1e-3 --beta 0.05 --kl-warmup 5 --seed 0 --device $(FASHION_DEVICE) --no-fit-prior
 weights-fashion-mnist: install $(FASHION_RUN)/train.done
 	$(BIN)/python tools/ship.py bundle $(FASHION_RUN) weights/fashion-mnist --k 100 --limit 1000 --max-codes 30000 --purity 0.9999
 

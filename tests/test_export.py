@@ -76,6 +76,7 @@ def test_the_plain_conv_keeps_its_layer_layout():
     keys = [k for k in VAE(ModelConfig(arch="conv")).state_dict() if k.endswith("weight")]
     assert keys == ["encoder.0.weight", "encoder.2.weight", "encoder.5.weight", "encoder.7.weight",
                     "decoder.0.weight", "decoder.2.weight", "decoder.5.weight", "decoder.7.weight"]
+    assert ModelConfig.from_dict({"arch": "conv", "hidden": 16}).conv_blocks == 0  # a config saved before blocks
     with pytest.raises(ValueError, match="conv arch only"):
         ModelConfig(arch="mlp", conv_blocks=1)
     with pytest.raises(ValueError, match="negative"):

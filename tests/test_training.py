@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ torch = pytest.importorskip("torch")
 from vaegen import data as data_module  # noqa: E402
 from vaegen.cli import cli  # noqa: E402
 from vaegen.errors import TrainingError  # noqa: E402
+from vaegen.recipes import default_note  # noqa: E402
 from vaegen.training import loop  # noqa: E402
 from vaegen.training.checkpoint import load_checkpoint  # noqa: E402
 from vaegen.training.config import TrainConfig  # noqa: E402
@@ -247,7 +249,7 @@ class _Planned(Exception):
     pass
 
 
-def _planned_run(monkeypatch, tmp_path, *args) -> tuple[TrainConfig, ModelConfig]:
+def _planned_run(monkeypatch, tmp_path, *args, out=None) -> tuple[TrainConfig, ModelConfig]:
     """The configs `vaegen train ARGS` would train with (the loop is stopped before it starts)."""
     seen = {}
 
@@ -256,7 +258,7 @@ def _planned_run(monkeypatch, tmp_path, *args) -> tuple[TrainConfig, ModelConfig
         raise _Planned
 
     monkeypatch.setattr(loop, "train", stop)
-    result = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "r"), "--quiet"])
+    result = CliRunner().invoke(cli, ["train", *args, "--out", str(out or tmp_path / "r"), "--quiet"])
     assert isinstance(result.exception, _Planned), result.output
     return seen["cfg"], seen["model"]
 
@@ -273,6 +275,39 @@ def test_fashion_mnist_on_a_gpu_takes_its_gpu_recipe(monkeypatch, tmp_path):
     assert (model.arch, model.decoder_layers, model.latent_dim, cfg.epochs) == ("mlp", 4, 32, 26)
     cfg, model = _planned_run(monkeypatch, tmp_path, "--device", "cuda")  # MNIST has no GPU recipe
     assert (model.arch, model.latent_dim, cfg.epochs, cfg.beta) == ("mlp", 32, 26, 1.0)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", "fashion-mnist", "--device", "cuda", "--arch", "conv")
+    assert (model.conv_blocks, model.latent_dim, cfg.epochs) == (1, 64, 50)
+    # The mlp's own option given alone on a GPU keeps the mlp, as on a CPU.
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", "fashion-mnist", "--device", "cuda",
+                              "--decoder-layers", "3")
+    assert (model.arch, model.decoder_layers, cfg.epochs) == ("mlp", 3, 26)
+    assert "fashion-mnist on a GPU: conv" in default_note("arch")
+
+
+def test_a_gpu_recipe_is_recorded_with_its_device(monkeypatch, tmp_path):
+    """--device auto took the GPU recipe: the recorded command says cuda, so
+    that it makes the same model on a machine where auto means the CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", "fashion-mnist")
+    assert model.arch == "conv" and cfg.command.endswith("--device cuda")
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", "fashion-mnist", "--arch", "mlp")
+    assert model.arch == "mlp" and "--device" not in cfg.command
+
+
+def test_a_resume_builds_the_saved_model_whatever_the_recipe(monkeypatch, tmp_path, tiny_mnist):
+    """--resume takes the run's own arch and shape before it reads the options
+    given: repeating a conv run's --conv-blocks is no error, and the card
+    says what the run trained on."""
+    out = tmp_path / "conv"
+    result = CliRunner().invoke(cli, ["train", "--arch", "conv", "--conv-blocks", "1", "--conv-channels", "4",
+                                      "--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--batch-size", "64",
+                                      "--data-dir", str(tiny_mnist), "--no-fit-prior", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    training = json.loads((out / "model" / "vaegen.json").read_text())["training"]
+    assert training["trained_on"].startswith(f"{os.cpu_count()} CPU cores (")
+    assert f"- trained on: {training['trained_on']}" in (out / "model" / "README.md").read_text()
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--resume", "--conv-blocks", "1", "--epochs", "2", out=out)
+    assert (model.arch, model.conv_blocks, model.conv_channels, model.hidden) == ("conv", 1, 4, 8)
 
 
 def test_a_dataset_too_small_for_its_batch_size_warns_and_still_trains(tmp_path):

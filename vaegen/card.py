@@ -13,8 +13,10 @@ LIKELIHOODS = {
     "logistic": "a discretized logistic decoder over the 256 levels of each value (Salimans et al. 2017)",
 }
 PER_CLASS_PICTURE = "samples_per_class.png"
-# The rows of a sample-quality table (vaegen.quality.compare_priors), in the order the card shows them.
-ROWS = ("real held-out", "reconstructions", "fitted prior", "fitted prior, per class", "standard prior")
+# The rows of a sample-quality table (vaegen.quality.compare_priors), and the order the card shows them in.
+REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD = (
+    "real held-out", "reconstructions", "fitted prior", "fitted prior, per class", "standard prior")
+ROWS = (REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD)
 TRAINING_KEYS = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedule_start", "beta", "kl_warmup",
                  "binarize", "iw_samples", "iw_estimator", "seed")
 

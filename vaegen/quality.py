@@ -29,7 +29,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vaegen.bundle import read_checked, read_json_object, shipped_model_dir
-from vaegen.card import ROWS
+from vaegen.card import FITTED, PER_CLASS, REAL, RECONSTRUCTIONS, STANDARD
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.runtime import DEFAULT_BATCH, check_io, make_session
 
@@ -97,13 +97,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-# compare_priors' rows, in the order the model card shows them
-REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD = ROWS
-
 def judge_dir(path: str | os.PathLike | None = None, dataset: str = "mnist") -> Path:
     """`path`, else $VAEGEN_JUDGE, else the shipped judge of `dataset` (weights/judges/<dataset>)."""
     given = _given_judge(path)
-    return Path(given).expanduser() if given else shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
+    return Path(given).expanduser() if given is not None else shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
 
 
 def _given_judge(path: str | os.PathLike | None) -> str | os.PathLike | None:

@@ -23,8 +23,8 @@ RECIPES: dict[str, dict] = {
 
 
 # On a GPU the conv's convolutions cost little, and it wins by far: the shipped model's recipe, 1.8 min of
-# epochs on one H200 for fitted-prior FD 5.2 and 95.4% class agreement, where the CPU recipe's mlp reached
-# 45.7 and 92.0% (docs/training.md).
+# epochs on one H200, draws at fitted-prior FD 4.06 with 95.4% class agreement (its shipped prior), where
+# the CPU recipe's mlp drew at 45.7 and 92.0% (the prior `vaegen train` fits; docs/training.md).
 GPU_RECIPES: dict[str, dict] = {
     "fashion-mnist": {"arch": "conv", "conv_channels": 64, "conv_blocks": 1, "latent_dim": 64, "epochs": 50,
                       "lr": 1e-3, "beta": 0.05, "kl_warmup": 5.0},

@@ -110,14 +110,21 @@ def describe_machine() -> str:
     """One line naming the CPU this runs on, for model cards and benchmark tables."""
     import platform
 
+    gpu = "CUDA driver present" if cuda_driver_present() else "no GPU"
+    return f"{describe_cpu()}, {gpu}, {platform.system()}, Python {platform.python_version()}"
+
+
+def describe_cpu() -> str:
+    """The CPU's cores and model name, e.g. "2 CPU cores (Intel(R) Xeon(R) Processor)"."""
+    import platform
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    gpu = "CUDA driver present" if cuda_driver_present() else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, {platform.system()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} CPU cores ({cpu})"
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:

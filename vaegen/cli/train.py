@@ -15,8 +15,8 @@ from vaegen.recipes import default_note
 # policy in vaegen.training.config decides which may change); an option not
 # given keeps the run's own value. --epochs, not given, is the run's own total.
 OVERRIDABLE = {"arch", "latent_dim", "hidden", "decoder_layers", "conv_channels", "conv_blocks", "image_size",
-               "channels", "dataset", "likelihood",
-               "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples", "iw_estimator", "precision"}
+               "channels", "dataset", "likelihood", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize",
+               "iw_samples", "iw_estimator", "precision"}
 
 
 class ClickReporter:
@@ -95,9 +95,13 @@ def _configs(ctx: click.Context, p: dict):
     from vaegen.training.config import TrainConfig
     from vaegen.training.model import ModelConfig
 
-    settings = recipe(p["dataset"], gpu=_on_gpu(p["device"]))
-    if p["arch"] is not None and p["arch"] != settings["arch"]:
-        settings = recipe(p["dataset"])  # a GPU recipe is for its own arch
+    on_gpu = _on_gpu(p["device"])
+    settings = recipe(p["dataset"], gpu=on_gpu)
+    # A GPU recipe is for its own arch: another arch, or the mlp's --decoder-layers, takes the CPU recipe.
+    asked = p["arch"] or ("mlp" if p["decoder_layers"] is not None else None)
+    if asked is not None and asked != settings["arch"]:
+        settings = recipe(p["dataset"])
+    gpu_recipe = settings != recipe(p["dataset"])
     if (p["arch"] or settings["arch"]) != "mlp":
         settings["decoder_layers"] = None  # the recipes' decoder depth is the mlp's
     p = {**p, **{k: settings[k] for k in settings if p.get(k) is None}}
@@ -112,31 +116,34 @@ def _configs(ctx: click.Context, p: dict):
     p["binarize"] = likelihood == "bernoulli"
     keys = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "binarize", "iw_samples",
             "iw_estimator", "seed", "device", "precision", "threads")
+    # The command as recorded must make this model anywhere: on a CPU, "auto" would take the CPU recipe.
+    command = command_line(ctx) + (" --device cuda" if gpu_recipe and p["device"] == "auto" else "")
     cfg = TrainConfig(**{key: p[key] for key in keys}, data_dir=str(p["data_dir"]) if p["data_dir"] else None,
-                      command=command_line(ctx))
+                      command=command)
     return cfg, model_cfg
 
 
 def _on_gpu(device: str) -> bool:
     """Whether the run trains on CUDA (--device cuda, or auto with a GPU torch can see)."""
-    if device == "cuda":
-        return True
-    if device != "auto":
-        return False
-    import torch
+    from vaegen.training.distributed import cuda_chosen
 
-    return torch.cuda.is_available()
+    return cuda_chosen(device)
 
 
-def _saved_epochs(out: Path, default: int) -> int:
-    """The total a run in `out` was started for (`--resume` without --epochs
-    finishes it); `default` where there is no checkpoint (train says so)."""
+def _saved_settings(out: Path) -> dict:
+    """The run in `out` as options ({} where there is none; train says so):
+    its total epochs (`--resume` without --epochs finishes it) and its
+    model's shape, so that neither today's recipe nor this machine's device
+    can build another model before the resume check."""
     from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint
     from vaegen.training.config import TrainConfig
 
     if not (out / CHECKPOINT).is_file():
-        return default
-    return TrainConfig.from_dict(load_checkpoint(out / CHECKPOINT)["train_config"]).epochs
+        return {}
+    state = load_checkpoint(out / CHECKPOINT)
+    shape = ("arch", "latent_dim", "hidden", "decoder_layers", "conv_channels", "conv_blocks")
+    return {"epochs": TrainConfig.from_dict(state["train_config"]).epochs,
+            **{k: state["model_config"][k] for k in shape if k in state["model_config"]}}
 
 
 def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
@@ -203,7 +210,7 @@ def _fit_prior(out: Path, bundle: Path, quiet: bool) -> None:
                    "reparameterized one (Tucker et al. 2018), whose signal does not fade as --iw-samples grows.")
 @click.option("--seed", type=int, default=0, help="Random seed (initialisation, shuffling, noise).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              help="auto: CUDA when torch sees a GPU.")
+              help="auto: CUDA when torch sees a GPU. On CUDA, a dataset with a GPU recipe (fashion-mnist) trains it.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
               help="bf16 runs the forward pass in bfloat16 autocast (CUDA only).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch. [default: torch's choice]")
@@ -250,9 +257,9 @@ def train(**p):
     given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     dataset, quiet = p["dataset"], p["quiet"]
     out = p["out"] or Path("runs") / Path(dataset).name
+    if p["resume"]:
+        p = {**p, **{k: v for k, v in _saved_settings(out).items() if p.get(k) is None}}
     cfg, model_cfg = _configs(ctx, p)
-    if p["resume"] and "epochs" not in given:
-        cfg.epochs = _saved_epochs(out, cfg.epochs)
     reporter = ClickReporter(quiet)
     try:
         run_training(cfg, model_cfg, out, resume=p["resume"], overrides=given & OVERRIDABLE, reporter=reporter)

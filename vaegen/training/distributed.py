@@ -34,12 +34,15 @@ class Distributed:
         return self.rank == 0
 
 
+def cuda_chosen(name: str) -> bool:
+    """Whether --device NAME trains on CUDA (auto: when torch sees a GPU)."""
+    return name == "cuda" or (name == "auto" and torch.cuda.is_available())
+
+
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu.")
-    return torch.device(name)
+    return torch.device("cuda" if cuda_chosen(name) else "cpu")
 
 
 def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:

@@ -28,6 +28,7 @@ import torch.distributed as dist
 from vaegen.data import ImageSet, check_image_shape, model_input, split_for_training
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path, check_folder_target
+from vaegen.runtime import describe_cpu
 from vaegen.training.checkpoint import CHECKPOINT, checkpoint_state, load_checkpoint, noise_states, save_checkpoint
 from vaegen.training.config import TrainConfig, check_more_epochs, resumed_config
 from vaegen.training.distributed import (
@@ -220,8 +221,6 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ddp, device = init_distributed(cfg.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed batch shapes: cuDNN times its convolutions once and keeps the fastest
     reporter = (reporter or Reporter()) if ddp.is_main else Reporter()
     if cfg.precision == "bf16" and device.type != "cuda":
         raise TrainingError("--precision bf16 is for CUDA GPUs; use --precision fp32 on the CPU.")
@@ -328,7 +327,7 @@ def _run_epoch(run: Run, epoch: int) -> dict:
         "seconds": seconds,
         "images_per_s": steps * run.batch / seconds,
         "processes": ddp.world,
-        "device": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else run.device.type,
+        "device": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else describe_cpu(),
     }
 
 
