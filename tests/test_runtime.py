@@ -8,14 +8,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from tests.support import no_gpu
 from vaegen import runtime
 from vaegen.api import Model
 from vaegen.bundle import load_bundle
 from vaegen.errors import BundleError, ProviderError
 from vaegen.latent import sample_prior
 from vaegen.runtime import CPU, CUDA, make_session, provider_report, session_options
-
-no_gpu = pytest.mark.skipif(runtime.cuda_driver_present(), reason="this machine has an NVIDIA driver")
 
 
 @pytest.fixture

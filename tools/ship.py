@@ -38,7 +38,7 @@ from vaegen.plot import scatter_map
 from vaegen.prior_fit import fit_bundle_prior, record_prior_quality
 from vaegen.quality import compare_priors, judging_data, load_judge
 from vaegen.runtime import describe_machine
-from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint
+from vaegen.training.checkpoint import CHECKPOINT
 from vaegen.training.export import export_checkpoint
 
 JUDGED = 10_000
@@ -83,7 +83,7 @@ def draw_mnist_pictures(model: Model, docs: Path, data_dir: str | None) -> None:
 def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
     """Samples, a row per class and the map, in docs/ (MNIST's at its top, another dataset's in docs/<dataset>/)."""
     model = Model(load_bundle(bundle_dir), provider="cpu")
-    dataset = model.bundle.meta["dataset"]
+    dataset = model.bundle.dataset
     out = docs if dataset == "mnist" else docs / dataset
     out.mkdir(parents=True, exist_ok=True)
     save_grid(model.sample(64, seed=0), out / "samples.png", nrow=8, scale=2)  # the fitted prior
@@ -103,7 +103,7 @@ def fit_and_judge_prior(dest: Path, data_dir: str | None, settings: dict) -> Non
     `vaegen evaluate --model DEST --samples 10000` judges it."""
     model = Model(load_bundle(dest), provider="cpu")
     fit_bundle_prior(model, None, data_dir, {"class_max_codes": None, **settings})
-    dataset = model.bundle.meta["dataset"]
+    dataset = model.bundle.dataset
     judge = load_judge(dataset=dataset, provider="cpu")
     rows = compare_priors(model, judge, n=JUDGED, seed=0, **judging_data(model, judge, dataset, data_dir))
     record_prior_quality(model, rows, f"vaegen evaluate --model {dest} --samples {JUDGED}")
@@ -113,11 +113,10 @@ def fit_and_judge_prior(dest: Path, data_dir: str | None, settings: dict) -> Non
 
 def ship_bundle(args: argparse.Namespace) -> None:
     checkpoint = args.run / CHECKPOINT
-    dataset = load_checkpoint(checkpoint)["train_config"].get("dataset", "mnist")
     with tempfile.TemporaryDirectory() as tmp:
         model = Model(load_bundle(export_checkpoint(checkpoint, Path(tmp) / "bundle")), provider="cpu")
-        images = evaluation_images(dataset, "test", args.data_dir, model.image_shape, likelihood=model.bundle.likelihood,
-                                   limit=args.limit)
+        images = evaluation_images(model.bundle.dataset, "test", args.data_dir, model.image_shape,
+                                   likelihood=model.bundle.likelihood, limit=args.limit)
         result = evaluate(model, images, k=args.k, seed=0)
     command = f"vaegen evaluate --model {args.dest} --k {args.k}" + (f" --limit {args.limit}" if args.limit else "")
     metrics = {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from vaegen.data import CLASS_NAMES, DATASETS, load_idx_dataset
+from vaegen.data import CLASS_NAMES, DATASETS, binarized_by_default, load_idx_dataset
 from vaegen.errors import VaegenError
 from vaegen.fileio import shown_path
 from vaegen.quality import JUDGE_META, REFERENCE_IMAGES
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("weights/judges") / args.dataset
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
-    binarized = args.dataset == "mnist"  # its VAEs see binary digits; clothes are modelled in grey levels
+    binarized = binarized_by_default(args.dataset)  # its VAEs see binary digits; clothes are modelled in grey levels
 
     def report(epoch, step, steps, loss):
         print(f"epoch {epoch}/{args.epochs} step {step}/{steps} loss {loss:.4f}", file=sys.stderr, flush=True)

@@ -69,6 +69,11 @@ class Bundle:
         return self.meta.get("likelihood", "bernoulli")
 
     @property
+    def dataset(self) -> str:
+        """The dataset the model was trained on (a name, or an image folder's)."""
+        return self.meta.get("dataset") or "mnist"
+
+    @property
     def model_id(self) -> str:
         return self.meta.get("model_id", "")
 
@@ -111,10 +116,12 @@ def shipped_model_dir(name: str = DEFAULT_MODEL, marker: str = META_FILE) -> Pat
     return here.parent / "weights" / name
 
 
-def shipped_models() -> list[str]:
-    """The names of the shipped models (weights/<name> holding a bundle)."""
-    folder = shipped_model_dir().parent
-    return sorted(p.name for p in folder.iterdir() if (p / META_FILE).is_file()) if folder.is_dir() else []
+def shipped_models(kind: str = "", marker: str = META_FILE) -> list[str]:
+    """The names of the shipped models (weights/<name> holding a bundle); or,
+    with `kind` and `marker`, of the folders in weights/<kind> holding that
+    file (the judges: "judges", judge.json)."""
+    folder = shipped_model_dir(f"{kind}/{DEFAULT_MODEL}" if kind else DEFAULT_MODEL, marker).parent
+    return sorted(p.name for p in folder.iterdir() if (p / marker).is_file()) if folder.is_dir() else []
 
 
 def resolve_model_dir(model: str | os.PathLike | None) -> Path:

@@ -165,12 +165,6 @@ def cache_dir(name: str) -> Path:
     return Path("~/.cache/vaegen").expanduser() / name
 
 
-def download_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """Where a missing dataset is downloaded to: `data_dir`, else $VAEGEN_DATA_DIR, else the cache."""
-    given = data_dir or os.environ.get("VAEGEN_DATA_DIR")
-    return Path(given).expanduser() if given else cache_dir(name)
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -290,7 +284,8 @@ def load_idx_dataset(
 
     Each file is taken from the first folder of data_dirs() that holds a
     copy whose content is the published file's; the ones found nowhere are
-    downloaded into download_dir() (unless `download` is False).
+    downloaded into the first of them (`data_dir`, else $VAEGEN_DATA_DIR,
+    else the cache), unless `download` is False.
     """
     if name not in DATASETS:
         raise DataError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
@@ -312,8 +307,7 @@ def load_idx_dataset(
         raise _not_found(dataset, missing, tried, "downloading is off")
     for entry in missing:
         try:
-            found[entry.name] = fetch_idx(dataset, entry, download_dir(name, data_dir), timeout=timeout,
-                                          progress=progress)
+            found[entry.name] = fetch_idx(dataset, entry, tried[0], timeout=timeout, progress=progress)
         except DataError as exc:
             raise _not_found(dataset, missing, tried, f"and the download failed: {exc}") from exc
     images_entry, labels_entry = dataset.files(split)

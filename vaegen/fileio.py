@@ -2,18 +2,15 @@
 the destination folder and is renamed into place only once it is complete.
 
 A reader therefore sees the old file or the new one, never half of one, and
-an interrupted or failed write leaves nothing behind. Standard library only.
+an interrupted or failed write leaves nothing behind. Standard library only;
+what only the folder builds of the export need (shutil, tempfile, ctypes) is
+imported where they run, off every light command's start-up.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
-import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,6 +147,9 @@ def building_folder(dst: Path) -> Iterator[Path]:
     an error it replaces `dst` (an old `dst` is swapped out atomically where
     the system allows it: Linux renameat2), else it is removed. Build folders
     that a killed process left (`.NAME.tmp-*`, older than STALE_BUILD_SECONDS) go first."""
+    import shutil
+    import tempfile
+
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise ArgumentError(f"{dst} exists and is not a folder; choose another output.")
@@ -168,6 +168,9 @@ def building_folder(dst: Path) -> Iterator[Path]:
 
 
 def _remove_stale_builds(dst: Path) -> None:
+    import shutil
+    import time
+
     now = time.time()
     for leftover in dst.parent.glob(f".{dst.name}.tmp-*"):
         try:
@@ -179,6 +182,9 @@ def _remove_stale_builds(dst: Path) -> None:
 
 def _exchange(src: Path, dst: Path) -> bool:
     """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    import ctypes
+    import ctypes.util
+
     libc_name = ctypes.util.find_library("c")
     if not libc_name:
         return False
@@ -191,6 +197,8 @@ def _exchange(src: Path, dst: Path) -> bool:
 
 def _install_folder(tmp: Path, dst: Path) -> None:
     """Move the finished folder `tmp` to `dst`, replacing any old `dst`."""
+    import shutil
+
     if not dst.exists():
         os.replace(tmp, dst)
         return

@@ -177,7 +177,7 @@ def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike
     bundle was trained on, from its vaegen.json) with `model` and fit the map."""
     from vaegen.data import load_for_model
 
-    dataset = dataset or model.bundle.meta.get("dataset") or "mnist"
+    dataset = dataset or model.bundle.dataset
     data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
     if len(data.images[:limit]) < 2:
         raise DataError(f"{dataset} has {len(data.images[:limit])} image(s) in its {split} split; "
@@ -206,25 +206,21 @@ def empty_map(model, note: str, seed: int = 0) -> LatentMap:
                      dataset="", note=note, frame=projection.project(z))
 
 
-def map_record(latent_map: LatentMap) -> tuple[np.ndarray, dict]:
-    """map.npy's record and the facts vaegen.json keeps beside it."""
+def map_record(latent_map: LatentMap) -> tuple[dict[str, np.ndarray], dict]:
+    """map.npy's fields (vaegen.prior.write_record) and the facts vaegen.json keeps beside it."""
     p = latent_map.projection
     arrays = {"mean": np.asarray(p.mean, np.float64), "directions": np.asarray(p.directions, np.float64),
               "basis": np.asarray(p.basis, np.float64), "xy": np.asarray(latent_map.xy, np.float32),
               "labels": np.asarray(latent_map.labels, np.int64)}
-    record = np.zeros((), dtype=[(name, a.dtype, a.shape) for name, a in arrays.items()])
-    for name, a in arrays.items():
-        record[name] = a
     facts = {"file": MAP_FILE, "method": p.method, "axes": list(p.axes), "classes": list(latent_map.classes),
              "dataset": latent_map.dataset, "images": len(latent_map.xy)}
-    return record, facts
+    return arrays, facts
 
 
 def read_map(bundle) -> LatentMap | None:
     """The bundle's own map (map.npy checked against its sha256), or None when it has none."""
-    import io
-
     from vaegen.bundle import read_checked
+    from vaegen.prior import load_record
 
     facts, entry = bundle.meta.get("map"), bundle.meta.get("files", {}).get(MAP_FILE)
     if not isinstance(facts, dict) or not isinstance(entry, dict):
@@ -232,7 +228,7 @@ def read_map(bundle) -> LatentMap | None:
     where = bundle.path / MAP_FILE
     data = read_checked(where, entry if bundle.verify else None, remedy="run `vaegen fit-prior` on the bundle again")
     try:
-        record = np.load(io.BytesIO(data), allow_pickle=False)
+        record = load_record(data)
         fields = {name: np.asarray(record[name]) for name in ("mean", "directions", "basis", "xy", "labels")}
         d = bundle.latent_dim
         if (fields["mean"].shape != (d,) or fields["directions"].shape != (2, d) or fields["basis"].shape != (2, d)

@@ -53,7 +53,12 @@ def prior_arrays(prior: FittedPrior) -> dict[str, np.ndarray]:
 
 def write_prior(path: str | Path, prior: FittedPrior) -> None:
     """Write prior.npy atomically: the arrays as the fields of one record."""
-    arrays = prior_arrays(prior)
+    write_record(path, prior_arrays(prior))
+
+
+def write_record(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write named arrays atomically as the fields of one .npy record (a
+    bundle's prior.npy and map.npy), read back by load_record."""
     record = np.zeros((), dtype=[(name, a.dtype, a.shape) for name, a in arrays.items()])
     for name, a in arrays.items():
         record[name] = a
@@ -66,7 +71,7 @@ def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = N
     sha256). The overall mixture is checked now; the class mixtures when a
     class is first drawn from."""
     try:
-        record = _load_record(data)
+        record = load_record(data)
     except (ValueError, OSError, EOFError) as exc:
         raise BundleError(f"{where} is not a readable prior (a numpy record of plain arrays): {exc}") from exc
     fields = record.dtype.names or ()
@@ -88,7 +93,7 @@ def parse_prior(data: bytes, latent_dim: int, where: str, facts: dict | None = N
     return prior
 
 
-def _load_record(data: bytes) -> np.ndarray:
+def load_record(data: bytes) -> np.ndarray:
     """np.load(..., allow_pickle=False) of a .npy record, without copying its
     bytes: the header is parsed, then the fields are views of `data`."""
     from numpy.lib import format as npy

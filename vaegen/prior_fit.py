@@ -30,7 +30,7 @@ from vaegen.fileio import atomic_path
 from vaegen.latent import FittedPrior, GaussianMixture
 from vaegen.latent_map import MAP_FILE, LatentMap, map_images, map_record
 from vaegen.metrics import ACTIVE_THRESHOLD
-from vaegen.prior import PRIOR_FILE, write_prior
+from vaegen.prior import PRIOR_FILE, write_prior, write_record
 
 CODES = ("means", "draws")
 # The defaults end every `vaegen train`, so they are sized to take a tenth of
@@ -181,8 +181,7 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     out, as in training) and install it in the bundle, with the latent map of
     the held-out images (the test split, or the folder's held-out tenth).
     `settings` are PriorSettings' fields by name; the others keep their defaults."""
-    meta = model.bundle.meta
-    dataset = dataset or meta.get("dataset") or "mnist"
+    dataset = dataset or model.bundle.dataset
     c, h, w = model.image_shape
     data, held_out = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
     data = check_image_shape(data, model.image_shape, dataset)
@@ -197,17 +196,9 @@ def install_map(model, latent_map: LatentMap) -> None:
     """Write map.npy (the held-out images' latent map) into the model's
     bundle and list it, with its facts, in vaegen.json: `vaegen map` and
     `vaegen serve` then need no dataset."""
-    from vaegen.bundle import META_FILE, sha256_file
-
-    bundle_dir = Path(model.bundle.path)
-    record, facts = map_record(latent_map)
-    path = bundle_dir / MAP_FILE
-    with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, record, allow_pickle=False)
-    meta = json.loads((bundle_dir / META_FILE).read_text(encoding="utf-8"))
-    meta["files"][MAP_FILE] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-    meta["map"] = facts
-    _write_meta_and_card(model, meta)
+    arrays, facts = map_record(latent_map)
+    write_record(Path(model.bundle.path) / MAP_FILE, arrays)
+    _list_file(model, MAP_FILE, "map", facts)
 
 
 def install_prior(model, prior: FittedPrior) -> None:
@@ -216,19 +207,27 @@ def install_prior(model, prior: FittedPrior) -> None:
     describe it in the model card. Each file is written atomically; prior.npy
     goes first, so a bundle never lists a prior it lacks."""
     from vaegen.api import save_grid
-    from vaegen.bundle import META_FILE, sha256_file
 
     bundle_dir = Path(model.bundle.path)
-    path = bundle_dir / PRIOR_FILE
-    write_prior(path, prior)
-    meta = json.loads((bundle_dir / META_FILE).read_text(encoding="utf-8"))
-    meta["files"][PRIOR_FILE] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-    meta["prior"] = prior.facts
-    _write_meta_and_card(model, meta)
+    write_prior(bundle_dir / PRIOR_FILE, prior)
+    _list_file(model, PRIOR_FILE, "prior", prior.facts)
     model.forget_prior()  # the pictures are drawn from the file as written, as `vaegen sample` will read it
     save_grid(model.sample(64, seed=0), bundle_dir / "samples.png", nrow=8, scale=2)
     if prior.classes:
         save_grid(model.sample_per_class(10, seed=0), bundle_dir / PER_CLASS_PICTURE, nrow=10, scale=2)
+
+
+def _list_file(model, name: str, key: str, facts: dict) -> None:
+    """List the bundle's file `name` (bytes, sha256) in vaegen.json with its
+    facts under `key`, and write the card anew."""
+    from vaegen.bundle import META_FILE, sha256_file
+
+    bundle_dir = Path(model.bundle.path)
+    path = bundle_dir / name
+    meta = json.loads((bundle_dir / META_FILE).read_text(encoding="utf-8"))
+    meta["files"][name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    meta[key] = facts
+    _write_meta_and_card(model, meta)
 
 
 def record_prior_quality(model, rows: dict[str, dict], command: str) -> None:

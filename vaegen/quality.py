@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from vaegen.bundle import read_checked, read_json_object, shipped_model_dir
+from vaegen.bundle import read_checked, read_json_object, shipped_model_dir, shipped_models
 from vaegen.card import FITTED, PER_CLASS, REAL, RECONSTRUCTIONS, STANDARD
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.runtime import DEFAULT_BATCH, check_io, make_session
@@ -108,12 +108,6 @@ def _given_judge(path: str | os.PathLike | None) -> str | os.PathLike | None:
     return path if path is not None else os.environ.get("VAEGEN_JUDGE") or None
 
 
-def shipped_judges() -> list[str]:
-    """The datasets vaegen ships a judge for."""
-    folder = judge_dir(dataset="mnist").parent
-    return sorted(p.name for p in folder.iterdir() if (p / JUDGE_META).is_file()) if folder.is_dir() else []
-
-
 def load_judge(path: str | os.PathLike | None = None, *, dataset: str = "mnist", provider: str = "auto",
                threads: int | None = None) -> Judge:
     """Load a judge folder (default: the shipped judge of `dataset`), checking
@@ -121,7 +115,8 @@ def load_judge(path: str | os.PathLike | None = None, *, dataset: str = "mnist",
     mismatch is a BundleError and the graph is never run."""
     folder = judge_dir(path, dataset)
     if _given_judge(path) is None and not (folder / JUDGE_META).is_file():
-        raise BundleError(f"No judge for {dataset}: vaegen ships judges for {', '.join(shipped_judges()) or 'no dataset'}; "
+        shipped = ", ".join(shipped_models(JUDGES, JUDGE_META)) or "no dataset"
+        raise BundleError(f"No judge for {dataset}: vaegen ships judges for {shipped}; "
                           "train one with tools/train_judge.py and pass its folder as the judge.")
     meta_path = folder / JUDGE_META
     meta = read_json_object(folder, JUDGE_META, "a judge folder")
@@ -225,7 +220,7 @@ def reference_statistics(judge: Judge, images: np.ndarray) -> dict:
 
 
 def sample_quality(judge: Judge, images: np.ndarray, reference, labels: np.ndarray | None = None,
-                   threshold: float = CONFIDENT) -> dict:
+                   threshold: float = CONFIDENT, by_class: bool = False) -> dict:
     """The quality figures of `images` [N, 1, 28, 28] (generated, in [0, 1] or uint8):
 
     - frechet_distance: frechet_distance() between the Gaussians fitted to
@@ -237,6 +232,8 @@ def sample_quality(judge: Judge, images: np.ndarray, reference, labels: np.ndarr
     - class_shares: the share of images the judge calls each class (argmax),
       a list of 10; a missing class is a mode the model lost.
     - label_agreement (only when `labels` are given): label_agreement().
+    - class_agreement (with `labels` and `by_class`): label_agreement() of
+      each class's images, by class name.
     - count: N.
 
     `reference` is real held-out images [M, 1, 28, 28], or their statistics
@@ -254,7 +251,11 @@ def sample_quality(judge: Judge, images: np.ndarray, reference, labels: np.ndarr
         "class_shares": (np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)).tolist(),
     }
     if labels is not None:
+        labels = np.asarray(labels)
         result["label_agreement"] = label_agreement(probs, labels)
+        if by_class:
+            result["class_agreement"] = {judge.classes[c]: label_agreement(probs[labels == c], labels[labels == c])
+                                         for c in np.unique(labels)}
     return result
 
 
@@ -286,16 +287,9 @@ def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: 
         per = n // len(known)
         asked = np.repeat([judge.classes.index(c) for c in known], per)
         images = model.decode(model.class_latents(per, seed=seed))
-        rows[PER_CLASS] = sample_quality(judge, images, reference, labels=asked)
-        rows[PER_CLASS]["class_agreement"] = class_agreement(judge, images, asked)
+        rows[PER_CLASS] = sample_quality(judge, images, reference, labels=asked, by_class=True)
     rows[STANDARD] = sample_quality(judge, model.sample(n, seed=seed, prior="standard"), reference)
     return rows
-
-
-def class_agreement(judge: Judge, images: np.ndarray, asked: np.ndarray) -> dict[str, float]:
-    """label_agreement() of the images asked for each class, by class name."""
-    calls = judge.predict(images)[0].argmax(axis=1)
-    return {judge.classes[c]: float(np.mean(calls[asked == c] == c)) for c in np.unique(asked)}
 
 
 def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str = "test", progress=None) -> dict:

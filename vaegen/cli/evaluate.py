@@ -76,7 +76,7 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
     from vaegen.metrics import evaluate as run_evaluation
 
     model = options.open_model(model_dir, provider, threads, verbose)
-    dataset = dataset or model.bundle.meta.get("dataset") or "mnist"
+    dataset = dataset or model.bundle.dataset
     if samples is not None:
         return _sample_report(model, dataset, data_dir, split, samples, seed, judge_path, quiet, as_json)
     likelihood = model.bundle.likelihood

@@ -136,18 +136,17 @@ def read_inputs(model, paths, skip_bad: bool):
     Every file is tried first: an unusable one fails the command, naming
     every such file, before anything is written; with --skip-bad each is
     named on stderr and left out."""
-    import os
-
     from vaegen.errors import ImageError
 
     try:
         batch = model.load_images(paths, skip_bad=skip_bad)
     except ImageError as exc:
         usable = len(paths) - len(exc.refused)
-        if skip_bad or not exc.refused or usable < 1 or os.environ.get("VAEGEN_DEBUG"):
+        if skip_bad or not exc.refused or usable < 1:
             raise
-        message = " ".join(str(exc).split())
-        raise click.ClickException(f"{message} Nothing was written; --skip-bad writes the other {usable}.") from None
+        # The group prints it as every vaegen error: one line, exit 1 (a traceback under VAEGEN_DEBUG).
+        raise ImageError(f"{exc} Nothing was written; --skip-bad writes the other {usable}.",
+                         refused=exc.refused, argument=exc.argument) from exc
     for _, why in batch.skipped:
         click.echo(f"Skipped: {why}", err=True)
     return batch

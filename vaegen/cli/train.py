@@ -93,10 +93,10 @@ def _configs(ctx: click.Context, p: dict):
     from vaegen.errors import ArgumentError
     from vaegen.recipes import recipe
     from vaegen.training.config import TrainConfig
+    from vaegen.training.distributed import cuda_chosen
     from vaegen.training.model import ModelConfig
 
-    on_gpu = _on_gpu(p["device"])
-    settings = recipe(p["dataset"], gpu=on_gpu)
+    settings = recipe(p["dataset"], gpu=cuda_chosen(p["device"]))
     # A GPU recipe is for its own arch: another arch, or the mlp's --decoder-layers, takes the CPU recipe.
     asked = p["arch"] or ("mlp" if p["decoder_layers"] is not None else None)
     if asked is not None and asked != settings["arch"]:
@@ -121,13 +121,6 @@ def _configs(ctx: click.Context, p: dict):
     cfg = TrainConfig(**{key: p[key] for key in keys}, data_dir=str(p["data_dir"]) if p["data_dir"] else None,
                       command=command)
     return cfg, model_cfg
-
-
-def _on_gpu(device: str) -> bool:
-    """Whether the run trains on CUDA (--device cuda, or auto with a GPU torch can see)."""
-    from vaegen.training.distributed import cuda_chosen
-
-    return cuda_chosen(device)
 
 
 def _saved_settings(out: Path) -> dict:

@@ -15,6 +15,7 @@ distributed.py. Imports torch and those modules; never the CLI.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -94,6 +95,11 @@ class Run:
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.cfg.epochs
+
+    @functools.cached_property
+    def device_name(self) -> str:
+        """What the run trains on, as each epoch records it: the GPU's name, or the CPU's cores and model."""
+        return torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else describe_cpu()
 
 
 def split_data(cfg: TrainConfig, model_cfg: ModelConfig, progress=None) -> tuple[ImageSet, ImageSet]:
@@ -327,7 +333,7 @@ def _run_epoch(run: Run, epoch: int) -> dict:
         "seconds": seconds,
         "images_per_s": steps * run.batch / seconds,
         "processes": ddp.world,
-        "device": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else describe_cpu(),
+        "device": run.device_name,
     }
 
 
