@@ -53,7 +53,7 @@ def main() -> None:
 
     from ttq_nll import iw_nll, test_images
 
-    from vaegen.data import load_dataset
+    from vaegen.data.load import load_dataset
 
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)

@@ -16,7 +16,7 @@ from pathlib import Path
 from timing import THREADS
 
 from vaegen.api import Model
-from vaegen.bundle import load_bundle
+from vaegen.bundle.read import load_bundle
 
 
 def bench_explorer() -> dict:
@@ -33,8 +33,8 @@ def bench_explorer() -> dict:
 def bench_prior_fit(model_dir: Path, data_dir: str | None) -> dict:
     """The prior fit that ends every `vaegen train`, with its default settings,
     on the shipped model's encoder: encoding the training set, then EM."""
-    from vaegen.data import load_idx_dataset
-    from vaegen.prior_fit import fit_prior
+    from vaegen.data.named import load_idx_dataset
+    from vaegen.latent.fit import fit_prior
 
     train = load_idx_dataset("mnist", "train", data_dir)
     prior = fit_prior(Model(load_bundle(model_dir), provider="cpu", threads=THREADS), train)
@@ -45,8 +45,8 @@ def bench_prior_fit(model_dir: Path, data_dir: str | None) -> dict:
 def bench_evaluate(model_dir: Path, images: int, data_dir: str | None) -> dict:
     """`vaegen evaluate` at k=1000 on the first `images` MNIST test images, and
     the full test set's time at that rate."""
-    from vaegen.data import evaluation_images
-    from vaegen.metrics import evaluate
+    from vaegen.data.load import evaluation_images
+    from vaegen.evaluation.metrics import evaluate
 
     bundle = load_bundle(model_dir)
     x = evaluation_images("mnist", "test", data_dir, (1, 28, 28), likelihood=bundle.likelihood, limit=images)

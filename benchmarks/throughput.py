@@ -16,7 +16,7 @@ import numpy as np
 from timing import THREADS, alternate, median
 
 from vaegen.api import Model
-from vaegen.bundle import load_bundle
+from vaegen.bundle.read import load_bundle
 
 
 def sgemm_gflops() -> float:

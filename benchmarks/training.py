@@ -15,7 +15,7 @@ from pathlib import Path
 
 from timing import THREADS, alternate, median
 
-from vaegen.bundle import load_bundle
+from vaegen.bundle.read import load_bundle
 
 CLASSIC_ROW = "classic MLP 784-400-20"
 DEFAULT_ROW = "vaegen train default (mlp, batch 256)"

@@ -39,7 +39,7 @@ class Clock:
 
 
 def test_images(data_dir: str | None) -> torch.Tensor:
-    from vaegen.data import evaluation_images
+    from vaegen.data.load import evaluation_images
 
     return torch.from_numpy(evaluation_images("mnist", "test", data_dir, (1, 28, 28), limit=IMAGES))
 

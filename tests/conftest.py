@@ -23,8 +23,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.support import draw_digits, fake_mnist, write_idx_folder
-from vaegen import data as data_module
 from vaegen.cli import cli
+from vaegen.data import named as data_module
 
 CLEAN_ENV_MODULES = ("test_cli*.py", "test_hardening.py", "test_output_errors.py")
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from vaegen.data import IDX_UBYTE, IdxDataset, IdxFile, parse_idx, read_idx_bytes
+from vaegen.data.named import IDX_UBYTE, IdxDataset, IdxFile, parse_idx, read_idx_bytes
 from vaegen.runtime import cuda_driver_present
 from vaegen.serve.server import make_server
 

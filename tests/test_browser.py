@@ -15,7 +15,7 @@ import pytest
 import vaegen
 from tests.support import start_server
 from tools.browser import CHROMIUM, launch
-from vaegen.latent_map import encode_map
+from vaegen.latent.map import encode_map
 from vaegen.serve.app import Explorer
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")

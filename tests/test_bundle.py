@@ -16,7 +16,7 @@ from PIL import Image
 
 from tests.support import draw_digits
 from vaegen.api import Model
-from vaegen.bundle import (
+from vaegen.bundle.read import (
     BUNDLE_FORMAT,
     DECODER_FILE,
     ENCODER_FILE,
@@ -241,7 +241,7 @@ def test_shipped_model_dir_is_weights_mnist():
 
 
 def test_without_model_or_env_var_the_shipped_model_is_used(bundle_copy, monkeypatch):
-    from vaegen import bundle as bundle_module
+    from vaegen.bundle import read as bundle_module
 
     monkeypatch.delenv("VAEGEN_MODEL", raising=False)
     monkeypatch.setattr(bundle_module, "shipped_model_dir", lambda name="mnist": bundle_copy)

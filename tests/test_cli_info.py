@@ -42,7 +42,7 @@ def test_info_with_provider_cpu(vaegen):
 
 
 def test_info_says_where_datasets_are_looked_for(vaegen, tmp_path, monkeypatch):
-    from vaegen.data import data_dirs
+    from vaegen.data.named import data_dirs
 
     monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "datasets"))
     text = vaegen("info")

@@ -22,8 +22,9 @@ import pytest
 from PIL import Image
 
 from tests.support import encode_idx, read_idx_file
-from vaegen import data
-from vaegen.data import IdxDataset, IdxFile, load_idx_dataset, load_image_folder
+from vaegen.data import load, named
+from vaegen.data.folders import load_image_folder
+from vaegen.data.named import IdxDataset, IdxFile, load_idx_dataset
 from vaegen.errors import DataError
 
 NAMES = {
@@ -67,7 +68,7 @@ def fake_dataset(arrays: dict[str, np.ndarray], mirrors: tuple[str, ...] = (), n
 @pytest.fixture
 def use_dataset(monkeypatch):
     """Register an IdxDataset under its name for this test only."""
-    return lambda dataset: monkeypatch.setitem(data.DATASETS, dataset.name, dataset)
+    return lambda dataset: monkeypatch.setitem(named.DATASETS, dataset.name, dataset)
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +80,7 @@ def no_machine_data(request, tmp_path, monkeypatch):
         return
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("VAEGEN_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(named, "SYSTEM_DATA_DIR", tmp_path / "system")
 
 
 @pytest.fixture
@@ -157,7 +158,7 @@ def test_idx_round_trip(tmp_path, gz):
 )
 def test_parse_idx_rejects_bad_data(raw, ndim, words):
     with pytest.raises(DataError) as info:
-        data.parse_idx(raw, ndim=ndim, source="bad.idx")
+        named.parse_idx(raw, ndim=ndim, source="bad.idx")
     for word in ["bad.idx", *words]:
         assert word in str(info.value)
 
@@ -245,7 +246,7 @@ def test_data_dir_from_environment(tmp_path, monkeypatch, use_dataset):
     write_idx_files(tmp_path / "env", arrays)
     use_dataset(fake_dataset(arrays))
     monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "env"))
-    assert data.data_dirs("mnist")[:2] == [tmp_path / "env", tmp_path / "env" / "mnist"]
+    assert named.data_dirs("mnist")[:2] == [tmp_path / "env", tmp_path / "env" / "mnist"]
     ds = load_idx_dataset("mnist", "test", None, download=False)
     np.testing.assert_array_equal(ds.labels, arrays["test_labels"])
 
@@ -264,7 +265,7 @@ def test_the_search_order_and_what_not_found_says(tmp_path, monkeypatch, use_dat
     monkeypatch.setenv("VAEGEN_DATA_DIR", str(tmp_path / "env"))
     cache = tmp_path / "home" / ".cache" / "vaegen" / "fashion-mnist"
     system = tmp_path / "system" / "fashion-mnist"
-    assert data.data_dirs("fashion-mnist", tmp_path / "given") == [
+    assert named.data_dirs("fashion-mnist", tmp_path / "given") == [
         tmp_path / "given", tmp_path / "given" / "fashion-mnist", tmp_path / "env", tmp_path / "env" / "fashion-mnist",
         cache, system]
     with pytest.raises(DataError) as info:
@@ -405,7 +406,7 @@ def test_load_image_folder_missing(tmp_path):
 def test_load_dataset_unknown_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match="mnist") as info:
-        data.load_dataset("cifar10")
+        load.load_dataset("cifar10")
     assert "cifar10" in str(info.value)
 
 
@@ -414,13 +415,13 @@ def test_load_dataset_unknown_name(tmp_path, monkeypatch):
 
 def test_binarize():
     images = np.full((4, 1, 28, 28), 128, np.uint8)
-    out = data.binarize(images, seed=0)
+    out = load.binarize(images, seed=0)
     assert out.dtype == np.float32 and out.shape == images.shape
     assert set(np.unique(out).tolist()) == {0.0, 1.0}
-    np.testing.assert_array_equal(out, data.binarize(images, seed=0))
-    assert not np.array_equal(out, data.binarize(images, seed=1))
-    assert np.all(data.binarize(np.full((2, 1, 5, 5), 255, np.uint8), seed=3) == 1.0)
-    assert np.all(data.binarize(np.zeros((2, 1, 5, 5), np.uint8), seed=3) == 0.0)
+    np.testing.assert_array_equal(out, load.binarize(images, seed=0))
+    assert not np.array_equal(out, load.binarize(images, seed=1))
+    assert np.all(load.binarize(np.full((2, 1, 5, 5), 255, np.uint8), seed=3) == 1.0)
+    assert np.all(load.binarize(np.zeros((2, 1, 5, 5), np.uint8), seed=3) == 0.0)
 
 
 # ---------------------------------------------------------------- real MNIST
@@ -448,7 +449,7 @@ def test_real_mnist():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (data.SYSTEM_DATA_DIR / "fashion-mnist").is_dir(),
+@pytest.mark.skipif(not (named.SYSTEM_DATA_DIR / "fashion-mnist").is_dir(),
                     reason="apt-get install dataset-fashion-mnist (CI does)")
 def test_real_fashion_mnist_from_debians_package(tmp_path, monkeypatch):
     """Debian re-gzips Fashion-MNIST: found with no hint (empty HOME, no

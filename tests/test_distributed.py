@@ -16,7 +16,7 @@ from tests.support import draw_digits
 
 torch = pytest.importorskip("torch")
 
-from vaegen.bundle import load_bundle  # noqa: E402
+from vaegen.bundle.read import load_bundle  # noqa: E402
 from vaegen.training.checkpoint import load_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

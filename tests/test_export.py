@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 
 from vaegen import fileio  # noqa: E402
 from vaegen.api import Model  # noqa: E402
-from vaegen.bundle import load_bundle, sha256_file  # noqa: E402
+from vaegen.bundle.read import load_bundle, sha256_file  # noqa: E402
 from vaegen.cli import cli  # noqa: E402
 from vaegen.errors import ExportError  # noqa: E402
 from vaegen.training import export as export_module  # noqa: E402

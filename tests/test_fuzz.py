@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from tests.support import draw_digits, encode_idx, read_idx_file
-from vaegen.data import parse_idx
+from vaegen.data.named import parse_idx
 from vaegen.errors import DataError, ImageError
 from vaegen.images import load_image, prepare_image
 

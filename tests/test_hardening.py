@@ -56,12 +56,12 @@ from tests.support import (
     odd_unicode_name,
     write_idx_folder,
 )
-from vaegen import data as data_module
-from vaegen.bundle import DECODER_FILE, ENCODER_FILE, META_FILE, load_bundle, sha256_file
+from vaegen.bundle.read import DECODER_FILE, ENCODER_FILE, META_FILE, load_bundle, sha256_file
 from vaegen.cli import cli
+from vaegen.data import named as data_module
 from vaegen.errors import ImageError, LatentError
 from vaegen.images import MAX_PIXELS, load_image, prepare_image
-from vaegen.latent_io import load_latents
+from vaegen.latent.codes import load_latents
 from vaegen.runtime import DEFAULT_BATCH
 
 LIGHT = {"sample", "reconstruct", "interpolate", "encode", "decode", "traverse", "info", "evaluate"}

@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from tests.support import default_sigint, draw_digits
-from vaegen.bundle import load_bundle
+from vaegen.bundle.read import load_bundle
 
 torch = pytest.importorskip("torch")
 

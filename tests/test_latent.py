@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vaegen.latent import lerp, manifold_2d, sample_prior, slerp, traversal
+from vaegen.latent.sampling import lerp, manifold_2d, sample_prior, slerp, traversal
 
 
 def test_sample_prior_shape_dtype_and_seed():

@@ -1,4 +1,4 @@
-"""vaegen.latent_map: the projections' maths (PCA, LDA, a 2-D latent as
+"""vaegen.latent.map: the projections' maths (PCA, LDA, a 2-D latent as
 itself), the way back from the map to the latent space, the map a bundle
 carries (map.npy), and `vaegen map`."""
 
@@ -14,7 +14,7 @@ from PIL import Image
 
 from vaegen.cli import cli
 from vaegen.errors import ArgumentError, BundleError
-from vaegen.latent_map import MAP_FILE, empty_map, encode_map, fit_projection, map_bounds, read_map
+from vaegen.latent.map import MAP_FILE, empty_map, encode_map, fit_projection, map_bounds, read_map
 
 
 def elongated(n: int = 600, d: int = 6, seed: int = 0) -> np.ndarray:
@@ -137,12 +137,13 @@ def test_map_bounds_are_square_and_hold_the_points():
 
 def test_encode_map_of_the_tiny_bundle(tiny_bundle):
     import vaegen
+    from vaegen.data.load import load_dataset
 
     model = vaegen.load_model(tiny_bundle)
     m = encode_map(model, limit=100)  # the bundle's own dataset, a folder of four classes (subfolders 0-3)
     assert m.xy.shape == (100, 2) and m.labels.shape == (100,)
     assert m.classes == ["0", "1", "2", "3"] and m.projection.method == "lda" and m.note == ""
-    images = vaegen.data.load_dataset(model.bundle.meta["dataset"], "test").images[:100]
+    images = load_dataset(model.bundle.meta["dataset"], "test").images[:100]
     assert np.allclose(m.projection.project(model.encode(images.astype(np.float32) / 255)[0]), m.xy, atol=1e-5)
 
 

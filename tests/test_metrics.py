@@ -1,4 +1,4 @@
-"""Likelihood metrics (vaegen.metrics): the stable Bernoulli log-likelihood, and
+"""Likelihood metrics (vaegen.evaluation.metrics): the stable Bernoulli log-likelihood, and
 the importance-weighted NLL estimator checked against an exact answer.
 
 The exact answer comes from a VAE small enough to integrate: 2x2 binary
@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from vaegen import metrics
+from vaegen.evaluation import metrics
 
 # ---------------------------------------------------------------- the likelihood
 
@@ -78,7 +78,7 @@ def tiny_exact(tmp_path_factory):
     per-image log p(x) and ELBO computed from the torch model by quadrature."""
     torch = pytest.importorskip("torch", reason="building the tiny model needs the train extra")
     from vaegen.api import Model
-    from vaegen.bundle import load_bundle
+    from vaegen.bundle.read import load_bundle
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 
@@ -147,7 +147,7 @@ def test_importance_weighted_bound_tightens_with_k(tiny_exact):
 def test_evaluate_reports_active_units_and_speed(tmp_path):
     torch = pytest.importorskip("torch")
     from vaegen.api import Model
-    from vaegen.bundle import load_bundle
+    from vaegen.bundle.read import load_bundle
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 
@@ -231,7 +231,7 @@ def tiny_logistic(tmp_path_factory):
     Runtime, and the exact log p(k) of all 256 levels by quadrature over z."""
     torch = pytest.importorskip("torch", reason="building the tiny model needs the train extra")
     from vaegen.api import Model
-    from vaegen.bundle import load_bundle
+    from vaegen.bundle.read import load_bundle
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 

@@ -16,12 +16,12 @@ from PIL import Image
 
 from tests.support import assert_one_line_error
 from vaegen.api import load_model
-from vaegen.bundle import load_bundle
+from vaegen.bundle.read import load_bundle
+from vaegen.bundle.records import PRIOR_FILE, parse_prior, read_prior, write_prior
 from vaegen.cli import cli
 from vaegen.errors import ArgumentError, BundleError
-from vaegen.latent import FittedPrior, GaussianMixture
-from vaegen.prior import PRIOR_FILE, parse_prior, read_prior, write_prior
-from vaegen.quality import judge_dir
+from vaegen.evaluation.judges import judge_dir
+from vaegen.latent.sampling import FittedPrior, GaussianMixture
 
 
 def random_mixture(k: int, d: int, seed: int) -> GaussianMixture:
@@ -120,7 +120,7 @@ def separated_codes(n_per_class: int = 150, d: int = 3, seed: int = 0):
 
 def test_per_class_draws_stay_in_their_class():
     pytest.importorskip("sklearn")
-    from vaegen.prior_fit import fit_mixture
+    from vaegen.latent.fit import fit_mixture
 
     z, labels, centres = separated_codes()
     per_class = [fit_mixture(z[labels == c], 2, "full", seed=0) for c in range(3)]
@@ -136,7 +136,7 @@ def test_per_class_draws_stay_in_their_class():
 
 def test_fitting_is_seeded():
     pytest.importorskip("sklearn")
-    from vaegen.prior_fit import fit_mixture
+    from vaegen.latent.fit import fit_mixture
 
     z, _, _ = separated_codes(seed=1)
     a, b = fit_mixture(z, 4, "full", seed=3), fit_mixture(z, 4, "full", seed=3)
@@ -145,7 +145,7 @@ def test_fitting_is_seeded():
 
 def test_a_diagonal_fit_is_stored_as_full_diagonal_matrices():
     pytest.importorskip("sklearn")
-    from vaegen.prior_fit import fit_mixture
+    from vaegen.latent.fit import fit_mixture
 
     z, _, _ = separated_codes(seed=2)
     mixture = fit_mixture(z, 3, "diag", seed=0)
@@ -285,7 +285,7 @@ def test_sample_prior_options_on_a_bundle_without_a_prior(vaegen, tiny_bundle, t
 
 def test_a_prior_without_classes_refuses_a_label(vaegen, tiny_bundle, tmp_path):
     copy = Path(shutil.copytree(tiny_bundle, tmp_path / "model"))
-    from vaegen.prior_fit import install_prior
+    from vaegen.latent.fit import install_prior
 
     pytest.importorskip("sklearn")
     facts = {"kind": "gaussian_mixture", "components": 2, "class_components": 0, "covariance_type": "full",
@@ -306,7 +306,7 @@ def test_a_tampered_or_missing_prior_is_refused(vaegen, prior_bundle, tmp_path, 
     damage(copy / PRIOR_FILE)
     if fragment == "is":  # a pickled file with the right checksum: refused by np.load, never unpickled
         meta = json.loads((copy / "vaegen.json").read_text())
-        from vaegen.bundle import sha256_file
+        from vaegen.bundle.read import sha256_file
 
         meta["files"][PRIOR_FILE] = {"bytes": (copy / PRIOR_FILE).stat().st_size, "sha256": sha256_file(copy / PRIOR_FILE)}
         (copy / "vaegen.json").write_text(json.dumps(meta))
@@ -372,7 +372,7 @@ def test_evaluate_samples_without_a_judge_for_the_dataset_says_so_in_one_line(va
 
 def test_inactive_dimensions_stay_out_of_em_as_an_independent_gaussian():
     pytest.importorskip("sklearn")
-    from vaegen.prior_fit import fit_mixture
+    from vaegen.latent.fit import fit_mixture
 
     z, _, centres = separated_codes(seed=3)
     rng = np.random.default_rng(0)
@@ -391,7 +391,7 @@ def test_inactive_dimensions_stay_out_of_em_as_an_independent_gaussian():
 
 def test_purity_drops_codes_that_lie_in_another_class():
     pytest.importorskip("sklearn")
-    from vaegen.prior_fit import fit_class_mixtures
+    from vaegen.latent.fit import fit_class_mixtures
 
     rng = np.random.default_rng(0)
     a_centre, b_centre = np.array([10.0, 0, 0]), np.array([-10.0, 0, 0])
@@ -410,9 +410,9 @@ def test_purity_drops_codes_that_lie_in_another_class():
 
 
 def test_the_card_is_written_anew_from_the_metadata_on_a_refit(prior_bundle, tmp_path):
-    """One card writer (vaegen.card): after a refit the card says what
+    """One card writer (vaegen.bundle.card): after a refit the card says what
     vaegen.json says, once, and nothing a hand added."""
-    from vaegen.card import model_card
+    from vaegen.bundle.card import model_card
 
     copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
     card = copy / "README.md"
@@ -440,7 +440,7 @@ def test_fit_prior_purity_is_an_option_and_a_recorded_fact(prior_bundle, tmp_pat
 
 
 def test_malformed_class_mixtures_are_refused_when_a_class_is_drawn(vaegen, prior_bundle, tmp_path):
-    from vaegen.bundle import sha256_file
+    from vaegen.bundle.read import sha256_file
 
     copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
     record = np.load(copy / PRIOR_FILE, allow_pickle=False)

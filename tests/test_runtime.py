@@ -11,9 +11,9 @@ import pytest
 from tests.support import no_gpu
 from vaegen import runtime
 from vaegen.api import Model
-from vaegen.bundle import load_bundle
+from vaegen.bundle.read import load_bundle
 from vaegen.errors import BundleError, ProviderError
-from vaegen.latent import sample_prior
+from vaegen.latent.sampling import sample_prior
 from vaegen.runtime import CPU, CUDA, make_session, provider_report, session_options
 
 
@@ -216,7 +216,7 @@ def test_graph_with_the_wrong_latent_dim_is_refused(tiny_bundle, tmp_path):
 def test_io_binding_path_matches_plain_run(tiny_bundle):
     """The CUDA provider's IO-binding path, exercised here on the CPU provider."""
     from vaegen.api import Model
-    from vaegen.bundle import load_bundle
+    from vaegen.bundle.read import load_bundle
 
     rng = np.random.default_rng(1)
     z = rng.standard_normal((37, 4), dtype=np.float32)
@@ -234,7 +234,7 @@ def test_fp16_export_is_checked_at_its_stated_tolerance(tmp_path):
     import json
 
     from vaegen.api import Model
-    from vaegen.bundle import load_bundle
+    from vaegen.bundle.read import load_bundle
     from vaegen.training.export import FP16_ATOL, export_bundle
     from vaegen.training.model import VAE, ModelConfig
 

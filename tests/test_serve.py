@@ -23,7 +23,7 @@ from click.testing import CliRunner
 import vaegen
 from tests.support import default_sigint, start_server
 from vaegen.cli import cli
-from vaegen.latent_map import encode_map
+from vaegen.latent.map import encode_map
 from vaegen.serve.app import Explorer
 from vaegen.serve.server import MAX_BODY, load_assets, make_server
 
@@ -140,7 +140,7 @@ def test_sample_from_the_prior_and_no_class_without_a_fitted_prior(served):
 
 
 def test_class_picker_draws_from_the_fitted_prior(tiny_bundle):
-    from vaegen import latent
+    from vaegen.latent import sampling as latent
 
     model = vaegen.load_model(tiny_bundle, threads=1)
     classes = ["ring", "bar", "zed", "cross"]

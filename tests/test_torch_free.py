@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.support import blocker_site, draw_digits
-from vaegen.quality import judge_dir
+from vaegen.evaluation.judges import judge_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,7 +115,7 @@ def test_built_wheel_carries_the_shipped_model(tmp_path):
     for name in ("encoder.onnx", "decoder.onnx", "vaegen.json", "README.md"):
         assert f"vaegen/weights/mnist/{name}" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    code = "from vaegen.bundle import load_bundle; print(load_bundle().path)"
+    code = "from vaegen.bundle.read import load_bundle; print(load_bundle().path)"
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
     env.pop("VAEGEN_MODEL", None)
     found = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
@@ -124,6 +124,6 @@ def test_built_wheel_carries_the_shipped_model(tmp_path):
 
 
 def test_the_explorer_imports_without_torch(no_torch_env, tmp_path):
-    code = "import vaegen.serve.server, vaegen.serve.app, vaegen.latent_map, vaegen.plot"
+    code = "import vaegen.serve.server, vaegen.serve.app, vaegen.latent.map, vaegen.plot"
     result = subprocess.run([sys.executable, "-c", code], env=no_torch_env, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -19,8 +19,8 @@ from tests.support import draw_digits
 
 torch = pytest.importorskip("torch")
 
-from vaegen import data as data_module  # noqa: E402
 from vaegen.cli import cli  # noqa: E402
+from vaegen.data import named as data_module  # noqa: E402
 from vaegen.errors import TrainingError  # noqa: E402
 from vaegen.recipes import default_note  # noqa: E402
 from vaegen.training import loop  # noqa: E402
@@ -339,7 +339,7 @@ def test_a_logistic_model_trains_scores_in_bits_and_exports(tmp_path, arch):
     """8-bit data: the decoder gives a location and a log-scale per value; the
     loss falls, the held-out -ELBO is in nats of 8-bit images, and the bundle
     says logistic and outputs loc, log_scale and the picture."""
-    from vaegen.bundle import load_bundle
+    from vaegen.bundle.read import load_bundle
     from vaegen.training.export import export_run
 
     folder = tmp_path / "grey"
@@ -362,7 +362,7 @@ def test_a_logistic_model_trains_scores_in_bits_and_exports(tmp_path, arch):
 
 
 def test_bernoulli_and_8_bit_data_take_their_own_likelihood():
-    from vaegen.data import likelihood_for
+    from vaegen.data.load import likelihood_for
     from vaegen.errors import ArgumentError
 
     assert likelihood_for("mnist") == "bernoulli" and likelihood_for("fashion-mnist") == "logistic"

@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 import vaegen
 from tools.browser import launch
-from vaegen.latent_map import encode_map
+from vaegen.latent.map import encode_map
 from vaegen.serve.app import Explorer
 from vaegen.serve.server import make_server
 

@@ -28,15 +28,16 @@ import numpy as np
 from PIL import Image
 
 from vaegen.api import Model, save_grid
-from vaegen.bundle import load_bundle
-from vaegen.data import evaluation_images, load_idx_dataset
+from vaegen.bundle.read import load_bundle
+from vaegen.data.load import evaluation_images
+from vaegen.data.named import load_idx_dataset
+from vaegen.evaluation.judges import compare_priors, judging_data, load_judge
+from vaegen.evaluation.metrics import evaluate
 from vaegen.images import make_grid, prepare_image, save_gif, save_image, there_and_back
-from vaegen.latent import slerp, traversal
-from vaegen.latent_map import read_map
-from vaegen.metrics import evaluate
+from vaegen.latent.fit import fit_bundle_prior, record_prior_quality
+from vaegen.latent.map import read_map
+from vaegen.latent.sampling import slerp, traversal
 from vaegen.plot import scatter_map
-from vaegen.prior_fit import fit_bundle_prior, record_prior_quality
-from vaegen.quality import compare_priors, judging_data, load_judge
 from vaegen.runtime import describe_machine
 from vaegen.training.checkpoint import CHECKPOINT
 from vaegen.training.export import export_checkpoint

@@ -21,8 +21,8 @@ _LAZY = {
     "Model": "vaegen.api",
     "load_model": "vaegen.api",
     "save_grid": "vaegen.api",
-    "load_bundle": "vaegen.bundle",
-    "Bundle": "vaegen.bundle",
+    "load_bundle": "vaegen.bundle.read",
+    "Bundle": "vaegen.bundle.read",
     "VaegenError": "vaegen.errors",
     "ArgumentError": "vaegen.errors",
     "BundleError": "vaegen.errors",
@@ -37,7 +37,7 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # for type checkers and editors; never run
     from vaegen.api import Model, load_model, save_grid  # noqa: F401
-    from vaegen.bundle import Bundle, load_bundle  # noqa: F401
+    from vaegen.bundle.read import Bundle, load_bundle  # noqa: F401
     from vaegen.errors import (  # noqa: F401
         ArgumentError,
         BundleError,

@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vaegen.bundle import Bundle, load_bundle
+from vaegen.bundle.read import Bundle, load_bundle
 from vaegen.errors import ArgumentError, ImageError
-from vaegen.latent import FittedPrior, lerp, manifold_2d, sample_prior, slerp, traversal
+from vaegen.latent.sampling import FittedPrior, lerp, manifold_2d, sample_prior, slerp, traversal
 from vaegen.runtime import CUDA, DEFAULT_BATCH, OnnxVAE, set_verbose
 
 INTERPOLATIONS = ("slerp", "lerp")
@@ -87,7 +87,7 @@ class Model(OnnxVAE):
         """The bundle's fitted latent prior (read and checked on first use),
         or None when it has none and samples from N(0, I)."""
         if self._prior is _UNREAD:
-            from vaegen.prior import read_prior
+            from vaegen.bundle.records import read_prior
 
             self._prior = read_prior(self.bundle)
         return self._prior

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from vaegen.bundle import DECODER_OUTPUTS, Bundle
+from vaegen.bundle.read import DECODER_OUTPUTS, Bundle
 from vaegen.errors import BundleError, ProviderError
 
 PROVIDERS = ("auto", "cuda", "cpu")

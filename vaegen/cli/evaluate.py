@@ -12,7 +12,7 @@ from vaegen.cli import options
 
 def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, as_json) -> None:
     """--samples: Frechet distance, confident share, inception score and label agreement, per prior."""
-    from vaegen.quality import compare_priors, judging_data, load_judge
+    from vaegen.evaluation.judges import compare_priors, judging_data, load_judge
 
     judge = load_judge(judge_path, dataset=dataset, provider=model.provider, threads=model.threads)
     with options.DataProgress(f"loading {dataset}", quiet) as loading:
@@ -72,8 +72,8 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
         vaegen evaluate --json > metrics.json
         vaegen evaluate --samples 10000
     """
-    from vaegen.data import evaluation_images
-    from vaegen.metrics import evaluate as run_evaluation
+    from vaegen.data.load import evaluation_images
+    from vaegen.evaluation.metrics import evaluate as run_evaluation
 
     model = options.open_model(model_dir, provider, threads, verbose)
     dataset = dataset or model.bundle.dataset

@@ -21,7 +21,7 @@ def info(as_json, model_dir, provider, threads, verbose):
         vaegen info
         vaegen info --model runs/mnist --json
     """
-    from vaegen.data import DATASETS, data_dirs
+    from vaegen.data.named import DATASETS, data_dirs
 
     model = options.open_model(model_dir, provider, threads, verbose)
     data = model.describe()

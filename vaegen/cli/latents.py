@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from vaegen.cli import options
-from vaegen.latent_io import LATENT_SUFFIXES
+from vaegen.latent.codes import LATENT_SUFFIXES
 
 
 @click.command()
@@ -32,7 +32,7 @@ def encode(images, output, as_json, skip_bad, model_dir, provider, threads, verb
     """
     import json
 
-    from vaegen.latent_io import save_latents
+    from vaegen.latent.codes import save_latents
 
     options.check_targets(output, None)
     model = options.open_model(model_dir, provider, threads, verbose)
@@ -69,7 +69,7 @@ def decode(latents, output, out_dir, nrow, scale, as_json, model_dir, provider, 
     import math
 
     from vaegen.images import make_grid, save_each, save_image
-    from vaegen.latent_io import load_latents
+    from vaegen.latent.codes import load_latents
 
     options.check_targets(output, out_dir)
     model = options.open_model(model_dir, provider, threads, verbose)

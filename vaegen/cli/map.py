@@ -42,7 +42,7 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
         vaegen map --projection pca --limit 2000 --json
     """
     from vaegen.images import save_image
-    from vaegen.latent_map import bundle_or_data_map
+    from vaegen.latent.map import bundle_or_data_map
     from vaegen.plot import scatter_map
 
     options.check_targets(output, None)

@@ -263,7 +263,7 @@ def require_sklearn(command: str) -> None:
 
 def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
     """vaegen.prior_fit.fit_bundle_prior with a progress bar for the data; the prior's facts."""
-    from vaegen.prior_fit import fit_bundle_prior
+    from vaegen.latent.fit import fit_bundle_prior
 
     with DataProgress("loading the training set", quiet) as loading:
         return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading).facts

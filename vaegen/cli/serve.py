@@ -40,7 +40,7 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
         vaegen serve --port 8080 --model runs/mnist
     """
     from vaegen.errors import DataError
-    from vaegen.latent_map import bundle_or_data_map, empty_map
+    from vaegen.latent.map import bundle_or_data_map, empty_map
     from vaegen.serve.app import Explorer
     from vaegen.serve.server import LOOPBACK, make_server
 

@@ -89,7 +89,8 @@ def command_line(ctx: click.Context) -> str:
 def _configs(ctx: click.Context, p: dict):
     """TrainConfig and ModelConfig from the parsed options; an option not
     given takes the dataset's recipe (vaegen.recipes)."""
-    from vaegen.data import DATASETS, likelihood_for
+    from vaegen.data.load import likelihood_for
+    from vaegen.data.named import DATASETS
     from vaegen.errors import ArgumentError
     from vaegen.recipes import recipe
     from vaegen.training.config import TrainConfig

@@ -17,7 +17,7 @@ import numpy as np
 
 from vaegen.errors import ArgumentError, ImageError
 from vaegen.fileio import shown_path
-from vaegen.latent_map import LatentMap
+from vaegen.latent.map import LatentMap
 from vaegen.plot import UNLABELLED, class_colors
 
 # A latent or map coordinate beyond this is refused: the prior puts nearly

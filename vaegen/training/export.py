@@ -24,8 +24,8 @@ import onnxruntime as ort
 import torch
 
 from vaegen import __version__
-from vaegen.bundle import BUNDLE_FORMAT, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, META_FILE, sha256_file
-from vaegen.card import model_card
+from vaegen.bundle.card import model_card
+from vaegen.bundle.read import BUNDLE_FORMAT, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, META_FILE, sha256_file
 from vaegen.errors import ExportError, OutputError
 from vaegen.fileio import building_folder, check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint

@@ -43,10 +43,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaegen import __version__
-from vaegen.bundle import sha256_file
+from vaegen.bundle.read import sha256_file
 from vaegen.errors import ArgumentError, ExportError
-from vaegen.fileio import atomic_path, check_folder_target
-from vaegen.quality import (
+from vaegen.evaluation.judges import (
     JUDGE_FILE,
     JUDGE_FORMAT,
     JUDGE_META,
@@ -55,6 +54,7 @@ from vaegen.quality import (
     reference_statistics,
     sample_quality,
 )
+from vaegen.fileio import atomic_path, check_folder_target
 from vaegen.training.export import PARITY_BATCHES, export_graph, model_id, stamp_graph
 
 IMAGE_SHAPE = (1, 28, 28)

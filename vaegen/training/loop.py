@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vaegen.data import ImageSet, check_image_shape, model_input, split_for_training
+from vaegen.data.load import check_image_shape, model_input, split_for_training
+from vaegen.data.sets import ImageSet
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path, check_folder_target
 from vaegen.runtime import describe_cpu

@@ -21,7 +21,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from vaegen.data import EVAL_SEED
+from vaegen.data.load import EVAL_SEED
 from vaegen.training.model import VAE
 
 

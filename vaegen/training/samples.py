@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vaegen.images import make_grid, save_image
-from vaegen.latent import sample_prior
+from vaegen.latent.sampling import sample_prior
 
 SAMPLES = 64
 NROW = 8

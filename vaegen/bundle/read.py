@@ -109,7 +109,7 @@ def shipped_model_dir(name: str = DEFAULT_MODEL, marker: str = META_FILE) -> Pat
     marker judge.json): inside the installed package (a wheel), or in the
     source checkout's weights/ (an editable install). `marker` is the file
     that shows a candidate folder is the real one."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # vaegen/
     for candidate in (here / "weights" / name, here.parent / "weights" / name):
         if (candidate / marker).is_file():
             return candidate

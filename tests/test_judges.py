@@ -1,4 +1,4 @@
-"""vaegen.quality: the Frechet distance against closed forms, the inception
+"""vaegen.evaluation.judges: the Frechet distance against closed forms, the inception
 score's bounds, the confident share and label agreement, the shipped judge
 (loaded, checked, consistent) and, with torch, a tiny judge training run."""
 
@@ -15,7 +15,7 @@ import pytest
 
 from tests.support import blocker_site, draw_digits
 from vaegen.errors import ArgumentError, BundleError
-from vaegen.quality import (
+from vaegen.evaluation.judges import (
     JUDGE_FILE,
     JUDGE_META,
     confident_share,
@@ -228,7 +228,7 @@ def test_judge_json_without_a_checksum_is_refused(judge_copy):
 
 def test_the_judge_runs_without_torch(tmp_path, judge_copy):
     site = blocker_site(tmp_path)
-    code = ("import numpy as np; from vaegen.quality import load_judge; "
+    code = ("import numpy as np; from vaegen.evaluation.judges import load_judge; "
             f"j = load_judge({str(judge_copy)!r}, provider='cpu'); print(j.predict(np.zeros((2, 1, 28, 28)))[1].shape)")
     result = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": f"{site}:{ROOT}", "PATH": ""},
                             capture_output=True, text=True, timeout=60)

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from vaegen.bundle import read_checked, read_json_object, shipped_model_dir, shipped_models
-from vaegen.card import FITTED, PER_CLASS, REAL, RECONSTRUCTIONS, STANDARD
+from vaegen.bundle.card import FITTED, PER_CLASS, REAL, RECONSTRUCTIONS, STANDARD
+from vaegen.bundle.read import read_checked, read_json_object, shipped_model_dir, shipped_models
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.runtime import DEFAULT_BATCH, check_io, make_session
 
@@ -299,7 +299,7 @@ def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str
     dataset, those after the ones it was trained on (judge.json's
     "reference"); for another, the first. What `vaegen evaluate --samples N`
     judges against, and tools/ship.py with it."""
-    from vaegen.data import load_for_model
+    from vaegen.data.load import load_for_model
 
     where = {"start": 0, "count": REFERENCE_IMAGES}
     if judge.meta.get("dataset") == dataset and isinstance(judge.meta.get("reference"), dict):

@@ -29,7 +29,7 @@ import numpy as np
 
 from vaegen.errors import BundleError
 from vaegen.fileio import atomic_path
-from vaegen.latent import FittedPrior, GaussianMixture
+from vaegen.latent.sampling import FittedPrior, GaussianMixture
 
 PRIOR_FILE = "prior.npy"
 REMEDY = "run `vaegen fit-prior` on the bundle again"
@@ -129,7 +129,7 @@ def _class_mixtures(record: np.ndarray, count: int, latent_dim: int, where: str)
 def read_prior(bundle) -> FittedPrior | None:
     """The bundle's fitted prior, checked against vaegen.json's sha256; None
     when the bundle has none (it then samples from N(0, I))."""
-    from vaegen.bundle import META_FILE, read_checked
+    from vaegen.bundle.read import META_FILE, read_checked
 
     entry = bundle.meta.get("files", {}).get(PRIOR_FILE)
     if entry is None:

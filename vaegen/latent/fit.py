@@ -23,14 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegen.card import PER_CLASS_PICTURE, model_card
-from vaegen.data import ImageSet, check_image_shape, model_input, split_for_training
+from vaegen.bundle.card import PER_CLASS_PICTURE, model_card
+from vaegen.bundle.records import PRIOR_FILE, write_prior, write_record
+from vaegen.data.load import check_image_shape, model_input, split_for_training
+from vaegen.data.sets import ImageSet
 from vaegen.errors import TrainingError
+from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
 from vaegen.fileio import atomic_path
-from vaegen.latent import FittedPrior, GaussianMixture
-from vaegen.latent_map import MAP_FILE, LatentMap, map_images, map_record
-from vaegen.metrics import ACTIVE_THRESHOLD
-from vaegen.prior import PRIOR_FILE, write_prior, write_record
+from vaegen.latent.map import MAP_FILE, LatentMap, map_images, map_record
+from vaegen.latent.sampling import FittedPrior, GaussianMixture
 
 CODES = ("means", "draws")
 # The defaults end every `vaegen train`, so they are sized to take a tenth of
@@ -220,7 +221,7 @@ def install_prior(model, prior: FittedPrior) -> None:
 def _list_file(model, name: str, key: str, facts: dict) -> None:
     """List the bundle's file `name` (bytes, sha256) in vaegen.json with its
     facts under `key`, and write the card anew."""
-    from vaegen.bundle import META_FILE, sha256_file
+    from vaegen.bundle.read import META_FILE, sha256_file
 
     bundle_dir = Path(model.bundle.path)
     path = bundle_dir / name
@@ -233,7 +234,7 @@ def _list_file(model, name: str, key: str, facts: dict) -> None:
 def record_prior_quality(model, rows: dict[str, dict], command: str) -> None:
     """Add sample-quality figures (vaegen.quality.compare_priors) to the
     prior's facts in vaegen.json and to the model card."""
-    from vaegen.bundle import META_FILE
+    from vaegen.bundle.read import META_FILE
 
     keep = ("count", "frechet_distance", "confident_share", "inception_score", "label_agreement")
     meta = json.loads((Path(model.bundle.path) / META_FILE).read_text(encoding="utf-8"))
@@ -244,7 +245,7 @@ def record_prior_quality(model, rows: dict[str, dict], command: str) -> None:
 
 def _write_meta_and_card(model, meta: dict) -> None:
     """Write vaegen.json, then the model card anew from it (vaegen.card)."""
-    from vaegen.bundle import META_FILE
+    from vaegen.bundle.read import META_FILE
 
     bundle_dir = Path(model.bundle.path)
     with atomic_path(bundle_dir / META_FILE) as tmp:

@@ -16,17 +16,14 @@ import struct
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vaegen.errors import ArgumentError, DataError
+from vaegen.data.sets import ImageSet, Progress
+from vaegen.errors import DataError
 from vaegen.fileio import atomic_path
-
-# Progress callback: (bytes or items done, total or None).
-Progress = Callable[[int, "int | None"], None]
 
 MAX_IDX_BYTES = 512 * 1024 * 1024  # a gzip bomb stops here, not in memory
 IDX_UBYTE = 0x08  # the type byte of unsigned-byte data, the only type these datasets use
@@ -85,23 +82,6 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"),
 }
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-
-
-@dataclass
-class ImageSet:
-    """Images uint8 [N, C, H, W] and their labels int64 [N] (-1 when unknown);
-    `classes` names each label (empty when the data has none)."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    name: str
-    classes: tuple[str, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.images)
-
 
 # ---------------------------------------------------------------- IDX format
 
@@ -318,149 +298,3 @@ def load_idx_dataset(
     return ImageSet(images=images[:, None, :, :], labels=labels.astype(np.int64), name=name, classes=CLASS_NAMES[name])
 
 
-# ---------------------------------------------------------------- image folders
-
-
-def find_images(folder: str | os.PathLike) -> list[Path]:
-    """PNG/JPEG files under `folder`, recursively, in a stable order."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"Dataset folder {folder} does not exist or is not a folder.")
-    files = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
-    if not files:
-        raise DataError(f"Dataset folder {folder} holds no PNG or JPEG image.")
-    return files
-
-
-def load_image_folder(
-    folder: str | os.PathLike,
-    *,
-    channels: int = 1,
-    size: tuple[int, int] = (28, 28),
-    progress: Progress | None = None,
-) -> ImageSet:
-    """Every PNG/JPEG under `folder`, converted to `channels` and `size` (H, W).
-
-    Labels are the index of each image's first-level subfolder (sorted by
-    name); images directly in `folder` get -1.
-    """
-    from vaegen.images import load_image, resize_to
-
-    folder = Path(folder)
-    files = find_images(folder)
-    classes = sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
-    index = {c: i for i, c in enumerate(classes)}
-    images = np.empty((len(files), channels, *size), dtype=np.uint8)
-    labels = np.full(len(files), -1, dtype=np.int64)
-    for i, path in enumerate(files):
-        images[i] = resize_to(load_image(path), channels=channels, size=size)
-        parts = path.relative_to(folder).parts
-        if len(parts) > 1:
-            labels[i] = index[parts[0]]
-        if progress:
-            progress(i + 1, len(files))
-    return ImageSet(images=images, labels=labels, name=folder.name, classes=tuple(classes))
-
-
-def load_dataset(
-    dataset: str,
-    split: str = "train",
-    data_dir: str | os.PathLike | None = None,
-    *,
-    channels: int = 1,
-    size: tuple[int, int] = (28, 28),
-    progress: Progress | None = None,
-) -> ImageSet:
-    """A named IDX dataset, or a folder of images when `dataset` is a path."""
-    if dataset in DATASETS:
-        return load_idx_dataset(dataset, split, data_dir, progress=progress)
-    path = Path(dataset).expanduser()
-    if path.exists() or os.sep in dataset or dataset.startswith("."):
-        return load_image_folder(path, channels=channels, size=size, progress=progress)
-    raise DataError(
-        f"Unknown dataset {dataset!r}: use mnist, fashion-mnist, or the path of a folder of images."
-    )
-
-
-def split_for_training(dataset: str, data_dir: str | os.PathLike | None = None, *, channels: int = 1,
-                       size: tuple[int, int] = (28, 28), progress: Progress | None = None) -> tuple[ImageSet, ImageSet]:
-    """The training set and the held-out set of a run: MNIST's own train and
-    test splits; an image folder keeps every 10th image apart."""
-    train = load_dataset(dataset, "train", data_dir, channels=channels, size=size, progress=progress)
-    if dataset in DATASETS:
-        return train, load_dataset(dataset, "test", data_dir, channels=channels, size=size, progress=progress)
-    if len(train) < 2:
-        raise DataError(f"{dataset} holds {len(train)} image; training needs at least 2.")
-    held = np.zeros(len(train), dtype=bool)
-    held[::10] = True
-    part = lambda mask: ImageSet(train.images[mask], train.labels[mask], train.name, train.classes)  # noqa: E731
-    return part(~held), part(held)
-
-
-EVAL_SEED = 0  # the one binarization of held-out images that every evaluation of every model sees
-
-
-def binarized_by_default(dataset: str) -> bool:
-    """MNIST is modelled binarized (the VAE literature's benchmark); every
-    other dataset in its 256 grey or colour levels."""
-    return dataset == "mnist"
-
-
-def likelihood_for(dataset: str, binarized: bool | None = None, likelihood: str | None = None) -> str:
-    """The likelihood a model of `dataset` is trained with: bernoulli for
-    binarized pixels, logistic (discretized, 256 levels) for 8-bit values.
-    Either choice implies the other; both given must agree."""
-    if binarized is None:
-        binarized = binarized_by_default(dataset) if likelihood is None else likelihood == "bernoulli"
-    wanted = "bernoulli" if binarized else "logistic"
-    if likelihood is not None and likelihood != wanted:
-        raise ArgumentError(
-            "a Bernoulli models binarized pixels and the logistic 8-bit ones: "
-            f"{'binarized' if binarized else '8-bit'} data takes likelihood {wanted}, not {likelihood}."
-        )
-    return wanted
-
-
-def model_input(images: np.ndarray, likelihood: str, seed: int = EVAL_SEED) -> np.ndarray:
-    """uint8 images as a model of `likelihood` sees them, float32: binarized
-    once with `seed` (bernoulli), or scaled to the levels k/255 (logistic)."""
-    if likelihood == "bernoulli":
-        return binarize(images, seed)
-    return images.astype(np.float32) / np.float32(255.0)
-
-
-def binarize(images: np.ndarray, seed: int) -> np.ndarray:
-    """Stochastic binarization (Burda et al. 2015): each pixel is 1 with
-    probability intensity/255, drawn once from a seeded generator. uint8 -> float32 0/1.
-    """
-    rng = np.random.default_rng(seed)
-    probs = images.astype(np.float32) / 255.0
-    return (rng.random(images.shape, dtype=np.float32) < probs).astype(np.float32)
-
-
-def check_image_shape(data: ImageSet, image_shape: tuple[int, int, int], dataset: str) -> ImageSet:
-    """`data`, when its images have the model's shape (C, H, W); else a DataError."""
-    if data.images.shape[1:] != tuple(image_shape):
-        raise DataError(f"{dataset} images are {data.images.shape[1:]}, the model takes {tuple(image_shape)}.")
-    return data
-
-
-def load_for_model(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
-                   *, progress: Progress | None = None) -> ImageSet:
-    """A split converted to the model's channels and size, its shape checked."""
-    c, h, w = image_shape
-    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=progress)
-    return check_image_shape(data, image_shape, dataset)
-
-
-def evaluation_images(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
-                      *, likelihood: str = "bernoulli", limit: int | None = None,
-                      progress: Progress | None = None) -> np.ndarray:
-    """The held-out images a model is scored on: the first `limit` of the
-    split, checked against the model's image shape, as model_input() gives
-    them (binarized once with EVAL_SEED, so every evaluation sees the same bits)."""
-    data = load_for_model(dataset, split, data_dir, image_shape, progress=progress)
-    images = data.images[:limit] if limit else data.images
-    return model_input(images, likelihood)

@@ -175,7 +175,7 @@ def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike
                progress=None) -> LatentMap:
     """Encode the first `limit` images of `dataset` (default: the one the
     bundle was trained on, from its vaegen.json) with `model` and fit the map."""
-    from vaegen.data import load_for_model
+    from vaegen.data.load import load_for_model
 
     dataset = dataset or model.bundle.dataset
     data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
@@ -219,8 +219,8 @@ def map_record(latent_map: LatentMap) -> tuple[dict[str, np.ndarray], dict]:
 
 def read_map(bundle) -> LatentMap | None:
     """The bundle's own map (map.npy checked against its sha256), or None when it has none."""
-    from vaegen.bundle import read_checked
-    from vaegen.prior import load_record
+    from vaegen.bundle.read import read_checked
+    from vaegen.bundle.records import load_record
 
     facts, entry = bundle.meta.get("map"), bundle.meta.get("files", {}).get(MAP_FILE)
     if not isinstance(facts, dict) or not isinstance(entry, dict):

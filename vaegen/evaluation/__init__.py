@@ -1,0 +1,1 @@
+"""Evaluation: likelihood metrics (metrics) and the sample-quality judges (judges)."""
