@@ -34,6 +34,7 @@ COMMANDS = {
     "map": "vaegen.cli.map",
     "serve": "vaegen.cli.serve",
     "fit-prior": "vaegen.cli.fit_prior",
+    "cache": "vaegen.cli.cache",
 }
 
 
