@@ -410,6 +410,61 @@ def test_load_dataset_unknown_name(tmp_path, monkeypatch):
     assert "cifar10" in str(info.value)
 
 
+# ---------------------------------------------------------------- the held-out rule
+
+
+def numbered_folder(root: Path, n: int = 40) -> Path:
+    """n grey PNGs whose value is their place in sorted order (0, 5, 10, ...)."""
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.new("L", (28, 28), 5 * i).save(root / f"img{i:02d}.png")
+    return root
+
+
+def places(data) -> list[int]:
+    return (data.images[:, 0, 0, 0] // 5).tolist()
+
+
+def test_a_folder_holds_out_every_tenth_image_in_sorted_order(tmp_path):
+    folder = str(numbered_folder(tmp_path / "numbers"))
+    assert places(load.load_dataset(folder, "test")) == [0, 10, 20, 30]
+    assert places(load.load_dataset(folder, "train")) == [i for i in range(40) if i % 10]
+    assert places(load.load_dataset(folder, "all")) == list(range(40))
+    train, held = load.split_for_training(folder)
+    assert places(train) == places(load.load_dataset(folder, "train")) and places(held) == [0, 10, 20, 30]
+    with pytest.raises(DataError, match="Unknown split 'valid'"):
+        load.load_dataset(folder, "valid")
+
+
+def test_the_fingerprint_knows_a_folder_by_its_files_not_its_place(tmp_path):
+    folder = numbered_folder(tmp_path / "numbers")
+    moved = tmp_path / "elsewhere" / "renamed"
+    moved.parent.mkdir()
+    folder.rename(moved)
+    fingerprint = load.dataset_fingerprint(str(moved))
+    assert fingerprint == load.dataset_fingerprint(str(numbered_folder(tmp_path / "numbers")))
+    (moved / "img00.png").write_bytes((moved / "img00.png").read_bytes() + b"\0")  # one file grew
+    assert load.dataset_fingerprint(str(moved)) != fingerprint
+    assert load.dataset_fingerprint("mnist") is None and load.dataset_fingerprint(str(tmp_path / "none")) is None
+
+
+def test_a_model_is_scored_on_its_own_folders_held_out_images_and_on_all_of_another(tmp_path):
+    own = str(numbered_folder(tmp_path / "numbers"))
+    other = str(numbered_folder(tmp_path / "others", n=12))
+    meta = {"dataset": "numbers", "dataset_fingerprint": load.dataset_fingerprint(own)}
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in Path(own).iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    for folder in (own, str(copy)):  # its own folder, found again by content under another name
+        assert load.model_split(folder, "test", meta) == "test" and load.model_split(folder, "train", meta) == "train"
+    assert load.model_split(other, "test", meta) == "all" and load.model_split(other, "train", meta) == "all"
+    assert load.model_split("mnist", "test", meta) == "test"
+    older = {"dataset": "/somewhere/numbers"}  # a bundle without a fingerprint: its folder's name decides
+    assert load.model_split(own, "test", older) == "test" and load.model_split(other, "test", older) == "all"
+    assert load.model_split(own, "test", {"dataset": "mnist"}) == "all"
+
+
 # ---------------------------------------------------------------- binarize
 
 

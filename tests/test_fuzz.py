@@ -1,6 +1,6 @@
 """Fuzzing the two readers that take bytes from users and the network: the
 image reader (vaegen.images.load_image and prepare_image) and the IDX reader
-(vaegen.data.parse_idx and read_idx_file, raw and gzipped).
+(vaegen.data.named.parse_idx and read_idx_file, raw and gzipped).
 
 Inputs start from valid files (PNG in several modes, JPEG, TIFF, WebP, GIF, BMP, IDX, and
 their gzip forms) mutated by flipped, overwritten, inserted and deleted bytes

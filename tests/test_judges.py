@@ -125,6 +125,15 @@ def judge():
     return load_judge(provider="cpu", threads=1)
 
 
+def test_the_judges_reference_and_real_images_follow_the_held_out_rule(judge, tiny_bundle):
+    from vaegen.api import load_model
+    from vaegen.evaluation.judges import judging_data
+
+    model = load_model(tiny_bundle, provider="cpu", threads=1)
+    real = judging_data(model, judge, model.bundle.dataset)  # a folder of 200: train 9/10, held out 1/10
+    assert len(real["reference_images"]) == 180 and len(real["real_images"]) == 20
+
+
 def test_shipped_judge_describes_itself(judge):
     assert judge.classes == [str(d) for d in range(10)]
     assert judge.feature_dim == judge.meta["feature_dim"] == 128

@@ -1,4 +1,4 @@
-"""Latent-space arithmetic (vaegen.latent): prior draws, lerp and slerp paths,
+"""Latent-space arithmetic (vaegen.latent.sampling): prior draws, lerp and slerp paths,
 traversals and the 2-D manifold grid. numpy only."""
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from tests.support import draw_digits
+from vaegen.bundle.records import MAP_FILE, read_map
 from vaegen.cli import cli
 from vaegen.errors import ArgumentError, BundleError
-from vaegen.latent.map import MAP_FILE, empty_map, encode_map, fit_projection, map_bounds, read_map
+from vaegen.latent.map import empty_map, encode_map, fit_projection, map_bounds
 
 
 def elongated(n: int = 600, d: int = 6, seed: int = 0) -> np.ndarray:
@@ -141,7 +143,7 @@ def test_encode_map_of_the_tiny_bundle(tiny_bundle):
 
     model = vaegen.load_model(tiny_bundle)
     m = encode_map(model, limit=100)  # the bundle's own dataset, a folder of four classes (subfolders 0-3)
-    assert m.xy.shape == (100, 2) and m.labels.shape == (100,)
+    assert m.xy.shape == (20, 2) and m.labels.shape == (20,)  # its held-out images: every 10th of 200
     assert m.classes == ["0", "1", "2", "3"] and m.projection.method == "lda" and m.note == ""
     images = load_dataset(model.bundle.meta["dataset"], "test").images[:100]
     assert np.allclose(m.projection.project(model.encode(images.astype(np.float32) / 255)[0]), m.xy, atol=1e-5)
@@ -155,10 +157,10 @@ def test_a_fitted_bundle_carries_the_map_of_its_held_out_images(prior_bundle):
     assert meta["map"]["images"] == 20 and meta["map"]["classes"] == ["0", "1", "2", "3"]  # every 10th of 200
     assert MAP_FILE in meta["files"]
     own = read_map(model.bundle)
-    again = encode_map(model, limit=None)  # a folder: its test split is all of it
+    again = encode_map(model, limit=None)  # its own folder's test split: every 10th image
     assert own.xy.shape == (20, 2) and own.projection.method == "lda"
     assert np.allclose(own.projection.unproject(own.xy), own.projection.unproject(own.xy).astype(np.float32))
-    assert len(again.xy) == 200
+    assert len(again.xy) == 20
 
 
 def test_map_and_serve_need_no_dataset_when_the_bundle_has_a_map(prior_bundle, tmp_path):
@@ -198,9 +200,22 @@ def test_map_command_writes_the_picture(tiny_bundle, tmp_path):
                                       "--size", "300", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["images"] == 200 and report["projection"] == "lda" and report["classes"] == ["0", "1", "2", "3"]
+    assert report["images"] == 20 and report["projection"] == "lda" and report["classes"] == ["0", "1", "2", "3"]
     picture = Image.open(out)
     assert picture.mode == "RGB" and picture.width > 300
+
+
+def test_a_map_from_data_never_shows_the_models_training_images(tiny_bundle, tmp_path):
+    own = json.loads((tiny_bundle / "vaegen.json").read_text())["dataset"]
+    other = tmp_path / "new-digits"
+    other.mkdir()
+    for i, image in enumerate(draw_digits(12, seed=9)[0]):
+        Image.fromarray(image).save(other / f"{i}.png")
+    for folder, count in ((own, 20), (other, 12)):  # its own folder's held-out tenth; all of one it never saw
+        result = CliRunner().invoke(cli, ["map", "--model", str(tiny_bundle), "--dataset", str(folder), "-o",
+                                          str(tmp_path / "m.png"), "--json", "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["images"] == count
 
 
 def test_map_command_pca_and_errors(tiny_bundle, tmp_path):

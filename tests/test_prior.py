@@ -192,6 +192,11 @@ def test_unreadable_or_pickled_prior_bytes_are_refused(data, match):
 # ---------------------------------------------------------------- a bundle with a prior
 
 
+def test_the_prior_is_fitted_on_the_training_split_and_the_map_drawn_from_the_held_out(prior_bundle):
+    meta = json.loads((prior_bundle / "vaegen.json").read_text())
+    assert " of 180 " in meta["prior"]["fitted_on"] and meta["map"]["images"] == 20  # the tiny folder's 200: 9/10, 1/10
+
+
 def test_fit_prior_lists_the_file_and_its_facts(prior_bundle):
     meta = json.loads((prior_bundle / "vaegen.json").read_text())
     assert meta["files"][PRIOR_FILE]["bytes"] == (prior_bundle / PRIOR_FILE).stat().st_size

@@ -83,7 +83,7 @@ def test_info_describes_the_map(served):
     status, info = call(served, "GET", "/api/info")
     assert status == 200
     assert info["latent_dim"] == 4 and info["projection"] == "lda" and info["map_classes"] == ["0", "1", "2", "3"]
-    assert len(info["points"]["x"]) == 200 and len(info["colors"]) == 4
+    assert len(info["points"]["x"]) == 20 and len(info["colors"]) == 4  # the held-out tenth of the tiny folder
     assert sorted(info["sliders"]) == [0, 1, 2, 3]
 
 

@@ -9,22 +9,20 @@ library only: the CLI reads it for --help without importing torch.
 from __future__ import annotations
 
 # MNIST's recipe, and every dataset's unless it has its own: the best NLL per
-# minute measured (88 nats in about 3 minutes).
+# minute measured (docs/training.md, "Time to quality").
 GENERIC = {"arch": "mlp", "latent_dim": 32, "hidden": 256, "decoder_layers": 4, "conv_channels": 32, "conv_blocks": 0,
            "epochs": 26, "batch_size": 256, "lr": 3e-3, "beta": 1.0, "kl_warmup": 2.0}
 
 RECIPES: dict[str, dict] = {
     "mnist": {},
-    # A low KL weight: samples come from the fitted prior, so informative codes cost little there. At 26
-    # epochs, beta 1, 0.3 and 0.1 gave fitted-prior FD 52.9, 49.0 and 45.7 (Fashion-MNIST judge, 10,000
-    # draws) for 3.50, 3.51 and 3.56 bits/dim (docs/training.md).
+    # A low KL weight: samples come from the fitted prior, so informative codes cost little there; the
+    # sharpest samples for a small loss of bits/dim, of the weights measured (docs/training.md).
     "fashion-mnist": {"beta": 0.1},
 }
 
 
-# On a GPU the conv's convolutions cost little, and it wins by far: the shipped model's recipe, 1.8 min of
-# epochs on one H200, draws at fitted-prior FD 4.06 with 95.4% class agreement (its shipped prior), where
-# the CPU recipe's mlp drew at 45.7 and 92.0% (the prior `vaegen train` fits; docs/training.md).
+# On a GPU the conv's convolutions cost little, and it wins by far: the shipped model's recipe
+# (docs/training.md, "Fashion-MNIST: 8-bit images").
 GPU_RECIPES: dict[str, dict] = {
     "fashion-mnist": {"arch": "conv", "conv_channels": 64, "conv_blocks": 1, "latent_dim": 64, "epochs": 50,
                       "lr": 1e-3, "beta": 0.05, "kl_warmup": 5.0},

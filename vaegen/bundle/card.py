@@ -13,7 +13,7 @@ LIKELIHOODS = {
     "logistic": "a discretized logistic decoder over the 256 levels of each value (Salimans et al. 2017)",
 }
 PER_CLASS_PICTURE = "samples_per_class.png"
-# The rows of a sample-quality table (vaegen.quality.compare_priors), and the order the card shows them in.
+# The rows of a sample-quality table (vaegen.evaluation.judges.compare_priors), and the order the card shows them in.
 REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD = (
     "real held-out", "reconstructions", "fitted prior", "fitted prior, per class", "standard prior")
 ROWS = (REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD)

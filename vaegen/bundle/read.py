@@ -1,6 +1,7 @@
 """Find, read and verify a model bundle (the folder that training exports).
 
-A bundle holds encoder.onnx, decoder.onnx and vaegen.json (see DESIGN.md).
+A bundle holds encoder.onnx, decoder.onnx and vaegen.json (README.md,
+"Where data and models live"); its .npy records are read by vaegen.bundle.records.
 Loading checks the format version, the facts the runtime relies on and the
 size of each graph; a graph's sha256 is checked when it is read to be run
 (read_graph), so `vaegen sample` never pays for hashing the encoder it does

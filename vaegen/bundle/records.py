@@ -1,9 +1,11 @@
-"""The fitted prior's file in a bundle (prior.npy): writing it, and reading
-it back checked. numpy and vaegen's torch-free modules only.
+"""A bundle's .npy records, written and read back checked: the fitted prior
+(prior.npy) and the latent map of the held-out images (map.npy). Imports
+numpy, vaegen.bundle.read, vaegen.fileio and vaegen.latent (the map's
+classes inside read_map, so that reading a prior does not import them).
 
-prior.npy is one numpy record (a structured array of one element) whose
+Each file is one numpy record (a structured array of one element) whose
 fields are plain arrays, read with allow_pickle=False (a file holding
-pickled objects is refused, never unpickled):
+pickled objects is refused, never unpickled). prior.npy:
 
     weights [K], means [K, D], scale_tril [K, D, D]      the mixture over all training codes
     classes [C] (unicode)                                 class names, when the data had labels
@@ -16,22 +18,33 @@ float64. One .npy, not an .npz: reading an .npz imports zipfile (and with it
 shutil, bz2 and lzma), about 8 ms of every `vaegen sample`'s start; a record
 is one read, and its class fields are views used only when a class is drawn.
 
-vaegen.json lists it under "files" (sha256, bytes) like the graphs, and its
-facts (components, covariance type, what it was fitted on, fit time) under "prior".
+map.npy: mean [D], directions [2, D], basis [2, D] (the projection, see
+vaegen.latent.map.Projection), xy [N, 2] and labels [N] (the held-out images' points).
+
+vaegen.json lists each under "files" (sha256, bytes) like the graphs, and
+its facts under "prior" (components, covariance type, what it was fitted on,
+fit time) and "map" (method, axes, classes, dataset, images).
 """
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vaegen.bundle.read import META_FILE, read_checked
 from vaegen.errors import BundleError
 from vaegen.fileio import atomic_path
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
 
+if TYPE_CHECKING:  # the map's classes are imported where a map is read
+    from vaegen.latent.map import LatentMap
+
 PRIOR_FILE = "prior.npy"
+MAP_FILE = "map.npy"
+MAP_FIELDS = ("mean", "directions", "basis", "xy", "labels")
 REMEDY = "run `vaegen fit-prior` on the bundle again"
 REQUIRED = ("weights", "means", "scale_tril")
 CLASS_FIELDS = ("class_weights", "class_means", "class_scale_tril")
@@ -126,16 +139,61 @@ def _class_mixtures(record: np.ndarray, count: int, latent_dim: int, where: str)
     return build
 
 
-def read_prior(bundle) -> FittedPrior | None:
-    """The bundle's fitted prior, checked against vaegen.json's sha256; None
-    when the bundle has none (it then samples from N(0, I))."""
-    from vaegen.bundle.read import META_FILE, read_checked
-
-    entry = bundle.meta.get("files", {}).get(PRIOR_FILE)
+def read_listed(bundle, name: str) -> bytes | None:
+    """The bytes of the bundle's file `name`, checked against its entry in
+    vaegen.json (unless the bundle was loaded with verify=False); None when
+    vaegen.json lists no such file."""
+    entry = bundle.meta.get("files", {}).get(name)
     if entry is None:
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-        raise BundleError(f"{bundle.path / META_FILE} is malformed: no sha256 for {PRIOR_FILE}.")
-    data = read_checked(bundle.path / PRIOR_FILE, entry if bundle.verify else None, remedy=REMEDY)
+        raise BundleError(f"{bundle.path / META_FILE} is malformed: no sha256 for {name}.")
+    return read_checked(bundle.path / name, entry if bundle.verify else None, remedy=REMEDY)
+
+
+def read_prior(bundle) -> FittedPrior | None:
+    """The bundle's fitted prior, checked against vaegen.json's sha256; None
+    when the bundle has none (it then samples from N(0, I))."""
+    data = read_listed(bundle, PRIOR_FILE)
+    if data is None:
+        return None
     facts = bundle.meta.get("prior") if isinstance(bundle.meta.get("prior"), dict) else {}
     return parse_prior(data, bundle.latent_dim, str(bundle.path / PRIOR_FILE), facts)
+
+
+def map_record(latent_map: LatentMap) -> tuple[dict[str, np.ndarray], dict]:
+    """map.npy's fields (for write_record) and the facts vaegen.json keeps
+    beside them, from a vaegen.latent.map.LatentMap."""
+    p = latent_map.projection
+    arrays = {"mean": np.asarray(p.mean, np.float64), "directions": np.asarray(p.directions, np.float64),
+              "basis": np.asarray(p.basis, np.float64), "xy": np.asarray(latent_map.xy, np.float32),
+              "labels": np.asarray(latent_map.labels, np.int64)}
+    facts = {"file": MAP_FILE, "method": p.method, "axes": list(p.axes), "classes": list(latent_map.classes),
+             "dataset": latent_map.dataset, "images": len(latent_map.xy)}
+    return arrays, facts
+
+
+def read_map(bundle) -> LatentMap | None:
+    """The bundle's own latent map (a vaegen.latent.map.LatentMap, map.npy
+    checked against its sha256), or None when it has none."""
+    from vaegen.latent.map import LatentMap, Projection
+
+    facts = bundle.meta.get("map")
+    data = read_listed(bundle, MAP_FILE) if isinstance(facts, dict) else None
+    if data is None:
+        return None
+    where = bundle.path / MAP_FILE
+    try:
+        record = load_record(data)
+        fields = {name: np.asarray(record[name]) for name in MAP_FIELDS}
+        d = bundle.latent_dim
+        if (fields["mean"].shape != (d,) or fields["directions"].shape != (2, d) or fields["basis"].shape != (2, d)
+                or fields["xy"].ndim != 2 or fields["xy"].shape[1] != 2 or fields["labels"].shape != (len(fields["xy"]),)):
+            raise ValueError("its arrays do not have the shapes of a map of this model")
+        projection = Projection(fields["mean"], fields["directions"], fields["basis"], str(facts["method"]),
+                                tuple(str(a) for a in facts["axes"]))
+        return LatentMap(xy=fields["xy"].astype(np.float32), labels=fields["labels"].astype(np.int64),
+                         classes=[str(c) for c in facts.get("classes", [])], projection=projection,
+                         dataset=str(facts.get("dataset", "")))
+    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
+        raise BundleError(f"{where} is not a readable latent map: {exc}; {REMEDY}.") from exc

@@ -35,7 +35,9 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
 
 @click.command()
 @options.data_options()
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to score.")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test",
+              help="Which split to score: the held-out images (a named dataset's test split, every 10th image of "
+                   "the model's own folder; a folder it never saw is scored whole), or the training ones.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=1000, help="Importance samples per image.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N images. [default: all]")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
@@ -72,7 +74,7 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
         vaegen evaluate --json > metrics.json
         vaegen evaluate --samples 10000
     """
-    from vaegen.data.load import evaluation_images
+    from vaegen.data.load import evaluation_images, model_split
     from vaegen.evaluation.metrics import evaluate as run_evaluation
 
     model = options.open_model(model_dir, provider, threads, verbose)
@@ -80,6 +82,7 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
     if samples is not None:
         return _sample_report(model, dataset, data_dir, split, samples, seed, judge_path, quiet, as_json)
     likelihood = model.bundle.likelihood
+    split = model_split(dataset, split, model.bundle.meta)  # a folder the model never saw is scored whole
     with options.DataProgress(f"loading {dataset}", quiet) as loading:
         x = evaluation_images(dataset, split, data_dir, model.image_shape, likelihood=likelihood, limit=limit,
                               progress=loading)

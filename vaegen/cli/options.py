@@ -202,7 +202,7 @@ def given_any(*names: str) -> bool:
 
 
 class DataProgress:
-    """vaegen.data's progress callback, (done, total), as one bar per file on
+    """vaegen.data.sets.Progress, the loaders' progress callback, (done, total), as one bar per file on
     stderr: a download in bytes, or an image folder in files."""
 
     def __init__(self, label: str, quiet: bool):
@@ -262,7 +262,7 @@ def require_sklearn(command: str) -> None:
 
 
 def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
-    """vaegen.prior_fit.fit_bundle_prior with a progress bar for the data; the prior's facts."""
+    """vaegen.latent.fit.fit_bundle_prior with a progress bar for the data; the prior's facts."""
     from vaegen.latent.fit import fit_bundle_prior
 
     with DataProgress("loading the training set", quiet) as loading:

@@ -1,4 +1,6 @@
-"""Folders of images as datasets: first-level subfolders are the labels. numpy and vaegen.images."""
+"""Folders of images as datasets: first-level subfolders are the labels; which
+images are held out is vaegen.data.load's rule. Imports numpy, vaegen.data.sets,
+vaegen.errors and (inside load_image_folder) vaegen.images only."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Datasets without torch: MNIST and Fashion-MNIST IDX files (find, download,
-verify, read) and folders of PNG/JPEG images.
+"""Named datasets without torch: MNIST and Fashion-MNIST IDX files (find,
+download, verify, read), each with its own train and test splits.
 
 Images come back as uint8 arrays [N, C, H, W] with int64 labels [N]. Imports
-numpy, the standard library and (for image folders) vaegen.images only.
+numpy, the standard library, vaegen.data.sets, vaegen.errors and vaegen.fileio only.
 """
 
 from __future__ import annotations

@@ -293,11 +293,14 @@ def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: 
 
 
 def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str = "test", progress=None) -> dict:
-    """The real images compare_priors() needs, from `dataset`: the floor's set
-    is the `split` (with labels when every image has one), the reference
-    REFERENCE_IMAGES training images the judge never saw: for the judge's own
-    dataset, those after the ones it was trained on (judge.json's
-    "reference"); for another, the first. What `vaegen evaluate --samples N`
+    """The real images compare_priors() needs, from `dataset`, its splits by
+    the held-out rule (vaegen.data.load): the floor's set is the `split`
+    (with labels when every image has one), the reference REFERENCE_IMAGES
+    training images the judge never saw: for the judge's own dataset, those
+    after the ones it was trained on (judge.json's "reference"); for another,
+    the first. The two sets never share an image, so the floor is not flattered,
+    and the test split is one the model never saw (its own folder's held-out
+    tenth, or any of a folder it never saw). What `vaegen evaluate --samples N`
     judges against, and tools/ship.py with it."""
     from vaegen.data.load import load_for_model
 

@@ -5,7 +5,7 @@ latent units. The likelihood is the bundle's: a Bernoulli per binarized pixel,
 or the discretized logistic over 256 levels per 8-bit value (the same
 formula as vaegen.training.objective, in numpy).
 
-numpy only; the log-sum-exp is taken in float64.
+Imports numpy and vaegen.runtime (the graphs) only; the log-sum-exp is taken in float64.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def logmeanexp(a: np.ndarray) -> float:
 def evaluate(model: OnnxVAE, images: np.ndarray, *, k: int = 1000, seed: int = 0,
              progress: Callable[[int], None] | None = None) -> dict:
     """Evaluate images [N, C, H, W] as the bundle's likelihood models them
-    (vaegen.data.model_input: float32 0/1, or levels k/255): nats per image,
+    (model_input: float32 0/1, or levels k/255): nats per image,
     and the NLL in bits per dimension (nll / (C H W ln 2))."""
     n = len(images)
     start = time.perf_counter()

@@ -9,6 +9,10 @@ Autoencoders", ex-post density estimation) and of pythae's
 GaussianMixtureSampler; with labels, one mixture per class gives
 class-conditional generation from an unconditional model.
 
+The prior is fitted on the training split and the map drawn from the
+held-out split, by the one held-out rule (vaegen.data.load). The choices
+below were measured on the shipped models: docs/samples.md.
+
 Runs the encoder through ONNX Runtime (vaegen.api) and fits with
 scikit-learn's GaussianMixture (imported inside fit_mixture); imports no
 torch, so `vaegen fit-prior` works on any bundle where scikit-learn is installed.
@@ -24,24 +28,22 @@ from pathlib import Path
 import numpy as np
 
 from vaegen.bundle.card import PER_CLASS_PICTURE, model_card
-from vaegen.bundle.records import PRIOR_FILE, write_prior, write_record
+from vaegen.bundle.records import MAP_FILE, PRIOR_FILE, map_record, write_prior, write_record
 from vaegen.data.load import check_image_shape, model_input, split_for_training
 from vaegen.data.sets import ImageSet
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
 from vaegen.fileio import atomic_path
-from vaegen.latent.map import MAP_FILE, LatentMap, map_images, map_record
+from vaegen.latent.map import LatentMap, map_images
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
 
 CODES = ("means", "draws")
-# The defaults end every `vaegen train`, so they are sized to take a tenth of
-# the default run or less (README, "Sharp samples"); the shipped model's
-# prior is fitted larger (50 and 10 components on every code: tools/ship.py).
+# The defaults end every `vaegen train`, so they are sized to take a small share of it; the shipped
+# models' priors are fitted larger by tools/ship.py (100 and 10 components; docs/samples.md).
 COMPONENTS, CLASS_COMPONENTS = 20, 5
 MAX_CODES, CLASS_MAX_CODES = 10_000, 2_000
-# Class mixtures are refitted without the codes their own class explains with p < PURITY. On the
-# default run's model (10,000 draws judged), 0.9 over 1,000 codes a class gave label agreement 96.4%;
-# 0.99 over 2,000, 97.6% at a lower FD (6.2 against 7.0), in about the same time (README: Sharp samples).
+# Class mixtures are refitted without the codes their own class explains with p < PURITY: the value
+# that gave the best label agreement at the same cost (docs/samples.md, "The default purity").
 PURITY = 0.99
 COVARIANCES = ("full", "diag")
 
@@ -49,7 +51,7 @@ COVARIANCES = ("full", "diag")
 def encode_codes(model, images: np.ndarray, *, codes: str, seed: int) -> np.ndarray:
     """The training set's latent codes: the posterior means mu(x), or one
     draw z ~ q(z|x) per image; the images as the model learned on them
-    (binarized once, seeded, for a Bernoulli model: vaegen.data.model_input)."""
+    (binarized once, seeded, for a Bernoulli model: model_input)."""
     x = model_input(images, model.bundle.likelihood, seed=seed)
     mu, logvar = model.encode(x)
     if codes == "means":
@@ -66,8 +68,8 @@ def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
     ACTIVE_THRESHOLD over the data, Burda et al.'s inactive unit) carries no
     structure: it joins each component as an independent Gaussian with its
     own mean and variance, and EM runs on the rest. EM's cost grows with the
-    square of the dimension, so on the shipped 64-d model (28 active units)
-    this fits about 5x faster, to the same density on the active block.
+    square of the dimension, so this fits faster, to the same density on the
+    active block (docs/samples.md).
     A diagonal fit is kept as diagonal Cholesky factors, so every mixture has one form.
     """
     from sklearn.mixture import GaussianMixture as SkMixture
@@ -81,9 +83,8 @@ def fit_mixture(z: np.ndarray, components: int, covariance_type: str, seed: int,
     components = max(1, min(components, len(z) // 2))
     gm = SkMixture(n_components=components, covariance_type=covariance_type, reg_covar=1e-4, max_iter=max_iter,
                    init_params="k-means++", random_state=seed)
-    # One BLAS thread: EM's products are small (codes x D x D per component),
-    # and OpenBLAS's threads spin against any other busy thread. Measured on
-    # 2 cores beside a training run: 170 ms an iteration on one thread, 3.4 s on two.
+    # One BLAS thread: EM's products are small (codes x D x D per component), and
+    # OpenBLAS's threads spin against any other busy thread (docs/samples.md).
     with threadpool_limits(limits=1, user_api="blas"):
         gm.fit(z[:, active])
     covariances = gm.covariances_ if covariance_type == "full" else np.stack([np.diag(c) for c in gm.covariances_])
@@ -177,10 +178,10 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
 
 def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings: dict | None = None,
                      progress=None) -> FittedPrior:
-    """Fit a bundle's prior on its training set (the bundle's own dataset
-    unless `dataset` says otherwise; an image folder's held-out tenth stays
-    out, as in training) and install it in the bundle, with the latent map of
-    the held-out images (the test split, or the folder's held-out tenth).
+    """Fit a bundle's prior on the training split of its dataset (the
+    bundle's own unless `dataset` says otherwise) and install it in the
+    bundle, with the latent map of the held-out split (the test split, or an
+    image folder's held-out tenth): vaegen.data.load.split_for_training, as in training.
     `settings` are PriorSettings' fields by name; the others keep their defaults."""
     dataset = dataset or model.bundle.dataset
     c, h, w = model.image_shape

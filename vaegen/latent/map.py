@@ -10,14 +10,12 @@ and the ten digits piled on one another), else along its principal
 components. numpy only: an SVD, a Cholesky factor, an eigendecomposition.
 
 A bundle carries the map of its held-out images (map.npy, written when its
-prior is fitted: the projection, the 2-D points and their labels), so `vaegen
-map` and `vaegen serve` need no dataset. map.npy is one numpy record of plain
-arrays (mean [D], directions [2, D], basis [2, D], xy [N, 2], labels [N]),
-read with allow_pickle=False; its facts (method, axes, classes, dataset) are
-in vaegen.json under "map", and it is listed with its sha256 under "files".
+prior is fitted), so `vaegen map` and `vaegen serve` need no dataset; the
+file's format, read and written, is in vaegen.bundle.records.
 
 Used by `vaegen map` and `vaegen serve`. Imports numpy and vaegen's
-torch-free modules (vaegen.data for the images) only.
+torch-free modules (vaegen.data for the images, vaegen.bundle.records for
+the bundle's map, both inside the functions that need them) only.
 """
 
 from __future__ import annotations
@@ -27,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vaegen.errors import ArgumentError, BundleError, DataError
+from vaegen.errors import ArgumentError, DataError
 
-MAP_FILE = "map.npy"
 MAP_IMAGES = 5000  # held-out images on a bundle's map
 
 PROJECTIONS = ("auto", "pca", "lda")
@@ -173,11 +170,14 @@ class LatentMap:
 def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike | None = None,
                split: str = "test", limit: int | None = MAP_IMAGES, method: str = "auto",
                progress=None) -> LatentMap:
-    """Encode the first `limit` images of `dataset` (default: the one the
-    bundle was trained on, from its vaegen.json) with `model` and fit the map."""
-    from vaegen.data.load import load_for_model
+    """Encode the first `limit` images of `dataset`'s `split` (default: the
+    dataset the bundle was trained on, from its vaegen.json; a folder the
+    model never saw is mapped whole: vaegen.data.load.model_split) with
+    `model` and fit the map."""
+    from vaegen.data.load import load_for_model, model_split
 
     dataset = dataset or model.bundle.dataset
+    split = model_split(dataset, split, model.bundle.meta)
     data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
     if len(data.images[:limit]) < 2:
         raise DataError(f"{dataset} has {len(data.images[:limit])} image(s) in its {split} split; "
@@ -186,7 +186,7 @@ def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike
 
 
 def map_images(model, data, *, limit: int | None = MAP_IMAGES, method: str = "auto", dataset: str = "") -> LatentMap:
-    """The map of the first `limit` images of an ImageSet (vaegen.data), encoded by `model`."""
+    """The map of the first `limit` images of an ImageSet (vaegen.data.sets), encoded by `model`."""
     images, labels = data.images[:limit], data.labels[:limit]
     mu, _ = model.encode(images.astype(np.float32) / 255.0)
     projection = fit_projection(mu, labels, method)
@@ -206,49 +206,14 @@ def empty_map(model, note: str, seed: int = 0) -> LatentMap:
                      dataset="", note=note, frame=projection.project(z))
 
 
-def map_record(latent_map: LatentMap) -> tuple[dict[str, np.ndarray], dict]:
-    """map.npy's fields (vaegen.prior.write_record) and the facts vaegen.json keeps beside it."""
-    p = latent_map.projection
-    arrays = {"mean": np.asarray(p.mean, np.float64), "directions": np.asarray(p.directions, np.float64),
-              "basis": np.asarray(p.basis, np.float64), "xy": np.asarray(latent_map.xy, np.float32),
-              "labels": np.asarray(latent_map.labels, np.int64)}
-    facts = {"file": MAP_FILE, "method": p.method, "axes": list(p.axes), "classes": list(latent_map.classes),
-             "dataset": latent_map.dataset, "images": len(latent_map.xy)}
-    return arrays, facts
-
-
-def read_map(bundle) -> LatentMap | None:
-    """The bundle's own map (map.npy checked against its sha256), or None when it has none."""
-    from vaegen.bundle.read import read_checked
-    from vaegen.bundle.records import load_record
-
-    facts, entry = bundle.meta.get("map"), bundle.meta.get("files", {}).get(MAP_FILE)
-    if not isinstance(facts, dict) or not isinstance(entry, dict):
-        return None
-    where = bundle.path / MAP_FILE
-    data = read_checked(where, entry if bundle.verify else None, remedy="run `vaegen fit-prior` on the bundle again")
-    try:
-        record = load_record(data)
-        fields = {name: np.asarray(record[name]) for name in ("mean", "directions", "basis", "xy", "labels")}
-        d = bundle.latent_dim
-        if (fields["mean"].shape != (d,) or fields["directions"].shape != (2, d) or fields["basis"].shape != (2, d)
-                or fields["xy"].ndim != 2 or fields["xy"].shape[1] != 2 or fields["labels"].shape != (len(fields["xy"]),)):
-            raise ValueError("its arrays do not have the shapes of a map of this model")
-        projection = Projection(fields["mean"], fields["directions"], fields["basis"], str(facts["method"]),
-                                tuple(str(a) for a in facts["axes"]))
-        return LatentMap(xy=fields["xy"].astype(np.float32), labels=fields["labels"].astype(np.int64),
-                         classes=[str(c) for c in facts.get("classes", [])], projection=projection,
-                         dataset=str(facts.get("dataset", "")))
-    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
-        raise BundleError(f"{where} is not a readable latent map: {exc}; run `vaegen fit-prior` on the bundle again.") from exc
-
-
 def bundle_or_data_map(model, dataset: str | None, *, from_data: bool, data_dir=None, split: str = "test",
                        limit: int | None = MAP_IMAGES, method: str = "auto", progress=None) -> LatentMap:
     """The map `vaegen map` and `vaegen serve` show: the bundle's own, unless
     `from_data` (the user asked for other images) or the bundle has none;
     then the images of `dataset`, encoded now."""
     if not from_data:
+        from vaegen.bundle.records import read_map
+
         own = read_map(model.bundle)
         if own is not None:
             return own

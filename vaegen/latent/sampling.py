@@ -66,7 +66,7 @@ class GaussianMixture:
     """A Gaussian mixture over latents, for sampling and density: weights
     [K] (summing to 1), means [K, D], and each covariance by its lower
     Cholesky factor scale_tril [K, D, D] (covariance = L L^T). Fitted by
-    vaegen.prior_fit; sampled here with numpy alone. Keeping L, not the
+    vaegen.latent.fit; sampled here with numpy alone. Keeping L, not the
     covariance, saves a factorisation at every start of `vaegen sample`."""
 
     def __init__(self, weights: np.ndarray, means: np.ndarray, scale_tril: np.ndarray):

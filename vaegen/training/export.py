@@ -26,6 +26,7 @@ import torch
 from vaegen import __version__
 from vaegen.bundle.card import model_card
 from vaegen.bundle.read import BUNDLE_FORMAT, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, META_FILE, sha256_file
+from vaegen.data.load import dataset_fingerprint
 from vaegen.errors import ExportError, OutputError
 from vaegen.fileio import building_folder, check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
@@ -141,6 +142,8 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
         "likelihood": model.cfg.likelihood,
         "preprocessing": preprocessing,
         "dataset": dataset,
+        # Knows the training folder again wherever it lies, so it is never scored as held-out (vaegen.data.load).
+        "dataset_fingerprint": dataset_fingerprint(dataset),
         "architecture": model.cfg.to_dict(),
         "training": training or {},
         "metrics": metrics or {},

@@ -1,5 +1,5 @@
 """The judge: a small classifier per dataset that scores generated images,
-trained here in torch and exported to ONNX for vaegen.quality (which runs it
+trained here in torch and exported to ONNX for vaegen.evaluation.judges (which runs it
 without torch). The command that trains one is tools/train_judge.py.
 
 The network is two 3x3 convolutions (32 and 64 channels, each followed by
@@ -176,7 +176,7 @@ def export_judge(model: JudgeNet, dst: str | Path, *, dataset: str, classes: lis
     (the training images after the first `training["train_images"]`, the
     reference every figure is measured against) and "reference_start" (the
     index of the first of them in the training split). The floor is
-    vaegen.quality.sample_quality of the test images against the reference:
+    vaegen.evaluation.judges.sample_quality of the test images against the reference:
     what real data scores, which a generator can hope to match, not beat."""
     dst = check_folder_target(dst, "Judge folder")
     dst.mkdir(parents=True, exist_ok=True)
@@ -228,7 +228,7 @@ def judge_card(facts: dict) -> str:
     lines = [
         f"# vaegen judge: a {dataset} classifier for sample quality",
         "",
-        "A small convolutional classifier that `vaegen.quality` runs (ONNX Runtime, no torch) to score "
+        "A small convolutional classifier that `vaegen.evaluation.judges` runs (ONNX Runtime, no torch) to score "
         "generated images: its class probabilities give the confident share, the inception score and the "
         f"label agreement, and its {facts['feature_dim']}-d penultimate layer gives the Frechet distance.",
         "",
@@ -262,7 +262,7 @@ def judge_card(facts: dict) -> str:
     floor = facts["floor"]
     lines += ["", "## The floor of the sample-quality figures", "",
               f"Real images scored as if generated: the {floor['images']} images against the {floor['reference']} "
-              "images' feature statistics (`vaegen.quality.sample_quality`), two real sets the judge never saw. "
+              "images' feature statistics (`vaegen.evaluation.judges.sample_quality`), two real sets the judge never saw. "
               "A generator can hope to match these, not to beat them; the Frechet distance also grows as the "
               "number of images shrinks.", "",
               "| figure | value |", "|---|---|"]

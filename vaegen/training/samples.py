@@ -2,7 +2,7 @@
 and export (the bundle's first samples.png, before a prior is fitted) draw.
 
 It takes any decoder from numpy z to pictures (the torch VAE's `probs`) and
-draws z from N(0, I) with vaegen.latent.sample_prior, as `vaegen sample
+draws z from N(0, I) with vaegen.latent.sampling.sample_prior, as `vaegen sample
 --prior standard --seed 0` does. Imports numpy and vaegen's image and latent
 helpers only.
 """
