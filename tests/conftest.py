@@ -29,6 +29,14 @@ from vaegen.data import named as data_module
 CLEAN_ENV_MODULES = ("test_cli*.py", "test_hardening.py", "test_output_errors.py")
 
 
+def pytest_configure(config):
+    """Decoded folders go to a cache of the test session's own, never the user's."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("VAEGEN_CACHE_DIR", tempfile.mkdtemp(prefix="vaegen-test-cache-"))
+
+
 def pytest_collectstart(collector):
     """Mark a CLI module before its tests are collected, so `clean_env` joins
     each test's fixtures just as a `pytestmark` line in the module would."""
@@ -89,7 +97,7 @@ def clean_env(tmp_path, monkeypatch):
     HOME for the cache, an empty system folder): CI sets VAEGEN_DATA_DIR to
     the real MNIST, whose files the tiny registered datasets would refuse."""
     monkeypatch.chdir(tmp_path)
-    for name in ("VAEGEN_DEBUG", "VAEGEN_MODEL", "VAEGEN_DATA_DIR"):
+    for name in ("VAEGEN_DEBUG", "VAEGEN_MODEL", "VAEGEN_DATA_DIR", "VAEGEN_CACHE_DIR", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
     beside = tmp_path.parent / f"{tmp_path.name}-machine"  # outside tmp_path, which tests compare before and after
     monkeypatch.setenv("HOME", str(beside / "home"))

@@ -47,7 +47,10 @@ def test_every_format_pillow_reads_is_an_image_and_other_files_are_passed_over(t
     assert entry.files[0].startswith("cats/")
 
 
-def test_pixels_match_a_one_process_decode(tmp_path):
+def test_pixels_match_a_one_process_decode(tmp_path, monkeypatch):
+    from vaegen.data import cache
+
+    monkeypatch.setattr(cache, "PARALLEL_FROM", 1)  # the pool, even for a tiny folder
     from vaegen.images import load_image, resize_to
 
     folder = make_folder(tmp_path / "f")

@@ -394,7 +394,7 @@ def test_load_image_folder_rgb(tmp_path):
 def test_load_image_folder_without_images(tmp_path, contents):
     for name in contents:
         (tmp_path / name).write_text("x")
-    with pytest.raises(DataError, match="holds no PNG or JPEG"):
+    with pytest.raises(DataError, match="holds no image"):
         load_image_folder(tmp_path)
 
 

@@ -453,7 +453,7 @@ CASES = [
     case("info, missing bundle", "info --model nowhere", 1, "Model bundle nowhere does not exist"),
     # evaluate: datasets
     case("evaluate a folder without images", "evaluate --dataset nothing-here --k 2", 1,
-         "holds no PNG or JPEG image", empty_dataset, subprocess=True),
+         "holds no image (PNG, JPEG, WebP, BMP, TIFF or GIF)", empty_dataset, subprocess=True),
     case("evaluate --data-dir a file", "evaluate --data-dir blocker", 2, "is a file", blocker, model=False),
     case("evaluate --k 0", "evaluate --k 0", 2, "Invalid value for '--k'", model=False),
     case("evaluate, IDX with the wrong magic", "evaluate --dataset mnist --data-dir mnist --k 2", 1,
@@ -476,7 +476,7 @@ CASES = [
     case("train --epochs 0", f"train --dataset nothing-here {TRAIN} --epochs 0 --out run", 2,
          "Invalid value for '--epochs'", empty_dataset, output="run", model=False),
     case("train a folder without images", f"train --dataset nothing-here {TRAIN} --out run", 1,
-         "holds no PNG or JPEG image", empty_dataset, output="run", torch=True),
+         "holds no image (PNG, JPEG, WebP, BMP, TIFF or GIF)", empty_dataset, output="run", torch=True),
     case("train a folder of one image", f"train --dataset one {TRAIN} --out run", 1, "training needs at least 2",
          one_image_dataset, output="run", torch=True),
     case("train on IDX with the wrong magic", f"train --data-dir mnist {TRAIN} --out run", 1, "is not an IDX file",

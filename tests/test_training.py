@@ -482,7 +482,7 @@ def test_train_on_empty_folder_is_a_clear_error(tmp_path):
     (empty / "notes.txt").write_text("no images here")
     result = CliRunner().invoke(cli, ["train", "--dataset", str(empty), "--out", str(tmp_path / "r")])
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"Error: Dataset folder {empty} holds no PNG or JPEG image."
+    assert result.stderr.strip() == f"Error: Dataset folder {empty} holds no image (PNG, JPEG, WebP, BMP, TIFF or GIF)."
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 

@@ -42,6 +42,7 @@ CACHE_FORMAT = 1
 # Any still image Pillow reads, by suffix; other files (a .txt, a .DS_Store) are passed over.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 CHUNK = 64  # files a worker decodes per task: large enough to amortise the hand-off, small enough to balance
+PARALLEL_FROM = 512  # fewer files than this decode in-process: starting workers would cost more than it saves
 SHOWN_BAD = 5  # bad files named in full in an error; the rest are counted
 
 
@@ -99,7 +100,7 @@ def scan_folder(folder: Path) -> list[tuple[str, int, int]]:
                 stat = os.stat(path)
                 found.append((Path(path).relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns))
     if not found:
-        raise DataError(f"Dataset folder {folder} holds no image ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+        raise DataError(f"Dataset folder {folder} holds no image (PNG, JPEG, WebP, BMP, TIFF or GIF).")
     return sorted(found)
 
 
@@ -195,6 +196,8 @@ def _decode_into(folder: Path, files, todo: list[int], target: Target, array: Pa
     chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
     jobs = [(str(folder), [(i, files[i][0]) for i in chunk], target, str(array)) for chunk in chunks]
     workers = max(1, min(workers or default_workers(), len(chunks)))
+    if len(todo) < PARALLEL_FROM:
+        workers = 1
     done = 0
     if workers == 1:
         results = map(_decode_chunk, jobs)
@@ -221,8 +224,10 @@ def default_workers() -> int:
 
 
 def _start_method() -> str:
-    # fork starts a worker in milliseconds; where it is unsafe or absent, spawn.
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() and os.name == "posix" else "spawn"
+    # Never plain fork: a process that holds threads (torch's, ONNX Runtime's) can fork a worker
+    # while one of them holds a lock, and that worker waits forever. A fork server is forked from
+    # a fresh single-threaded process, and is quick after its first start.
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def _decode_chunk(job) -> dict:

@@ -1,33 +1,17 @@
-"""Folders of images as datasets: first-level subfolders are the labels; which
-images are held out is vaegen.data.load's rule. Imports numpy, vaegen.data.sets,
-vaegen.errors and (inside load_image_folder) vaegen.images only."""
+"""Folders of images as datasets: every still image Pillow reads, first-level
+subfolders as the labels, decoded once into the folder cache
+(vaegen.data.cache) and read memory-mapped. numpy and vaegen.data only.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import numpy as np
-
+from vaegen.data.cache import Target, bad_files_error, decoded_folder
 from vaegen.data.sets import ImageSet, Progress
-from vaegen.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-
-
-
-
-def find_images(folder: str | os.PathLike) -> list[Path]:
-    """PNG/JPEG files under `folder`, recursively, in a stable order."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"Dataset folder {folder} does not exist or is not a folder.")
-    files = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
-    if not files:
-        raise DataError(f"Dataset folder {folder} holds no PNG or JPEG image.")
-    return files
+DEFAULT_BACKGROUND = 255  # transparency onto white (docs/data.md: the measurement behind it)
 
 
 def load_image_folder(
@@ -36,27 +20,22 @@ def load_image_folder(
     channels: int = 1,
     size: tuple[int, int] = (28, 28),
     progress: Progress | None = None,
+    skip_bad: bool = False,
+    background: int = DEFAULT_BACKGROUND,
 ) -> ImageSet:
-    """Every PNG/JPEG under `folder`, converted to `channels` and `size` (H, W).
+    """Every image under `folder`, converted to `channels` and `size` (H, W),
+    its transparency composited onto the grey level `background`.
 
     Labels are the index of each image's first-level subfolder (sorted by
-    name); images directly in `folder` get -1.
+    name); images directly in `folder` get -1. The images are a read-only
+    memory map of the folder's cache entry, decoded by every core the first
+    time and found again after. A file that cannot be read as an image is a
+    DataError that names every such file, unless `skip_bad`, which leaves
+    them out (their count and names are in the ImageSet's `skipped`).
     """
-    from vaegen.images import load_image, resize_to
-
-    folder = Path(folder)
-    files = find_images(folder)
-    classes = sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
-    index = {c: i for i, c in enumerate(classes)}
-    images = np.empty((len(files), channels, *size), dtype=np.uint8)
-    labels = np.full(len(files), -1, dtype=np.int64)
-    for i, path in enumerate(files):
-        images[i] = resize_to(load_image(path), channels=channels, size=size)
-        parts = path.relative_to(folder).parts
-        if len(parts) > 1:
-            labels[i] = index[parts[0]]
-        if progress:
-            progress(i + 1, len(files))
-    return ImageSet(images=images, labels=labels, name=folder.name, classes=tuple(classes))
-
-
+    folder = Path(folder).expanduser()
+    entry = decoded_folder(folder, Target(channels, tuple(size), background), progress=progress)
+    if entry.bad and not skip_bad:
+        raise bad_files_error(folder, entry.bad)
+    return ImageSet(images=entry.images, labels=entry.labels, name=folder.name, classes=entry.classes,
+                    skipped=tuple(rel for rel, _ in entry.bad))

@@ -29,9 +29,10 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from vaegen.data.folders import find_images, load_image_folder
+from vaegen.data.cache import scan_folder
+from vaegen.data.folders import load_image_folder
 from vaegen.data.named import DATASETS, load_idx_dataset
-from vaegen.data.sets import ImageSet, Progress
+from vaegen.data.sets import ImageSet, Progress, Rows
 from vaegen.errors import ArgumentError, DataError
 
 HELD_OUT_EVERY = 10  # an image folder's test split: every 10th image in sorted order
@@ -74,8 +75,8 @@ def folder_split(data: ImageSet, split: str) -> ImageSet:
     rule: every HELD_OUT_EVERY-th image (in sorted order) is the test split."""
     held = np.zeros(len(data), dtype=bool)
     held[::HELD_OUT_EVERY] = True
-    keep = held if split == "test" else ~held
-    return ImageSet(data.images[keep], data.labels[keep], data.name, data.classes)
+    keep = np.flatnonzero(held if split == "test" else ~held)
+    return ImageSet(Rows(data.images, keep), data.labels[keep], data.name, data.classes, data.skipped)
 
 
 def split_for_training(dataset: str, data_dir: str | os.PathLike | None = None, *, channels: int = 1,
@@ -168,8 +169,8 @@ def dataset_fingerprint(dataset: str) -> str | None:
     if folder is None or not folder.is_dir():
         return None
     digest = hashlib.sha256()
-    for path in find_images(folder):
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\n".encode())
+    for relative, size, _ in scan_folder(folder):
+        digest.update(f"{relative}\0{size}\n".encode())
     return digest.hexdigest()
 
 
