@@ -1,4 +1,5 @@
-"""Any dataset by name or path, the held-out rule, and images as a model sees them. numpy only."""
+"""Any dataset by name or path, the held-out rule, and images as a model
+sees them (prepared as its likelihood says: vaegen.likelihoods). numpy only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 from vaegen.data.folders import load_image_folder
 from vaegen.data.named import DATASETS, load_idx_dataset
 from vaegen.data.sets import ImageSet, Progress
-from vaegen.errors import ArgumentError, DataError
+from vaegen.errors import DataError
+from vaegen.likelihoods import likelihood_for, model_input  # noqa: F401 (cli/train.py takes likelihood_for from here)
 
 
 def load_dataset(
@@ -46,47 +48,6 @@ def split_for_training(dataset: str, data_dir: str | os.PathLike | None = None, 
     held[::10] = True
     part = lambda mask: ImageSet(train.images[mask], train.labels[mask], train.name, train.classes)  # noqa: E731
     return part(~held), part(held)
-
-
-EVAL_SEED = 0  # the one binarization of held-out images that every evaluation of every model sees
-
-
-def binarized_by_default(dataset: str) -> bool:
-    """MNIST is modelled binarized (the VAE literature's benchmark); every
-    other dataset in its 256 grey or colour levels."""
-    return dataset == "mnist"
-
-
-def likelihood_for(dataset: str, binarized: bool | None = None, likelihood: str | None = None) -> str:
-    """The likelihood a model of `dataset` is trained with: bernoulli for
-    binarized pixels, logistic (discretized, 256 levels) for 8-bit values.
-    Either choice implies the other; both given must agree."""
-    if binarized is None:
-        binarized = binarized_by_default(dataset) if likelihood is None else likelihood == "bernoulli"
-    wanted = "bernoulli" if binarized else "logistic"
-    if likelihood is not None and likelihood != wanted:
-        raise ArgumentError(
-            "a Bernoulli models binarized pixels and the logistic 8-bit ones: "
-            f"{'binarized' if binarized else '8-bit'} data takes likelihood {wanted}, not {likelihood}."
-        )
-    return wanted
-
-
-def model_input(images: np.ndarray, likelihood: str, seed: int = EVAL_SEED) -> np.ndarray:
-    """uint8 images as a model of `likelihood` sees them, float32: binarized
-    once with `seed` (bernoulli), or scaled to the levels k/255 (logistic)."""
-    if likelihood == "bernoulli":
-        return binarize(images, seed)
-    return images.astype(np.float32) / np.float32(255.0)
-
-
-def binarize(images: np.ndarray, seed: int) -> np.ndarray:
-    """Stochastic binarization (Burda et al. 2015): each pixel is 1 with
-    probability intensity/255, drawn once from a seeded generator. uint8 -> float32 0/1.
-    """
-    rng = np.random.default_rng(seed)
-    probs = images.astype(np.float32) / 255.0
-    return (rng.random(images.shape, dtype=np.float32) < probs).astype(np.float32)
 
 
 def check_image_shape(data: ImageSet, image_shape: tuple[int, int, int], dataset: str) -> ImageSet:
