@@ -22,8 +22,8 @@ from vaegen.training.architectures import ARCHITECTURES, Architecture, Settings,
 
 @dataclass(frozen=True, init=False)
 class ModelConfig:
-    """The shared fields, and the architecture's own settings (mlp: hidden,
-    decoder_layers; conv: hidden, conv_channels, conv_blocks).
+    """The shared fields, and the architecture's own settings: its Settings
+    dataclass (vaegen.training.architectures).
 
     Saved flat (to_dict, from_dict): the shared fields and the settings side
     by side. Built flat too, as the train options give them:
@@ -55,6 +55,7 @@ class ModelConfig:
         settings.check(self)
 
     def __getattr__(self, name: str):
+        """A setting read flat (called only for names that are not fields)."""
         settings = self.__dict__.get("settings")  # absent while a copy is being made
         if settings is not None and name in settings.defaults():
             return getattr(settings, name)

@@ -3,7 +3,7 @@
 Encoder: two stride-2 convolutions (c, then 2c channels: H/4 x W/4), a dense
 layer of `hidden`, then (mu, logvar). Decoder: the mirror image, through
 transposed convolutions. `conv_blocks` adds 3x3 convolutions at each
-resolution of both. Imports torch only.
+resolution of both. Imports torch and base.py only.
 """
 
 from __future__ import annotations

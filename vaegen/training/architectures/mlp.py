@@ -1,7 +1,7 @@
 """The mlp: dense layers with ELUs, the most model per minute on a CPU.
 
 Encoder: pixels -> 2h -> h -> (mu, logvar). Decoder: z -> h (decoder_layers
-- 1 layers) -> 2h -> every value's parameters. Imports torch only.
+- 1 layers) -> 2h -> every value's parameters. Imports torch and base.py only.
 """
 
 from __future__ import annotations
