@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from vaegen.training.loop import adam, binarize_batch
+from vaegen.likelihoods.bernoulli import binarize_batch
+from vaegen.training.loop import adam
 from vaegen.training.model import VAE, ModelConfig
 from vaegen.training.objective import batch_loss
 

@@ -49,7 +49,10 @@ def iw_nll(encode, decode, x: torch.Tensor, k: int = K, chunk: int = 100) -> flo
     """-log p(x) estimated with k importance samples (the training loop's
     importance_weighted_bound), nats per image.
     encode: x (B, 1, 28, 28) -> mu, logvar (B, D); decode: z (N, D) -> logits of N images."""
-    from vaegen.training.objective import bernoulli_nll, importance_weighted_bound
+    from vaegen.likelihoods import get_likelihood
+    from vaegen.training.objective import importance_weighted_bound
+
+    nll = get_likelihood("bernoulli").nll
 
     gen = torch.Generator().manual_seed(0)
     total = 0.0
@@ -58,6 +61,6 @@ def iw_nll(encode, decode, x: torch.Tensor, k: int = K, chunk: int = 100) -> flo
         mu, logvar = encode(xb)
         z = mu + torch.exp(0.5 * logvar) * torch.randn((k, *mu.shape), generator=gen)
         logits = decode(z.reshape(-1, z.shape[-1])).reshape(-1, *xb.shape[1:])
-        loss = importance_weighted_bound(bernoulli_nll, mu, logvar, z, logits, xb)[0]  # minus the bound, averaged over xb
+        loss = importance_weighted_bound(nll, mu, logvar, z, logits, xb)[0]  # minus the bound, averaged over xb
         total += loss.item() * len(xb)
     return total / len(x)

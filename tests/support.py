@@ -1,7 +1,7 @@
 """Plain helpers the tests share: drawn digits and tiny MNIST-layout files,
 checks of one-line errors and of grids, odd but valid image files, an
-explorer server on a thread, an import blocker for subprocesses, and the
-SIGINT default for children a test interrupts.
+explorer server on a thread, an import blocker for subprocesses, the
+SIGINT default for children a test interrupts, and a one-epoch run, exported.
 
 A plain module, not a test and not a conftest: test modules and conftest.py
 import it by name (`from tests.support import draw_digits`). It imports only
@@ -275,3 +275,18 @@ def encode_idx(array: np.ndarray) -> bytes:
 def read_idx_file(path, *, ndim: int) -> np.ndarray:
     """An IDX file read as vaegen reads one: its bytes, gzipped or plain, parsed."""
     return parse_idx(read_idx_bytes(path), ndim=ndim, source=str(path))
+
+
+def train_tiny(root: Path, model_cfg, n: int = 64) -> Path:
+    """One epoch of `model_cfg` (a vaegen.training.model.ModelConfig) on n
+    drawn digits in root/digits, exported: the bundle's path. Needs torch."""
+    from vaegen.training.config import TrainConfig
+    from vaegen.training.export import export_run
+    from vaegen.training.loop import train
+
+    images, _ = draw_digits(n, seed=5)
+    (root / "digits").mkdir(parents=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(root / "digits" / f"{i}.png")
+    train(TrainConfig(dataset=str(root / "digits"), epochs=1, batch_size=16, seed=0, threads=1), model_cfg, root / "run")
+    return export_run(root / "run")

@@ -26,6 +26,7 @@ from vaegen.data import load, named
 from vaegen.data.folders import load_image_folder
 from vaegen.data.named import IdxDataset, IdxFile, load_idx_dataset
 from vaegen.errors import DataError
+from vaegen.likelihoods.bernoulli import binarize
 
 NAMES = {
     "train_images": "train-images-idx3-ubyte",
@@ -470,13 +471,13 @@ def test_a_model_is_scored_on_its_own_folders_held_out_images_and_on_all_of_anot
 
 def test_binarize():
     images = np.full((4, 1, 28, 28), 128, np.uint8)
-    out = load.binarize(images, seed=0)
+    out = binarize(images, seed=0)
     assert out.dtype == np.float32 and out.shape == images.shape
     assert set(np.unique(out).tolist()) == {0.0, 1.0}
-    np.testing.assert_array_equal(out, load.binarize(images, seed=0))
-    assert not np.array_equal(out, load.binarize(images, seed=1))
-    assert np.all(load.binarize(np.full((2, 1, 5, 5), 255, np.uint8), seed=3) == 1.0)
-    assert np.all(load.binarize(np.zeros((2, 1, 5, 5), np.uint8), seed=3) == 0.0)
+    np.testing.assert_array_equal(out, binarize(images, seed=0))
+    assert not np.array_equal(out, binarize(images, seed=1))
+    assert np.all(binarize(np.full((2, 1, 5, 5), 255, np.uint8), seed=3) == 1.0)
+    assert np.all(binarize(np.zeros((2, 1, 5, 5), np.uint8), seed=3) == 0.0)
 
 
 # ---------------------------------------------------------------- real MNIST

@@ -25,7 +25,7 @@ from vaegen.training.model import VAE, ModelConfig  # noqa: E402
 
 def tiny_model(arch="mlp", seed=0) -> VAE:
     torch.manual_seed(seed)
-    return VAE(ModelConfig(arch=arch, latent_dim=3, hidden=16, conv_channels=4)).eval()
+    return VAE(ModelConfig(arch=arch, latent_dim=3, hidden=16, **({"conv_channels": 4} if arch == "conv" else {}))).eval()
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])

@@ -1,8 +1,8 @@
 """The shape of the code, checked: modules reach each other through public
 names only, nothing outside tests/ imports the tests, test modules share code
-through tests/support.py and conftest.py alone, and vaegen's functions stay
-short. (Which packages may import torch or click is checked by
-test_torch_free.py and test_cli.py.)"""
+through tests/support.py and conftest.py alone, vaegen's functions stay
+short, and the likelihood registry is light to import. (Which packages may
+import torch or click is checked by test_torch_free.py and test_cli.py.)"""
 
 from __future__ import annotations
 
@@ -61,3 +61,19 @@ def test_vaegens_functions_are_short_and_take_few_parameters():
             if len([n for n in names if n not in ("self", "cls")]) > MAX_PARAMETERS and "cli" not in path.parts:
                 wide.append(where)
     assert long == [] and wide == []
+
+
+
+def module_level_imports(path: Path) -> list[str]:
+    """The modules a file imports at its top level, outside any function."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    return [alias.name for node in body if isinstance(node, ast.Import) for alias in node.names] + [
+        node.module or "" for node in body if isinstance(node, ast.ImportFrom)]
+
+
+def test_the_likelihoods_import_neither_numpy_nor_torch_at_module_level():
+    """bundle/read.py checks a bundle's likelihood when any command starts, so
+    the registry costs no heavy import: each half imports numpy or torch when it runs."""
+    found = [f"{p.relative_to(ROOT)}: {module}" for p in modules("vaegen/likelihoods")
+             for module in module_level_imports(p) if module.split(".")[0] in ("numpy", "torch")]
+    assert found == []

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 from vaegen.evaluation import metrics
+from vaegen.likelihoods import LIKELIHOODS
+
+BERNOULLI, LOGISTIC = LIKELIHOODS["bernoulli"], LIKELIHOODS["logistic"]
 
 # ---------------------------------------------------------------- the likelihood
 
@@ -36,7 +39,7 @@ def test_bernoulli_log_likelihood_matches_the_direct_formula():
     logits = rng.uniform(-8, 8, (32, 50)).astype(np.float32)
     x = (rng.random(50) < 0.4).astype(np.float32)
     before = logits.copy()
-    got = metrics.bernoulli_log_likelihood(logits, x)
+    got = BERNOULLI.log_likelihood(logits, x)
     assert got.shape == (32,) and got.dtype == np.float64
     np.testing.assert_allclose(got, direct_log_likelihood(logits, x), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(logits, before)  # the caller's logits are not overwritten
@@ -49,7 +52,7 @@ def test_bernoulli_log_likelihood_is_stable_for_huge_logits():
                        [100.0, 100.0, 100.0, 100.0]], np.float32)
     x = np.array([1, 0, 1, 0], np.float32)
     with np.errstate(over="raise", divide="raise", invalid="raise"):  # no overflow, no log(0), no nan
-        got = metrics.bernoulli_log_likelihood(logits, x)
+        got = BERNOULLI.log_likelihood(logits, x)
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, softplus_log_likelihood(logits, x), rtol=1e-6, atol=1e-4)
     np.testing.assert_allclose(got, [0.0, -200.0, -200.0], atol=1e-4)
@@ -88,7 +91,7 @@ def tiny_exact(tmp_path_factory):
     # almost the prior and every bound coincides. Sharper decoder weights make
     # the posterior differ from q(z|x): the ELBO gap is then ~0.3 nats.
     with torch.no_grad():
-        model.decoder[-2].weight.mul_(4.0)
+        model.decoder.output.weight.mul_(4.0)
     path = export_bundle(model, tmp_path_factory.mktemp("exact") / "b", dataset="tiny")
     runtime = Model(load_bundle(path), provider="cpu", threads=1)
 
@@ -185,7 +188,7 @@ def level_log_probs(loc: float, log_scale: float) -> np.ndarray:
     """log P(k) for k = 0..255 under one value's discretized logistic: [256]."""
     loc_rows = np.full((256, 1), loc, np.float32)
     scale_rows = np.full((256, 1), log_scale, np.float32)
-    return np.array([metrics.logistic_log_likelihood(loc_rows[k : k + 1], scale_rows[k : k + 1], LEVELS[k : k + 1])[0]
+    return np.array([LOGISTIC.log_likelihood(loc_rows[k : k + 1], scale_rows[k : k + 1], LEVELS[k : k + 1])[0]
                      for k in range(256)])
 
 
@@ -206,22 +209,21 @@ def test_the_logistic_likelihood_matches_differences_of_its_cdf():
     s = np.exp(log_scale.astype(np.float64))
     sig = lambda t: 1 / (1 + np.exp(-t))  # noqa: E731
     direct = np.log(sig((x + 0.5 / 255 - loc) / s) - sig((x - 0.5 / 255 - loc) / s)).sum(axis=1)
-    np.testing.assert_allclose(metrics.logistic_log_likelihood(loc, log_scale, x), direct, rtol=1e-9)
+    np.testing.assert_allclose(LOGISTIC.log_likelihood(loc, log_scale, x), direct, rtol=1e-9)
 
 
 @pytest.mark.torch
 def test_training_and_evaluation_compute_the_same_logistic_likelihood():
     torch = pytest.importorskip("torch")
-    from vaegen.training.objective import discretized_logistic_nll
 
     rng = np.random.default_rng(1)
     loc = rng.uniform(-0.3, 1.3, (6, 1, 4, 5)).astype(np.float32)
     log_scale = rng.uniform(-7, 1, (6, 1, 4, 5)).astype(np.float32)
     x = rng.integers(0, 256, (1, 1, 4, 5)) / 255.0
     x[0, 0, 0, :2] = (0.0, 1.0)  # both edges
-    trained = -discretized_logistic_nll(torch.from_numpy(loc).double(), torch.from_numpy(log_scale).double(),
+    trained = -LOGISTIC.discretized_nll(torch.from_numpy(loc).double(), torch.from_numpy(log_scale).double(),
                                         torch.from_numpy(np.repeat(x, 6, axis=0)).double()).numpy()
-    scored = metrics.logistic_log_likelihood(loc.reshape(6, -1), log_scale.reshape(6, -1), x.reshape(-1))
+    scored = LOGISTIC.log_likelihood(loc.reshape(6, -1), log_scale.reshape(6, -1), x.reshape(-1))
     np.testing.assert_allclose(trained, scored, rtol=1e-6, atol=1e-6)
 
 
@@ -239,14 +241,14 @@ def tiny_logistic(tmp_path_factory):
     model = VAE(ModelConfig(arch="mlp", channels=1, height=1, width=1, latent_dim=1, hidden=8, decoder_layers=2,
                             likelihood="logistic")).eval()
     with torch.no_grad():
-        model.decoder[-2].weight.mul_(3.0)  # a decoder that depends on z, so q(z|x) is not the prior
+        model.decoder.output.weight.mul_(3.0)  # a decoder that depends on z, so q(z|x) is not the prior
     path = export_bundle(model, tmp_path_factory.mktemp("exact8") / "b", dataset="tiny")
     runtime = Model(load_bundle(path), provider="cpu", threads=1)
     with torch.no_grad():
-        loc, log_scale = model.split_logistic(model.decode(torch.from_numpy(GRID[:, None]).float()))
+        loc, log_scale, _ = model.outputs(model.decode(torch.from_numpy(GRID[:, None]).float()))
     loc, log_scale = loc.reshape(-1, 1).numpy(), log_scale.reshape(-1, 1).numpy()
     log_pz = -0.5 * (GRID**2 + LOG_2PI)
-    log_px_z = np.stack([metrics.logistic_log_likelihood(loc, log_scale, LEVELS[k : k + 1]) for k in range(256)])
+    log_px_z = np.stack([LOGISTIC.log_likelihood(loc, log_scale, LEVELS[k : k + 1]) for k in range(256)])
     log_px = logsumexp(log_px_z + log_pz[None], axis=1) + math.log(GRID[1] - GRID[0])  # [256]
     return runtime, log_px
 
@@ -277,10 +279,9 @@ def test_the_logistic_loss_stays_finite_at_any_decoder_output():
     to 0 in float32: a NaN loss)."""
     torch = pytest.importorskip("torch")
     from vaegen.training.model import VAE, ModelConfig
-    from vaegen.training.objective import reconstruction_nll
 
     vae = VAE(ModelConfig(channels=1, height=1, width=3, latent_dim=2, hidden=4, likelihood="logistic"))
     params = torch.tensor([[[[0.5, 300.0, -1e4]], [[500.0, -500.0, 80.0]]]], requires_grad=True)  # loc, log-scale
-    loss = reconstruction_nll(vae, params, torch.tensor([[[[0.3, 1.0, 0.0]]]]))
+    loss = vae.likelihood.nll(params, torch.tensor([[[[0.3, 1.0, 0.0]]]]))
     loss.sum().backward()
     assert torch.isfinite(loss).all() and torch.isfinite(params.grad).all()

@@ -235,7 +235,8 @@ def test_fp16_export_is_checked_at_its_stated_tolerance(tmp_path):
 
     from vaegen.api import Model
     from vaegen.bundle.read import load_bundle
-    from vaegen.training.export import FP16_ATOL, export_bundle
+    from vaegen.likelihoods.bernoulli import Bernoulli
+    from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 
     torch.manual_seed(0)
@@ -243,12 +244,12 @@ def test_fp16_export_is_checked_at_its_stated_tolerance(tmp_path):
     path = export_bundle(model, tmp_path / "half", fp16=True)
     meta = json.loads((path / "vaegen.json").read_text())
     assert meta["decoder_precision"] == "fp16"
-    assert meta["parity_atol"]["logits"] == FP16_ATOL["logits"]
-    assert 0 < meta["parity_max_abs_diff"]["logits"] <= FP16_ATOL["logits"]
+    assert meta["parity_atol"]["logits"] == Bernoulli.fp16_atol["logits"]
+    assert 0 < meta["parity_max_abs_diff"]["logits"] <= Bernoulli.fp16_atol["logits"]
     runtime = Model(load_bundle(path), provider="cpu")
     z = np.random.default_rng(0).standard_normal((5, 4), dtype=np.float32)
     probs = runtime.decode(z)
     assert probs.dtype == np.float32
     with torch.inference_mode():
         expected = torch.sigmoid(model.decode(torch.from_numpy(z))).numpy()
-    assert np.abs(probs - expected).max() <= FP16_ATOL["probs"]
+    assert np.abs(probs - expected).max() <= Bernoulli.fp16_atol["probs"]

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from vaegen.data.load import binarized_by_default
 from vaegen.data.named import CLASS_NAMES, DATASETS, load_idx_dataset
 from vaegen.errors import VaegenError
 from vaegen.evaluation.judges import JUDGE_META, REFERENCE_IMAGES
 from vaegen.fileio import shown_path
+from vaegen.likelihoods import binarized_by_default
 from vaegen.runtime import describe_machine
 from vaegen.training.judge import export_judge, train_judge
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from vaegen.bundle.read import DECODER_OUTPUTS, Bundle
+from vaegen.bundle.read import Bundle
 from vaegen.errors import BundleError, ProviderError
+from vaegen.likelihoods import get_likelihood
 
 PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
@@ -232,7 +233,7 @@ class OnnxVAE:
         if self._decoder is None:
             c, h, w = self.bundle.image_shape
             d = self.bundle.latent_dim
-            outputs = {name: [None, c, h, w] for name in DECODER_OUTPUTS[self.bundle.likelihood]}
+            outputs = {name: [None, c, h, w] for name in get_likelihood(self.bundle.likelihood).outputs}
             self._decoder = self._session(self.bundle.decoder_path, {"z": [None, d]}, outputs)
         return self._decoder
 

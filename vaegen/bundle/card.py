@@ -3,15 +3,15 @@
 One writer for every stage that changes a bundle: the export, the prior fit
 (`vaegen fit-prior`, the end of `vaegen train`) and tools/ship.py each update
 vaegen.json and then write the card anew from it, so the card never says
-what the metadata does not. Standard library only.
+what the metadata does not. Standard library, and the likelihoods and
+architectures as the light side knows them (vaegen.likelihoods, vaegen.archs), only.
 """
 
 from __future__ import annotations
 
-LIKELIHOODS = {
-    "bernoulli": "a Bernoulli decoder over the binarized pixels",
-    "logistic": "a discretized logistic decoder over the 256 levels of each value (Salimans et al. 2017)",
-}
+from vaegen.archs import ARCH_SETTINGS
+from vaegen.likelihoods import LIKELIHOODS
+
 PER_CLASS_PICTURE = "samples_per_class.png"
 # The rows of a sample-quality table (vaegen.evaluation.judges.compare_priors), and the order the card shows them in.
 REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD = (
@@ -23,19 +23,19 @@ TRAINING_KEYS = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedu
 
 def model_card(meta: dict) -> str:
     """The README.md of the bundle whose vaegen.json is `meta`."""
-    arch = meta["architecture"]
+    arch, likelihood = meta["architecture"], LIKELIHOODS.get(meta.get("likelihood", "bernoulli"))
     lines = [
         f"# vaegen model: {meta['dataset']}, {arch['arch']} VAE, {meta['latent_dim']}-d latent",
         "",
         "![64 samples](samples.png)",
         "",
         f"A variational autoencoder with a {arch['arch']} encoder and decoder, a {meta['latent_dim']}-dimensional "
-        f"Gaussian latent and {LIKELIHOODS.get(meta.get('likelihood', 'bernoulli'), meta.get('likelihood'))}, "
+        f"Gaussian latent and {likelihood.description if likelihood else meta.get('likelihood')}, "
         f"for {'x'.join(map(str, meta['image_shape']))} images. Made by vaegen; run it with "
         "`vaegen sample --model <this folder>`.",
         "",
         *_training(meta),
-        *_metrics(meta.get("metrics", {}), meta.get("likelihood", "bernoulli")),
+        *_metrics(meta.get("metrics", {}), bool(likelihood and likelihood.binarized)),
     ]
     if meta.get("prior"):
         lines += _prior(meta["prior"], meta["dataset"])
@@ -53,7 +53,7 @@ def _training(meta: dict) -> list[str]:
     lines = ["## How it was trained", ""]
     if training.get("command"):
         lines += ["```", training["command"], "```", ""]
-    shape = ("hidden", "decoder_layers") if arch["arch"] == "mlp" else ("hidden", "conv_channels", "conv_blocks")
+    shape = ARCH_SETTINGS.get(arch["arch"], ())
     lines.append("- architecture: " + ", ".join(f"{k} {arch[k]}" for k in ("arch", *shape) if k in arch))
     lines += [f"- {k}: {training[k]}" for k in TRAINING_KEYS if k in training]
     lines += [f"- {k.replace('_', ' ')}: {training[k]}" for k in ("wall_time", "trained_on", "hardware", "evaluated_on")
@@ -61,8 +61,8 @@ def _training(meta: dict) -> list[str]:
     return lines + [""]
 
 
-def _metrics(metrics: dict, likelihood: str) -> list[str]:
-    data = "binarized test images" if likelihood == "bernoulli" else "8-bit test images"
+def _metrics(metrics: dict, binarized: bool) -> list[str]:
+    data = "binarized test images" if binarized else "8-bit test images"
     lines = [f"## Metrics (nats per image of the {data}; bits per dimension where named)", ""]
     if not metrics:
         return lines + ["No metrics recorded.", ""]

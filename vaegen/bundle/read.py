@@ -6,7 +6,8 @@ Loading checks the format version, the facts the runtime relies on and the
 size of each graph; a graph's sha256 is checked when it is read to be run
 (read_graph), so `vaegen sample` never pays for hashing the encoder it does
 not use, and the bytes checked are the bytes that run. Any mismatch is a
-BundleError, never a wrong picture. Standard library only.
+BundleError, never a wrong picture. Standard library and the likelihoods'
+registry (itself standard library at import) only.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ import os
 from pathlib import Path
 
 from vaegen.errors import BundleError
+from vaegen.likelihoods import LIKELIHOODS
 
 BUNDLE_FORMAT = 1
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 META_FILE = "vaegen.json"
 DEFAULT_MODEL = "mnist"
-# What decoder.onnx outputs, by the likelihood in vaegen.json: the likelihood's
-# parameters, then `probs`, the picture in [0, 1] (the Bernoulli means, or the logistic's clipped location).
-DECODER_OUTPUTS = {"bernoulli": ("logits", "probs"), "logistic": ("loc", "log_scale", "probs")}
 
 
 class Bundle:
@@ -185,9 +184,9 @@ def read_meta(path: Path) -> dict:
         raise BundleError(f"{meta_path} is malformed: image_shape must be three positive integers, not {shape}.")
     if _require(meta, "latent_dim", int, path) < 1:
         raise BundleError(f"{meta_path} is malformed: latent_dim must be positive.")
-    if meta.get("likelihood", "bernoulli") not in DECODER_OUTPUTS:
+    if meta.get("likelihood", "bernoulli") not in LIKELIHOODS:
         raise BundleError(f"{meta_path} names likelihood {meta.get('likelihood')!r}, which this vaegen does not know "
-                          f"({', '.join(DECODER_OUTPUTS)}); upgrade vaegen.")
+                          f"({', '.join(LIKELIHOODS)}); upgrade vaegen.")
     files = _require(meta, "files", dict, path)
     for name in (ENCODER_FILE, DECODER_FILE):
         entry = files.get(name)

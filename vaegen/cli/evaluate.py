@@ -76,6 +76,7 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
     """
     from vaegen.data.load import evaluation_images, model_split
     from vaegen.evaluation.metrics import evaluate as run_evaluation
+    from vaegen.likelihoods import get_likelihood
 
     model = options.open_model(model_dir, provider, threads, verbose)
     dataset = dataset or model.bundle.dataset
@@ -89,9 +90,8 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
     with options.progress(len(x), f"evaluating k={k}", quiet) as bar:
         result = run_evaluation(model, x, k=k, seed=seed, progress=bar.update)
     result.update({"dataset": dataset, "split": split, "model": str(model.bundle.path), "provider": model.active_provider})
-    seen = "binarized with seed 0" if likelihood == "bernoulli" else "256 levels, discretized logistic"
     options.emit(result, as_json, [
-        f"images        {result['images']} ({dataset} {split}, {seen})",
+        f"images        {result['images']} ({dataset} {split}, {get_likelihood(likelihood).scored_as})",
         f"NLL (k={k})    {result['nll']:.2f} nats, {result['nll_bits_per_dim']:.4f} bits/dim",
         f"-ELBO         {result['neg_elbo']:.2f} nats (reconstruction {result['recon']:.2f} + KL {result['kl']:.2f})",
         f"active units  {result['active_units']} of {result['latent_dim']}",

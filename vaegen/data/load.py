@@ -1,5 +1,6 @@
 """Any dataset by name or path, the one held-out rule, and images as a model
-sees them. Imports numpy, the standard library, vaegen.data and vaegen.errors only.
+sees them (prepared as its likelihood says: vaegen.likelihoods). Imports numpy, the
+standard library, vaegen.data, vaegen.likelihoods and vaegen.errors only.
 
 The held-out rule, decided here once per kind of dataset and used by every
 command (train, evaluate, fit-prior, map, serve's map, the judge's figures):
@@ -33,7 +34,8 @@ from vaegen.data.cache import scan_folder
 from vaegen.data.folders import load_image_folder
 from vaegen.data.named import DATASETS, load_idx_dataset
 from vaegen.data.sets import ImageSet, Progress, Rows
-from vaegen.errors import ArgumentError, DataError
+from vaegen.errors import DataError
+from vaegen.likelihoods import likelihood_for, model_input  # noqa: F401 (cli/train.py takes likelihood_for from here)
 
 HELD_OUT_EVERY = 10  # an image folder's test split: every 10th image in sorted order
 FOLDER_SPLITS = ("train", "test", "all")
@@ -91,47 +93,6 @@ def split_for_training(dataset: str, data_dir: str | os.PathLike | None = None, 
     if len(whole) < 2:
         raise DataError(f"{dataset} holds {len(whole)} image; training needs at least 2.")
     return folder_split(whole, "train"), folder_split(whole, "test")
-
-
-EVAL_SEED = 0  # the one binarization of held-out images that every evaluation of every model sees
-
-
-def binarized_by_default(dataset: str) -> bool:
-    """MNIST is modelled binarized (the VAE literature's benchmark); every
-    other dataset in its 256 grey or colour levels."""
-    return dataset == "mnist"
-
-
-def likelihood_for(dataset: str, binarized: bool | None = None, likelihood: str | None = None) -> str:
-    """The likelihood a model of `dataset` is trained with: bernoulli for
-    binarized pixels, logistic (discretized, 256 levels) for 8-bit values.
-    Either choice implies the other; both given must agree."""
-    if binarized is None:
-        binarized = binarized_by_default(dataset) if likelihood is None else likelihood == "bernoulli"
-    wanted = "bernoulli" if binarized else "logistic"
-    if likelihood is not None and likelihood != wanted:
-        raise ArgumentError(
-            "a Bernoulli models binarized pixels and the logistic 8-bit ones: "
-            f"{'binarized' if binarized else '8-bit'} data takes likelihood {wanted}, not {likelihood}."
-        )
-    return wanted
-
-
-def model_input(images: np.ndarray, likelihood: str, seed: int = EVAL_SEED) -> np.ndarray:
-    """uint8 images as a model of `likelihood` sees them, float32: binarized
-    once with `seed` (bernoulli), or scaled to the levels k/255 (logistic)."""
-    if likelihood == "bernoulli":
-        return binarize(images, seed)
-    return images.astype(np.float32) / np.float32(255.0)
-
-
-def binarize(images: np.ndarray, seed: int) -> np.ndarray:
-    """Stochastic binarization (Burda et al. 2015): each pixel is 1 with
-    probability intensity/255, drawn once from a seeded generator. uint8 -> float32 0/1.
-    """
-    rng = np.random.default_rng(seed)
-    probs = images.astype(np.float32) / 255.0
-    return (rng.random(images.shape, dtype=np.float32) < probs).astype(np.float32)
 
 
 def check_image_shape(data: ImageSet, image_shape: tuple[int, int, int], dataset: str) -> ImageSet:

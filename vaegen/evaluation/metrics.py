@@ -1,11 +1,11 @@
 """Likelihood metrics over the ONNX graphs, in nats per image and in bits per
 dimension: the negative ELBO (reconstruction + KL), the importance-weighted
 NLL bound of Burda et al. (2015) with k samples, and the number of active
-latent units. The likelihood is the bundle's: a Bernoulli per binarized pixel,
-or the discretized logistic over 256 levels per 8-bit value (the same
-formula as vaegen.training.objective, in numpy).
+latent units. The likelihood is the bundle's, scored by its numpy half
+(vaegen.likelihoods: a Bernoulli per binarized pixel, or the discretized
+logistic over 256 levels per 8-bit value).
 
-Imports numpy and vaegen.runtime (the graphs) only; the log-sum-exp is taken in float64.
+Imports numpy, vaegen.runtime (the graphs) and vaegen.likelihoods only; the log-sum-exp is taken in float64.
 """
 
 from __future__ import annotations
@@ -16,65 +16,21 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vaegen.likelihoods import get_likelihood
 from vaegen.runtime import OnnxVAE
 
 LOG_2PI = math.log(2 * math.pi)
 ACTIVE_THRESHOLD = 0.01  # Burda et al.: a unit is active when Cov_x(E_q[z_u]) > 0.01
 
 
-def bernoulli_log_likelihood(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """log p(x|z) per row, summed over pixels: -softplus(-(2x-1) l), stable for any l.
-
-    logits [K, P] float32, x [P] in {0, 1} -> [K] float64. Elementwise numpy
-    only: a BLAS call here (logits @ x) wakes OpenBLAS's threads, which then
-    spin against ONNX Runtime's and nearly doubled each decoder call.
-    """
-    t = logits * (1.0 - 2.0 * x).astype(np.float32)  # -(2x-1) l
-    y = np.abs(t)
-    np.negative(y, out=y)
-    np.exp(y, out=y)
-    np.log1p(y, out=y)  # log1p(exp(-|t|))
-    y += np.maximum(t, 0, out=t)  # softplus(t)
-    return -y.sum(axis=1, dtype=np.float64)
-
-
-def _log_sigmoid(t: np.ndarray) -> np.ndarray:
-    """log sigmoid(t) = -softplus(-t), stable for any t (float64)."""
-    return -(np.maximum(-t, 0) + np.log1p(np.exp(-np.abs(t))))
-
-
-def logistic_log_likelihood(loc: np.ndarray, log_scale: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """log P(x|z) per row under the discretized logistic, summed over values.
-
-    loc, log_scale [K, P], x [P] in levels k/255 -> [K] float64. Level k has
-    the mass on [x - 1/510, x + 1/510], the first level all below, the last
-    all above; sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - exp(b - a))
-    keeps the log exact at any scale (vaegen.training.objective, the same in torch).
-    """
-    level = np.rint(np.asarray(x, np.float64) * 255.0)
-    inv_s = np.exp(-log_scale.astype(np.float64))
-    centered = level / 255.0 - loc
-    a = inv_s * (centered + HALF_LEVEL)
-    b = inv_s * (centered - HALF_LEVEL)
-    low, high = level <= 0, level >= 255
-    log_p = np.where(high, 0.0, _log_sigmoid(a)) + np.where(low, 0.0, _log_sigmoid(-b))
-    log_p += np.where(low | high, 0.0, np.log(-np.expm1(-2.0 * HALF_LEVEL * inv_s)))
-    return log_p.sum(axis=1)
-
-
-HALF_LEVEL = 0.5 / 255
-
-
 def reconstruction_log_likelihood(model: OnnxVAE, z: np.ndarray, x: np.ndarray) -> np.ndarray:
     """log p(x|z_k) for latents z [K, D] and one image x [P] (flattened): [K] float64."""
     k = len(z)
-    if model.bundle.likelihood == "bernoulli":
-        logits = np.concatenate(list(model.decode_batches(z, output="logits"))).reshape(k, -1)
-        return bernoulli_log_likelihood(logits, x)
-    parts = list(model.decode_outputs(z, ["loc", "log_scale"]))
-    loc = np.concatenate([p[0] for p in parts]).reshape(k, -1)
-    log_scale = np.concatenate([p[1] for p in parts]).reshape(k, -1)
-    return logistic_log_likelihood(loc, log_scale, x)
+    likelihood = get_likelihood(model.bundle.likelihood)
+    names = list(likelihood.parameters)
+    parts = list(model.decode_outputs(z, names))
+    parameters = [np.concatenate([p[i] for p in parts]).reshape(k, -1) for i in range(len(names))]
+    return likelihood.log_likelihood(*parameters, x)
 
 
 def log_importance_weights(model: OnnxVAE, x: np.ndarray, mu: np.ndarray, logvar: np.ndarray,
@@ -100,7 +56,7 @@ def logmeanexp(a: np.ndarray) -> float:
 def evaluate(model: OnnxVAE, images: np.ndarray, *, k: int = 1000, seed: int = 0,
              progress: Callable[[int], None] | None = None) -> dict:
     """Evaluate images [N, C, H, W] as the bundle's likelihood models them
-    (model_input: float32 0/1, or levels k/255): nats per image,
+    (vaegen.likelihoods.model_input: float32 0/1, or levels k/255): nats per image,
     and the NLL in bits per dimension (nll / (C H W ln 2))."""
     n = len(images)
     start = time.perf_counter()

@@ -2,6 +2,7 @@
 
 One job per module:
     config.py       TrainConfig and the resume policy (what a --resume may change)
+    architectures/  the registered architectures (mlp, conv): each one's settings, encoder and decoder
     model.py        the VAE and its ModelConfig; the two ONNX graphs' modules
     objective.py    negative ELBO, the importance-weighted bound, DReG; the held-out ELBO
     checkpoint.py   the checkpoint format: save, load (weights_only), rebuild the model

@@ -25,7 +25,7 @@ import torch
 
 from vaegen import __version__
 from vaegen.bundle.card import model_card
-from vaegen.bundle.read import BUNDLE_FORMAT, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, META_FILE, sha256_file
+from vaegen.bundle.read import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, META_FILE, sha256_file
 from vaegen.data.load import dataset_fingerprint
 from vaegen.errors import ExportError, OutputError
 from vaegen.fileio import building_folder, check_folder_target
@@ -36,9 +36,6 @@ from vaegen.training.samples import save_prior_grid
 OPSET = 17
 PARITY_BATCHES = (1, 7, 64)
 PARITY_ATOL = 1e-4
-# A float16 decoder rounds every activation to 11 significant bits: its
-# logits are held to 0.05 and its probabilities to 0.01 of float32 torch.
-FP16_ATOL = {"logits": 5e-2, "loc": 1e-2, "log_scale": 5e-2, "probs": 1e-2}
 RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
@@ -85,7 +82,7 @@ def verify_parity(model: VAE, encoder_path: Path, decoder_path: Path, *, seed: i
     except Exception as exc:  # ORT raises its own non-exported exception types
         raise ExportError(f"ONNX Runtime cannot load the exported graphs: {exc}") from exc
     gen = torch.Generator().manual_seed(seed)
-    outputs = list(DECODER_OUTPUTS[model.cfg.likelihood])
+    outputs = list(model.likelihood.outputs)
     worst = dict.fromkeys(["mu", "logvar", *outputs], 0.0)
     cfg = model.cfg
     model.eval()
@@ -126,7 +123,7 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
     """Export `model` as a verified bundle folder at `dst`; return its path.
 
     With `fp16` the decoder's layers run in float16 (for GPUs); its parity
-    is held to FP16_ATOL instead of PARITY_ATOL.
+    is held to the likelihood's fp16_atol instead of PARITY_ATOL.
     """
     dst = check_folder_target(dst, "Bundle folder")
     model = model.cpu().eval()
@@ -163,9 +160,10 @@ def _write_bundle(model: VAE, folder: Path, facts: dict, fp16: bool) -> None:
     """The bundle's files in `folder`: both graphs, stamped and checked
     against torch, then vaegen.json, the first sample grid and the card."""
     cfg = model.cfg
-    outputs = list(DECODER_OUTPUTS[cfg.likelihood])
+    outputs = list(model.likelihood.outputs)
     # The tolerance of each output, as recorded and as checked: fp16's own for the half-precision decoder's.
-    facts["parity_atol"] = {k: (FP16_ATOL if fp16 else {}).get(k, PARITY_ATOL) for k in ("mu", "logvar", *outputs)}
+    fp16_atol = model.likelihood.fp16_atol if fp16 else {}
+    facts["parity_atol"] = {k: fp16_atol.get(k, PARITY_ATOL) for k in ("mu", "logvar", *outputs)}
     export_graph(EncoderGraph(model), torch.rand(2, *cfg.image_shape), folder / ENCODER_FILE, "image", ["mu", "logvar"])
     decoder = DecoderGraph(copy.deepcopy(model).half(), half=True) if fp16 else DecoderGraph(model)
     export_graph(decoder, torch.randn(2, cfg.latent_dim), folder / DECODER_FILE, "z", outputs)

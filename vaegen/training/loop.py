@@ -26,10 +26,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vaegen.data.load import check_image_shape, model_input, split_for_training
+from vaegen.data.load import check_image_shape, split_for_training
 from vaegen.data.sets import ImageSet
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path, check_folder_target
+from vaegen.likelihoods import model_input
 from vaegen.runtime import describe_cpu
 from vaegen.training.checkpoint import CHECKPOINT, checkpoint_state, load_checkpoint, noise_states, save_checkpoint
 from vaegen.training.config import TrainConfig, check_more_epochs, resumed_config
@@ -170,25 +171,9 @@ def train(
     return metrics
 
 
-def binarize_batch(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Dynamic binarization of uint8 images: each pixel p becomes 1 with
-    probability p/255 (to within 1/65536; 0 and 255 exactly), 0 otherwise, as float32.
-
-    One 16-bit random number a pixel, drawn four to an int64: torch.bernoulli
-    draws a float per pixel and took 11% of an mlp training step on a CPU;
-    this takes a third of its time (benchmarks/profile_step.py).
-    """
-    n = images.numel()
-    words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), generator=gen, dtype=torch.int64, device=images.device)
-    draws = words.view(torch.int16)[:n].view(images.shape).to(torch.int32) + 32768  # uniform on 0..65535
-    return (draws * 255 < images.to(torch.int32) * 65536).to(torch.float32)  # u/65536 < p/255, in int32
-
-
 def channels_last(model_cfg: ModelConfig, device: torch.device) -> bool:
-    """The conv trains in NHWC memory on a CPU: 1.28x faster a step (83.6 against
-    106.9 ms a batch of 128, benchmarks/profile_step.py --arch conv --channels-last).
-    Not measured on a GPU, so left as it was there."""
-    return model_cfg.arch == "conv" and device.type == "cpu"
+    """Whether the model trains in NHWC memory: on a CPU, where its architecture gains by it (the conv)."""
+    return model_cfg.architecture.channels_last_on_cpu and device.type == "cpu"
 
 
 def adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -346,11 +331,7 @@ def _step(run: Run, epoch: int, i: int, indices: torch.Tensor) -> tuple[float, f
     beta = _beta_at(cfg, step, run.steps_per_epoch)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    batch = run.images[indices].to(run.device)
-    if run.model.cfg.likelihood == "bernoulli":
-        x = binarize_batch(batch, run.noise_gen)
-    else:
-        x = batch.float().div_(255.0)
+    x = run.model.likelihood.prepare_batch(run.images[indices].to(run.device), run.noise_gen)
     if channels_last(run.model.cfg, run.device):
         x = x.contiguous(memory_format=torch.channels_last)
     loss, recon, kl = batch_loss(run.wrapped, run.model, x, beta, cfg.iw_samples, run.noise_gen,

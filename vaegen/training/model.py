@@ -1,67 +1,72 @@
-"""The VAE: a Gaussian encoder q(z|x) and a decoder p(x|z) that is a
-Bernoulli per pixel (binarized images) or a discretized logistic over the 256
-levels of each value (8-bit images; Kingma et al. 2016, Salimans et al. 2017).
+"""The VAE: a Gaussian encoder q(z|x) and a decoder p(x|z) whose networks
+come from a registered architecture (vaegen.training.architectures) and
+whose likelihood is a registered one (vaegen.likelihoods).
 
 The hyper-parameters live in ModelConfig, which is saved in the checkpoint
 and in the bundle and rebuilds the model. The loss it is trained on is in
 objective.py. EncoderGraph and DecoderGraph are what the two ONNX files
-compute. Imports torch and numpy only.
+compute. Imports torch, numpy, the architectures and the likelihoods.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 from torch import nn
 
-ARCHS = ("conv", "mlp")
-LIKELIHOODS = ("bernoulli", "logistic")
-MIN_LOG_SCALE = -7.0  # the logistic's scale floor (Salimans et al. 2017), far below a level's width 1/255
-# ...and its ceiling: a scale of e^3 ~ 20 already spreads a value's mass far past [0, 1]. Beyond it a level's
-# probability underflows to 0 in float32 (log -inf, a NaN loss), as a wide early-training decoder reached.
-MAX_LOG_SCALE = 3.0
-# The mlp decoder's depth by default. In the default's time budget on a CPU
-# (30 epochs, 256 wide) two layers gave 89.30 nats, three 88.02, four 87.43,
-# five 87.95, for 7% more time from two to four (docs/training.md).
-MLP_DECODER_LAYERS = 4
+from vaegen.likelihoods import get_likelihood
+from vaegen.training.architectures import ARCHITECTURES, Architecture, Settings, get_architecture
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ModelConfig:
-    arch: str = "mlp"  # mlp: dense layers; conv: strided convolutions
-    channels: int = 1
-    height: int = 28
-    width: int = 28
-    latent_dim: int = 32
-    hidden: int = 256  # width of the dense layers (the mlp's outer layers are 2x this)
-    conv_channels: int = 32  # conv: channels after the first stride-2 convolution
-    # conv: 3x3 convolutions (stride 1) added at each resolution of the encoder and the decoder; 0: none
-    conv_blocks: int = 0
-    # mlp: hidden layers of the decoder, `hidden` wide, the last one 2x; None: MLP_DECODER_LAYERS
-    # (the conv's decoder has its own fixed layout and holds 2 here)
-    decoder_layers: int | None = None
-    likelihood: str = "bernoulli"  # bernoulli (logits), or logistic (loc and log_scale per value)
+    """The shared fields, and the architecture's own settings: its Settings
+    dataclass (vaegen.training.architectures).
 
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
-        if self.decoder_layers is None:
-            object.__setattr__(self, "decoder_layers", MLP_DECODER_LAYERS if self.arch == "mlp" else 2)
-        if self.decoder_layers < 1:
-            raise ValueError("the decoder needs at least one hidden layer")
-        if self.arch != "mlp" and self.decoder_layers != 2:
-            raise ValueError("--decoder-layers applies to the mlp arch only")
-        if self.conv_blocks < 0:
-            raise ValueError("--conv-blocks cannot be negative")
-        if self.arch != "conv" and self.conv_blocks:
-            raise ValueError("--conv-blocks applies to the conv arch only")
-        if self.arch == "conv" and (self.height % 4 or self.width % 4):
-            raise ValueError("the conv arch needs image sides divisible by 4")
+    Saved flat (to_dict, from_dict): the shared fields and the settings side
+    by side. Built flat too, as the train options give them:
+    ModelConfig(arch="conv", conv_blocks=1), where a setting of another
+    architecture is refused unless it is None or its default; and read flat:
+    cfg.conv_blocks is the conv's setting, or its default on another arch.
+    """
+
+    arch: str
+    channels: int
+    height: int
+    width: int
+    latent_dim: int
+    likelihood: str  # a name in vaegen.likelihoods.LIKELIHOODS
+    settings: Settings  # the architecture's Settings
+
+    def __init__(self, arch: str = "mlp", channels: int = 1, height: int = 28, width: int = 28, latent_dim: int = 32,
+                 likelihood: str = "bernoulli", settings: Settings | None = None, **flat):
+        architecture = get_architecture(arch)
+        get_likelihood(likelihood)
+        if settings is None:
+            settings = _settings_from(architecture, flat)
+        elif flat or type(settings) is not architecture.Settings:
+            raise TypeError(f"ModelConfig takes the {arch} arch's settings as {architecture.Settings.__name__}, "
+                            "or by name, not both")
+        for name, value in (("arch", arch), ("channels", channels), ("height", height), ("width", width),
+                            ("latent_dim", latent_dim), ("likelihood", likelihood), ("settings", settings)):
+            object.__setattr__(self, name, value)
+        settings.check(self)
+
+    def __getattr__(self, name: str):
+        """A setting read flat (called only for names that are not fields)."""
+        settings = self.__dict__.get("settings")  # absent while a copy is being made
+        if settings is not None and name in settings.defaults():
+            return getattr(settings, name)
+        for architecture in ARCHITECTURES.values():
+            if name in architecture.Settings.defaults():
+                return architecture.Settings.defaults()[name]
+        raise AttributeError(f"'ModelConfig' object has no attribute {name!r}")
+
+    @property
+    def architecture(self) -> type[Architecture]:
+        return get_architecture(self.arch)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -74,76 +79,42 @@ class ModelConfig:
     @property
     def outputs_per_value(self) -> int:
         """Decoder outputs per image value: a logit, or a location and a log-scale."""
-        return 2 if self.likelihood == "logistic" else 1
+        return get_likelihood(self.likelihood).outputs_per_value
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The saved form: flat, the architecture's settings beside the shared fields."""
+        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "settings"}
+        return {**shared, **self.settings.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        """A saved config (a checkpoint's, or a bundle's architecture)."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        """A saved config (a checkpoint's, or a bundle's architecture). The
+        keys of other architectures' settings, which older saves hold, are left out."""
+        shared = {f.name: data[f.name] for f in fields(cls) if f.name != "settings" and f.name in data}
+        return cls(**shared, settings=get_architecture(shared.get("arch", "mlp")).Settings.from_dict(data))
 
 
-def _encoder(cfg: ModelConfig) -> nn.Module:
-    h, c, d = cfg.hidden, cfg.conv_channels, cfg.latent_dim
-    if cfg.arch == "mlp":
-        return nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(cfg.pixels, 2 * h), nn.ELU(),
-            nn.Linear(2 * h, h), nn.ELU(),
-            nn.Linear(h, 2 * d),
-        )
-    flat = 2 * c * (cfg.height // 4) * (cfg.width // 4)
-    return nn.Sequential(
-        nn.Conv2d(cfg.channels, c, 4, 2, 1), nn.ELU(),  # (B, c, H/2, W/2)
-        *_blocks(c, cfg.conv_blocks),
-        nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ELU(),  # (B, 2c, H/4, W/4)
-        *_blocks(2 * c, cfg.conv_blocks),
-        nn.Flatten(),
-        nn.Linear(flat, h), nn.ELU(),
-        nn.Linear(h, 2 * d),
-    )
-
-
-def _blocks(channels: int, n: int) -> list[nn.Module]:
-    """n 3x3 convolutions that keep the resolution and the channels, each with its ELU."""
-    return [m for _ in range(n) for m in (nn.Conv2d(channels, channels, 3, 1, 1), nn.ELU())]
-
-
-def _decoder(cfg: ModelConfig) -> nn.Module:
-    h, c, d = cfg.hidden, cfg.conv_channels, cfg.latent_dim
-    if cfg.arch == "mlp":
-        widths = [d] + [h] * (cfg.decoder_layers - 1) + [2 * h]  # 2 layers: d-h-2h-pixels
-        layers = []
-        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Linear(n_in, n_out), nn.ELU()]
-        out = cfg.outputs_per_value
-        return nn.Sequential(*layers, nn.Linear(2 * h, out * cfg.pixels),
-                             nn.Unflatten(1, (out * cfg.channels, cfg.height, cfg.width)))
-    out = cfg.outputs_per_value * cfg.channels
-    n = cfg.conv_blocks
-    # With blocks, the last upsampling keeps c channels, and 3x3 layers at full
-    # resolution end in a 3x3 output layer; without, it is the output layer.
-    top = ([nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ELU(), *_blocks(c, n - 1), nn.Conv2d(c, out, 3, 1, 1)] if n
-           else [nn.ConvTranspose2d(c, out, 4, 2, 1)])
-    return nn.Sequential(
-        nn.Linear(d, h), nn.ELU(),
-        nn.Linear(h, 2 * c * (cfg.height // 4) * (cfg.width // 4)), nn.ELU(),
-        nn.Unflatten(1, (2 * c, cfg.height // 4, cfg.width // 4)),
-        *_blocks(2 * c, n),
-        nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ELU(),  # (B, c, H/2, W/2)
-        *_blocks(c, n),
-        *top,  # (B, C or 2C, H, W)
-    )
+def _settings_from(architecture: type[Architecture], flat: dict) -> Settings:
+    """`architecture`'s settings from their names; another architecture's setting must be None or its default."""
+    own = architecture.Settings.defaults()
+    known = set(own)
+    for other in ARCHITECTURES.values():
+        for name, default in other.Settings.defaults().items():
+            known.add(name)
+            if name not in own and flat.get(name) not in (None, default):
+                raise ValueError(f"--{name.replace('_', '-')} applies to the {other.name} arch only")
+    if set(flat) - known:
+        raise TypeError(f"ModelConfig got unknown settings: {', '.join(sorted(set(flat) - known))}")
+    return architecture.Settings.from_dict(flat)
 
 
 class VAE(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = _encoder(cfg)
-        self.decoder = _decoder(cfg)
+        self.likelihood = get_likelihood(cfg.likelihood)
+        self.encoder = cfg.architecture.encoder(cfg)
+        self.decoder = cfg.architecture.decoder(cfg)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, C, H, W) in [0, 1] -> mu, logvar (B, D)."""
@@ -156,34 +127,16 @@ class VAE(nn.Module):
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, D) -> the likelihood's parameters (B, C, H, W): Bernoulli
-        logits; or (B, 2C, H, W): the logistic's locations, then its raw
-        log-scales (see `split_logistic`)."""
-        if self.cfg.arch == "mlp":
-            # One constant-shape Reshape in ONNX, where nn.Unflatten exports a
-            # Shape/Slice/Concat chain that costs time at small batch sizes.
-            c, h, w = self.cfg.image_shape
-            return self.decoder[:-1](z).reshape(-1, self.cfg.outputs_per_value * c, h, w)
+        """z (B, D) -> the likelihood's raw output (B, outputs_per_value * C, H, W):
+        Bernoulli logits, or the logistic's locations, then its raw log-scales."""
         return self.decoder(z)
 
-    def split_logistic(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 2C, H, W) decoder output -> loc, log_scale (B, C, H, W), the scale kept in [MIN_LOG_SCALE, MAX_LOG_SCALE]."""
-        loc, log_scale = params.split(self.cfg.channels, dim=1)
-        return loc, log_scale.clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
-
     def outputs(self, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """decoder.onnx's outputs from a decoder output, as bundle.DECODER_OUTPUTS
-        names them: the likelihood's parameters, then the picture in [0, 1]:
-        (logits, probs), or (loc, log_scale, probs). A logistic model's picture
-        is its location clipped to [0, 1] (its median, and its most probable
-        level), not its mean: judged on 10,000 fitted-prior draws of a
-        Fashion-MNIST model, the location scored a Frechet distance of 52.9
-        where the mean scored 78.0 (a wide scale pulls the mean of a clipped
-        value toward grey)."""
-        if self.cfg.likelihood == "bernoulli":
-            return params, torch.sigmoid(params)
-        loc, log_scale = self.split_logistic(params)
-        return loc, log_scale, loc.clamp(0.0, 1.0)
+        """decoder.onnx's outputs from a decoder output, as the likelihood's
+        `outputs` names them: its parameters, then the picture in [0, 1]:
+        (logits, probs), or (loc, log_scale, probs)."""
+        parameters = self.likelihood.split(params, self.cfg.channels)
+        return (*parameters, self.likelihood.picture(parameters))
 
     def image(self, params: torch.Tensor) -> torch.Tensor:
         """The picture a decoder output shows, in [0, 1] (the last of `outputs`)."""
@@ -211,18 +164,11 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def init_output_bias(self, mean_image: torch.Tensor) -> None:
-        """Start the decoder at the data's mean image (C, H, W): logits =
-        logit(mean), or the logistic's locations at the mean with a scale of 0.1."""
-        last = self.decoder[-2] if self.cfg.arch == "mlp" else self.decoder[-1]
-        if self.cfg.likelihood == "bernoulli":
-            p = mean_image.clamp(1e-3, 1 - 1e-3)
-            start = torch.log(p) - torch.log1p(-p)
-        else:
-            start = torch.cat([mean_image, torch.full_like(mean_image, math.log(0.1))])
-        if self.cfg.arch == "mlp":
-            last.bias.copy_(start.reshape(-1))
-        else:
-            last.bias.copy_(start.mean(dim=(1, 2)))
+        """Start the decoder at the data's mean image (C, H, W), as the likelihood
+        says (logits = logit(mean); the logistic's locations at the mean, a scale
+        of 0.1), through the bias of the architecture's output layer."""
+        start = self.likelihood.output_bias(mean_image)
+        self.decoder.output.bias.copy_(self.cfg.architecture.output_bias(start))
 
 
 class EncoderGraph(nn.Module):
@@ -237,9 +183,9 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """What decoder.onnx computes: z -> VAE.outputs, (logits, probs) for a
-    Bernoulli decoder, (loc, log_scale, probs) for a logistic one, float32 at
-    both ends.
+    """What decoder.onnx computes: z -> VAE.outputs, the likelihood's
+    parameters and the picture ((logits, probs) for a Bernoulli decoder),
+    float32 at both ends.
 
     With `half`, the layers run in float16 (the VAE passed in must already be
     .half()); the graph still takes and returns float32.

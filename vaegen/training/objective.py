@@ -1,27 +1,26 @@
 """The objective the VAE is trained on, beside the model it scores.
 
 - The negative ELBO (Kingma & Welling 2014, eq. 10 and Appendix B): the
-  reconstruction term (a Bernoulli per binarized pixel, or a discretized
-  logistic per 8-bit value) plus the Gaussian KL in closed form, summed over
-  pixels and latent dimensions, in nats per image. `beta` weights the KL.
+  reconstruction term (the model's likelihood, vaegen.likelihoods: a
+  Bernoulli per binarized pixel, or a discretized logistic per 8-bit value)
+  plus the Gaussian KL in closed form, summed over pixels and latent
+  dimensions, in nats per image. `beta` weights the KL.
 - The importance-weighted bound (Burda et al. 2015, eq. 8) with k samples per
   image, log (1/k) sum_i w_i, w_i = p(x, z_i) / q(z_i|x).
 - Its doubly reparameterized gradient for the encoder (DReG, Tucker et al.
   2018, eq. 5), whose signal does not fade as k grows.
 - The held-out negative ELBO reported after every epoch.
 
-Imports torch and the model's types only.
+Imports torch, the model's types and the likelihoods' constants only.
 """
 
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import torch
-import torch.nn.functional as F
 
-from vaegen.data.load import EVAL_SEED
+from vaegen.likelihoods import EVAL_SEED
 from vaegen.training.model import VAE
 
 
@@ -31,45 +30,6 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     Kingma & Welling (2014), Appendix B: -1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2).
     """
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
-
-
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z) per image, summed over pixels: (B,)."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
-
-
-def discretized_logistic_nll(loc: torch.Tensor, log_scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log P(x|z) per image for x = k/255, k in 0..255, summed over values: (B,).
-
-    Level k takes the logistic's mass on [x - 1/510, x + 1/510], the first
-    level everything below, the last everything above (Salimans et al. 2017,
-    eq. 2). With a = (x + 1/510 - loc)/s and b = (x - 1/510 - loc)/s,
-    sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - exp(b - a)), so
-
-        log P = [k < 255] logsigmoid(a) + [k > 0] logsigmoid(-b) + [0 < k < 255] log(-expm1(-1/(255 s)))
-
-    is exact and finite at any scale: no branch for a vanishing difference.
-    vaegen.metrics computes the same in numpy.
-    """
-    inv_s = torch.exp(-log_scale)
-    centered = x - loc
-    a = inv_s * (centered + HALF_LEVEL)
-    b = inv_s * (centered - HALF_LEVEL)
-    low, high = x < HALF_LEVEL, x > 1.0 - HALF_LEVEL
-    log_p = torch.where(high, 0.0, F.logsigmoid(a)) + torch.where(low, 0.0, F.logsigmoid(-b))
-    width = torch.log(-torch.expm1(-2.0 * HALF_LEVEL * inv_s))
-    log_p = log_p + torch.where(low | high, 0.0, width)
-    return -log_p.flatten(1).sum(dim=1)
-
-
-HALF_LEVEL = 0.5 / 255  # half the width of one of the 256 levels, in [0, 1] units
-
-
-def reconstruction_nll(model: VAE, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z) per image under the model's likelihood, from the decoder's output: (B,)."""
-    if model.cfg.likelihood == "bernoulli":
-        return bernoulli_nll(params, x)
-    return discretized_logistic_nll(*model.split_logistic(params), x)
 
 
 def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
@@ -118,7 +78,7 @@ def batch_loss(model, vae: VAE, x: torch.Tensor, beta: float, iw_samples: int, g
     """
     b = x.shape[0]
     latent_dim = vae.cfg.latent_dim
-    nll = partial(reconstruction_nll, vae)
+    nll = vae.likelihood.nll
     shape = (b, latent_dim) if iw_samples <= 1 else (iw_samples, b, latent_dim)
     eps = torch.randn(shape, generator=gen, device=x.device)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -147,7 +107,7 @@ def held_out_elbo(model: VAE, x_test: torch.Tensor, device: torch.device) -> dic
         mu, logvar = model.encode(x)
         eps = torch.randn(mu.shape, generator=gen, device=device)
         logits = model.decode(model.reparameterize(mu, logvar, eps))
-        recon_sum += reconstruction_nll(model, logits, x).sum().item()
+        recon_sum += model.likelihood.nll(logits, x).sum().item()
         kl_sum += gaussian_kl(mu, logvar).sum().item()
     model.train()
     n = len(x_test)

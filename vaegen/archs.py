@@ -1,0 +1,13 @@
+"""The architectures by name, with the settings each one takes, in the order
+the model card shows them: what the light side (the CLI's --arch, the card)
+knows of vaegen.training.architectures without importing torch. A test holds
+the two together. Standard library only.
+"""
+
+from __future__ import annotations
+
+ARCH_SETTINGS: dict[str, tuple[str, ...]] = {
+    "mlp": ("hidden", "decoder_layers"),
+    "conv": ("hidden", "conv_channels", "conv_blocks"),
+}
+ARCHS = tuple(ARCH_SETTINGS)
