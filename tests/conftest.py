@@ -60,7 +60,7 @@ def tiny_bundle(tmp_path_factory) -> Path:
     for i, (img, label) in enumerate(zip(images, labels, strict=True)):
         (folder / str(label)).mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(folder / str(label) / f"{i}.png")
-    cfg = TrainConfig(dataset=str(folder), epochs=2, batch_size=32, binarize=True, seed=0, threads=1)
+    cfg = TrainConfig(dataset=str(folder), epochs=2, batch_size=32, seed=0, threads=1)
     run = root / "run"
     train(cfg, ModelConfig(arch="mlp", latent_dim=4, hidden=32), run)
     return export_run(run)

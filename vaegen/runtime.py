@@ -18,9 +18,9 @@ import numpy as np
 import onnxruntime as ort
 
 from vaegen.bundle.read import DECODER_OUTPUTS, Bundle
+from vaegen.choices import PROVIDERS
 from vaegen.errors import BundleError, ProviderError
 
-PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_BATCH = 1024

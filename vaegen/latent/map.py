@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vaegen.choices import PROJECTIONS
 from vaegen.errors import ArgumentError, BundleError, DataError
 
 MAP_FILE = "map.npy"
 MAP_IMAGES = 5000  # held-out images on a bundle's map
 
-PROJECTIONS = ("auto", "pca", "lda")
 
 
 @dataclass(frozen=True)

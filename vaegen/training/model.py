@@ -5,7 +5,7 @@ levels of each value (8-bit images; Kingma et al. 2016, Salimans et al. 2017).
 The hyper-parameters live in ModelConfig, which is saved in the checkpoint
 and in the bundle and rebuilds the model. The loss it is trained on is in
 objective.py. EncoderGraph and DecoderGraph are what the two ONNX files
-compute. Imports torch and numpy only.
+compute. Imports torch, numpy and the recipes (its defaults) only.
 """
 
 from __future__ import annotations
@@ -17,29 +17,28 @@ import numpy as np
 import torch
 from torch import nn
 
+from vaegen.recipes import COMMON, GENERIC
+
 ARCHS = ("conv", "mlp")
 LIKELIHOODS = ("bernoulli", "logistic")
 MIN_LOG_SCALE = -7.0  # the logistic's scale floor (Salimans et al. 2017), far below a level's width 1/255
 # ...and its ceiling: a scale of e^3 ~ 20 already spreads a value's mass far past [0, 1]. Beyond it a level's
 # probability underflows to 0 in float32 (log -inf, a NaN loss), as a wide early-training decoder reached.
 MAX_LOG_SCALE = 3.0
-# The mlp decoder's depth by default. In the default's time budget on a CPU
-# (30 epochs, 256 wide) two layers gave 89.30 nats, three 88.02, four 87.43,
-# five 87.95, for 7% more time from two to four (docs/training.md).
-MLP_DECODER_LAYERS = 4
+MLP_DECODER_LAYERS = GENERIC["decoder_layers"]  # the mlp decoder's depth by default (vaegen.recipes says why)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "mlp"  # mlp: dense layers; conv: strided convolutions
-    channels: int = 1
-    height: int = 28
-    width: int = 28
-    latent_dim: int = 32
-    hidden: int = 256  # width of the dense layers (the mlp's outer layers are 2x this)
-    conv_channels: int = 32  # conv: channels after the first stride-2 convolution
+    arch: str = GENERIC["arch"]  # mlp: dense layers; conv: strided convolutions
+    channels: int = COMMON["channels"]
+    height: int = COMMON["image_size"]
+    width: int = COMMON["image_size"]
+    latent_dim: int = GENERIC["latent_dim"]
+    hidden: int = GENERIC["hidden"]  # width of the dense layers (the mlp's outer layers are 2x this)
+    conv_channels: int = GENERIC["conv_channels"]  # conv: channels after the first stride-2 convolution
     # conv: 3x3 convolutions (stride 1) added at each resolution of the encoder and the decoder; 0: none
-    conv_blocks: int = 0
+    conv_blocks: int = GENERIC["conv_blocks"]
     # mlp: hidden layers of the decoder, `hidden` wide, the last one 2x; None: MLP_DECODER_LAYERS
     # (the conv's decoder has its own fixed layout and holds 2 here)
     decoder_layers: int | None = None
