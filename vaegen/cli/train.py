@@ -11,7 +11,7 @@ import click
 
 from vaegen.choices import CHANNELS, DEVICES, IW_ESTIMATORS, LR_SCHEDULES, PRECISIONS
 from vaegen.cli import options
-from vaegen.recipes import COMMON, GENERIC, GPU_RECIPES, default_note
+from vaegen.recipes import COMMON, default_note, recipe
 
 
 class ClickReporter:
@@ -83,10 +83,10 @@ def command_line(ctx: click.Context) -> str:
 
 def recipe_help(f):
     """Fill the command's help with the recipes' own numbers (vaegen.recipes), so that it copies none."""
-    mnist, gpu = {**GENERIC}, {**GENERIC, **GPU_RECIPES["fashion-mnist"]}
-    h, d = mnist["hidden"], mnist["latent_dim"]
-    decoder = [d] + [h] * (mnist["decoder_layers"] - 1) + [2 * h, 784]  # the mlp's layers (vaegen.training.model)
-    f.__doc__ = f.__doc__.format(mnist=mnist, gpu=gpu, common=COMMON, encoder=f"784-{2 * h}-{h}",
+    mnist, gpu = recipe("mnist"), recipe("fashion-mnist", gpu=True)
+    h, d, pixels = mnist["hidden"], mnist["latent_dim"], COMMON["image_size"] ** 2
+    decoder = [d] + [h] * (mnist["decoder_layers"] - 1) + [2 * h, pixels]  # the mlp's layers (vaegen.training.model)
+    f.__doc__ = f.__doc__.format(mnist=mnist, gpu=gpu, common=COMMON, encoder=f"{pixels}-{2 * h}-{h}",
                                  decoder="-".join(map(str, decoder)))
     return f
 

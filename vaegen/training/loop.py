@@ -15,6 +15,7 @@ distributed.py. Imports torch and those modules; never the CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -303,6 +304,7 @@ def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
         train_set, test_set = split_data(cfg, model_cfg, progress=reporter.download if ddp.is_main else None)
     check_image_shape(train_set, model_cfg.image_shape, cfg.dataset)
     images = torch.from_numpy(np.array(train_set.images, copy=True))  # writable
+    train_set = dataclasses.replace(train_set, images=images.numpy())  # the same memory, kept for the prior fit
     return images, torch.from_numpy(model_input(test_set.images, model_cfg.likelihood)), (train_set, test_set)
 
 
