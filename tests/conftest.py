@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.support import draw_digits, fake_mnist, write_idx_folder
+from tests.support import draw_digits, fake_mnist, write_digit_folder, write_idx_folder
 from vaegen.cli import cli
 from vaegen.data import named as data_module
 
@@ -63,12 +63,8 @@ def tiny_bundle(tmp_path_factory) -> Path:
     from vaegen.training.model import ModelConfig
 
     root = tmp_path_factory.mktemp("tiny-run")
-    folder = root / "digits"
-    images, labels = draw_digits(200, seed=3)
-    for i, (img, label) in enumerate(zip(images, labels, strict=True)):
-        (folder / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / str(label) / f"{i}.png")
-    cfg = TrainConfig(dataset=str(folder), epochs=2, batch_size=32, binarize=True, seed=0, threads=1)
+    folder = write_digit_folder(root / "digits", 200, seed=3)
+    cfg = TrainConfig(dataset=str(folder), epochs=2, batch_size=32, seed=0, threads=1)
     run = root / "run"
     train(cfg, ModelConfig(arch="mlp", latent_dim=4, hidden=32), run)
     return export_run(run)

@@ -53,6 +53,15 @@ def draw_digits(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray, np.n
     return images, labels.astype(np.uint8)
 
 
+def write_digit_folder(folder: Path, n: int, seed: int = 0) -> Path:
+    """A folder of n drawn digits as PNGs in label subfolders 0..3 (an image folder dataset with labels)."""
+    images, labels = draw_digits(n, seed=seed)
+    for i, (img, label) in enumerate(zip(images, labels, strict=True)):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / str(label) / f"{i}.png")
+    return folder
+
+
 def write_idx_folder(folder: Path, n_train: int = 256, n_test: int = 64, gz: bool = True) -> dict[str, str]:
     """Tiny MNIST-layout IDX files in `folder`; returns the sha256 of each one's raw IDX bytes."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -290,7 +290,7 @@ def test_sample_prior_options_on_a_bundle_without_a_prior(vaegen, tiny_bundle, t
 
 def test_a_prior_without_classes_refuses_a_label(vaegen, tiny_bundle, tmp_path):
     copy = Path(shutil.copytree(tiny_bundle, tmp_path / "model"))
-    from vaegen.latent.fit import install_prior
+    from vaegen.bundle.write import install_prior
 
     pytest.importorskip("sklearn")
     facts = {"kind": "gaussian_mixture", "components": 2, "class_components": 0, "covariance_type": "full",

@@ -258,7 +258,7 @@ def _planned_run(monkeypatch, tmp_path, *args, out=None) -> tuple[TrainConfig, M
         seen.update(cfg=cfg, model=model_cfg)
         raise _Planned
 
-    monkeypatch.setattr(loop, "train", stop)
+    monkeypatch.setattr(loop, "train_run", stop)
     result = CliRunner().invoke(cli, ["train", *args, "--out", str(out or tmp_path / "r"), "--quiet"])
     assert isinstance(result.exception, _Planned), result.output
     return seen["cfg"], seen["model"]
@@ -348,7 +348,7 @@ def test_a_logistic_model_trains_scores_in_bits_and_exports(tmp_path, arch):
     images, labels = draw_digits(120, seed=6)
     for i, img in enumerate(images):
         Image.fromarray((img * 0.7 + 40).astype(np.uint8)).save(folder / f"{i}.png")  # grey levels, not ink
-    cfg = TrainConfig(dataset=str(folder), epochs=3, batch_size=16, seed=0, threads=1, binarize=False)
+    cfg = TrainConfig(dataset=str(folder), epochs=3, batch_size=16, seed=0, threads=1)
     run = tmp_path / "run"
     loop.train(cfg, ModelConfig(arch=arch, latent_dim=3, hidden=16, likelihood="logistic"), run)
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

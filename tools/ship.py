@@ -30,12 +30,13 @@ from PIL import Image
 from vaegen.api import Model, save_grid
 from vaegen.bundle.read import load_bundle
 from vaegen.bundle.records import read_map
+from vaegen.bundle.write import record_prior_quality
 from vaegen.data.load import evaluation_images
 from vaegen.data.named import load_idx_dataset
 from vaegen.evaluation.judges import compare_priors, judging_data, load_judge
 from vaegen.evaluation.metrics import evaluate
 from vaegen.images import make_grid, prepare_image, save_gif, save_image, there_and_back
-from vaegen.latent.fit import fit_bundle_prior, record_prior_quality
+from vaegen.latent.fit import fit_bundle_prior
 from vaegen.latent.sampling import slerp, traversal
 from vaegen.plot import scatter_map
 from vaegen.runtime import describe_machine

@@ -4,10 +4,11 @@
     model = vaegen.load_model()             # the shipped MNIST model, on ONNX Runtime
     images = model.sample(64, seed=0)       # float32 [64, 1, 28, 28] in [0, 1]
     vaegen.save_grid(images, "grid.png")
+    model = vaegen.train("photos/", epochs=1)  # a whole training run (needs the train extra: torch)
 
 The public names are loaded on first use, so `import vaegen` (and every CLI
 command's start-up) imports nothing heavy. torch lives in vaegen.training
-alone; everything here runs on ONNX Runtime and numpy.
+alone, loaded by `vaegen.train`; everything else runs on ONNX Runtime and numpy.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _LAZY = {
     "Model": "vaegen.api",
     "load_model": "vaegen.api",
     "save_grid": "vaegen.api",
+    "train": "vaegen.training.pipeline",
     "load_bundle": "vaegen.bundle.read",
     "Bundle": "vaegen.bundle.read",
     "VaegenError": "vaegen.errors",
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # for type checkers and editors; never run
         ProviderError,
         VaegenError,
     )
+    from vaegen.training.pipeline import train  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -25,12 +25,11 @@ from typing import NamedTuple
 import numpy as np
 
 from vaegen.bundle.read import Bundle, load_bundle
+from vaegen.choices import INTERPOLATIONS, PRIORS
 from vaegen.errors import ArgumentError, ImageError
 from vaegen.latent.sampling import FittedPrior, lerp, manifold_2d, sample_prior, slerp, traversal
 from vaegen.runtime import CUDA, DEFAULT_BATCH, OnnxVAE, set_verbose
 
-INTERPOLATIONS = ("slerp", "lerp")
-PRIORS = ("auto", "fitted", "standard")
 _UNREAD = object()  # Model._prior before prior.npy is read
 
 

@@ -1,15 +1,19 @@
-"""The default training recipe of each named dataset: what `vaegen train
---dataset NAME` runs when an option is not given. Each was chosen by
-measuring quality against wall time on a 2-core CPU (docs/training.md);
-where a GPU changes the winner, the dataset has a GPU recipe too, used when
-the run trains on CUDA. Image folders take the generic recipe. Standard
-library only: the CLI reads it for --help without importing torch.
+"""Every default of a training run, in one place: each named dataset's
+recipe (what `vaegen train --dataset NAME` runs when an option is not
+given), the settings no recipe changes, and the prior fit that ends a run.
+
+Each recipe was chosen by measuring quality against wall time on a 2-core
+CPU (docs/training.md); where a GPU changes the winner, the dataset has a GPU
+recipe too, used when the run trains on CUDA. Image folders take the generic
+recipe. TrainConfig, ModelConfig, the prior fit's PriorSettings, the library's
+`vaegen.train` and the CLI's help all read their defaults here. Standard
+library only: the CLI reads it for --help without importing torch or numpy.
 """
 
 from __future__ import annotations
 
 # MNIST's recipe, and every dataset's unless it has its own: the best NLL per
-# minute measured (docs/training.md, "Time to quality").
+# minute measured (docs/training.md, "Time to quality"; the mlp decoder's depth too).
 GENERIC = {"arch": "mlp", "latent_dim": 32, "hidden": 256, "decoder_layers": 4, "conv_channels": 32, "conv_blocks": 0,
            "epochs": 26, "batch_size": 256, "lr": 3e-3, "beta": 1.0, "kl_warmup": 2.0}
 
@@ -28,11 +32,37 @@ GPU_RECIPES: dict[str, dict] = {
                       "lr": 1e-3, "beta": 0.05, "kl_warmup": 5.0},
 }
 
+# The settings no recipe changes: every run's, whatever its dataset.
+COMMON = {"lr_schedule": "cosine", "iw_samples": 1, "iw_estimator": "iwae", "seed": 0, "device": "auto",
+          "precision": "fp32", "threads": None, "image_size": 28, "channels": 1}
+
+# The prior fitted at the end of every `vaegen train`: sized to take a small share of the run; the shipped
+# models' priors are fitted larger by tools/ship.py (100 and 10 components). The purity is the value that gave
+# the best label agreement at the same cost (docs/samples.md, "The default purity").
+PRIOR = {"components": 20, "class_components": 5, "max_codes": 10_000, "class_max_codes": 2_000, "purity": 0.99,
+         "covariance_type": "full", "codes": "means", "seed": 0}
+
 
 def recipe(dataset: str, gpu: bool = False) -> dict:
     """The recipe's settings for `dataset` (a name, or an image folder's path),
     on a GPU where `gpu`."""
     return {**GENERIC, **RECIPES.get(dataset, {}), **(GPU_RECIPES.get(dataset, {}) if gpu else {})}
+
+
+def run_settings(dataset: str, given: dict, gpu: bool) -> tuple[dict, bool]:
+    """Every setting of a run of `dataset`: those `given` (None counts as not
+    given), the others from the dataset's recipe over COMMON; and whether its
+    GPU recipe was taken. A run on a GPU (`gpu`) takes the GPU recipe unless
+    it asks for another arch (--decoder-layers alone asks for the mlp): a GPU
+    recipe is for its own arch."""
+    given = {k: v for k, v in given.items() if v is not None}
+    asked = given.get("arch") or ("mlp" if "decoder_layers" in given else None)
+    own = recipe(dataset, gpu=True)
+    on_gpu = gpu and dataset in GPU_RECIPES and asked in (None, own["arch"])
+    settings = {**COMMON, **(own if on_gpu else recipe(dataset)), **given}
+    if settings["arch"] != "mlp" and "decoder_layers" not in given:
+        settings["decoder_layers"] = None  # the recipes' decoder depth is the mlp's
+    return settings, on_gpu
 
 
 def default_note(key: str) -> str:

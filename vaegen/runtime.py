@@ -18,10 +18,10 @@ import numpy as np
 import onnxruntime as ort
 
 from vaegen.bundle.read import Bundle
+from vaegen.choices import PROVIDERS
 from vaegen.errors import BundleError, ProviderError
 from vaegen.likelihoods import get_likelihood
 
-PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_BATCH = 1024

@@ -1,2 +1,2 @@
 """The model bundle format, in one home: locating and reading a bundle (read),
-its numpy records (records) and its model card (card)."""
+writing one's files (write), its numpy records (records) and its model card (card)."""

@@ -6,29 +6,31 @@ from pathlib import Path
 
 import click
 
+from vaegen.choices import COVARIANCES, PRIOR_CODES
 from vaegen.cli import options
+from vaegen.recipes import PRIOR
 
 
 @click.command("fit-prior")
 @click.argument("model_dir", metavar="MODEL", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @options.data_options()
 @click.option("--components", type=click.IntRange(min=1), default=None,
-              help="Mixture components over all codes. [default: 20]")
+              help=f"Mixture components over all codes. [default: {PRIOR['components']}]")
 @click.option("--class-components", type=click.IntRange(min=1), default=None,
-              help="Components of each class's mixture (data with labels). [default: 5]")
+              help=f"Components of each class's mixture (data with labels). [default: {PRIOR['class_components']}]")
 @click.option("--max-codes", type=click.IntRange(min=2), default=None,
-              help="Fit the overall mixture on at most N codes, drawn at random. [default: 10000]")
+              help=f"Fit the overall mixture on at most N codes, drawn at random. [default: {PRIOR['max_codes']}]")
 @click.option("--class-max-codes", type=click.IntRange(min=2), default=None,
-              help="Fit each class's mixture on at most N of its codes. [default: 2000]")
+              help=f"Fit each class's mixture on at most N of its codes. [default: {PRIOR['class_max_codes']}]")
 @click.option("--purity", type=click.FloatRange(min=0, max=1), default=None,
               help="Refit each class's mixture without the codes their own class explains with "
-                   "p(class | z) below this (0: one pass). [default: 0.99]")
-@click.option("--covariance", type=click.Choice(["full", "diag"]), default=None,
-              help="Covariance of each component. [default: full]")
-@click.option("--codes", type=click.Choice(["means", "draws"]), default=None,
-              help="Fit the posterior means mu(x), or one draw z ~ q(z|x) per image. [default: means]")
+                   f"p(class | z) below this (0: one pass). [default: {PRIOR['purity']}]")
+@click.option("--covariance", type=click.Choice(COVARIANCES), default=None,
+              help=f"Covariance of each component. [default: {PRIOR['covariance_type']}]")
+@click.option("--codes", type=click.Choice(PRIOR_CODES), default=None,
+              help=f"Fit the posterior means mu(x), or one draw z ~ q(z|x) per image. [default: {PRIOR['codes']}]")
 @click.option("--limit", type=click.IntRange(min=2), default=None, help="Fit on the first N training images. [default: all]")
-@click.option("--seed", type=int, default=0, help="Seed of the binarization, the draws and EM's start.")
+@click.option("--seed", type=int, default=PRIOR["seed"], help="Seed of the binarization, the draws and EM's start.")
 @options.json_option
 @options.quiet_option
 def fit_prior(model_dir, dataset, data_dir, components, class_components, max_codes, class_max_codes, purity,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vaegen.choices import INTERPOLATIONS
 from vaegen.cli import options
 
 
@@ -16,7 +17,7 @@ from vaegen.cli import options
               help="File to write, in the format its extension names: a strip as .png, .jpg, .jpeg or .webp, or "
                    "an animated .gif. [default: interpolation.png, or interpolation.gif with --gif]")
 @click.option("--steps", type=click.IntRange(min=2), default=10, help="Decoded frames, both ends included.")
-@click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp",
+@click.option("--method", type=click.Choice(INTERPOLATIONS), default="slerp",
               help="slerp follows the prior's typical shell; lerp is a straight line.")
 @click.option("--gif", is_flag=True, help="Write an animated GIF that goes there and back (as -o NAME.gif does).")
 @options.scale_option(2)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vaegen.choices import PROJECTIONS
 from vaegen.cli import options
 
 
@@ -16,7 +17,7 @@ from vaegen.cli import options
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to map.")
 @click.option("--limit", type=click.IntRange(min=3), default=5000, show_default=True,
               help="Map the first N images of the split.")
-@click.option("--projection", type=click.Choice(["auto", "lda", "pca"]), default="auto",
+@click.option("--projection", type=click.Choice(PROJECTIONS), default="auto",
               help="How a latent wider than 2-D is laid flat: lda (the classes best apart) or pca (most variance); "
                    "auto is lda when the images have labels, else pca.")
 @click.option("--size", type=click.IntRange(200, 4000), default=640, help="Width of the square plot in pixels.")

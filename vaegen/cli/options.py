@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from vaegen.choices import PROVIDERS
 from vaegen.errors import VaegenError
 
 # The options every command that runs a model takes.
@@ -22,7 +23,7 @@ def model_options(f):
     f = click.option("--verbose", is_flag=True, help="Show ONNX Runtime's own log lines.")(f)
     f = click.option("--threads", type=click.IntRange(min=1), default=None,
                      help="CPU threads for ONNX Runtime. [default: all cores]")(f)
-    f = click.option("--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto",
+    f = click.option("--provider", type=click.Choice(PROVIDERS), default="auto",
                      help="Execution provider; auto means CUDA when it really runs, else CPU.")(f)
     f = click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
                      help="Model bundle folder, or a shipped model's name: mnist, fashion-mnist. "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vaegen.choices import PRIORS
 from vaegen.cli import options
 
 
@@ -24,7 +25,7 @@ def _latents(model, n, per_label, seed, temperature, prior, label):
               help="Grid to write, in the format its extension names: .png, .jpg, .jpeg, .webp or .gif.")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None,
               help="Write one PNG per image in this folder instead of a grid.")
-@click.option("--prior", type=click.Choice(["auto", "fitted", "standard"]), default="auto",
+@click.option("--prior", type=click.Choice(PRIORS), default="auto",
               help="fitted: the mixture fitted to the training codes; standard: N(0, I); auto: fitted when the "
                    "bundle has one.")
 @click.option("--label", default=None, help="Draw only this class of the fitted prior (an index or a class name).")

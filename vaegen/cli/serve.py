@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from vaegen.choices import PROJECTIONS
 from vaegen.cli import options
 
 
@@ -18,7 +19,7 @@ from vaegen.cli import options
 @options.data_options(what="Images whose latents make the map.")
 @click.option("--limit", type=click.IntRange(min=3), default=5000, show_default=True,
               help="Test images on a map made from data.")
-@click.option("--projection", type=click.Choice(["auto", "lda", "pca"]), default="auto",
+@click.option("--projection", type=click.Choice(PROJECTIONS), default="auto",
               help="How the map lays a wide latent flat (see `vaegen map --help`).")
 @options.model_options
 @options.quiet_option

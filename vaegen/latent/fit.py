@@ -1,5 +1,5 @@
-"""Fit the latent prior after training (ex-post density estimation) and add
-it to a bundle.
+"""Fit the latent prior after training (ex-post density estimation), and
+the latent map of the held-out images, for a bundle.
 
 The aggregate posterior q(z) = E_x q(z|x) does not fill N(0, I): prior draws
 land in holes the decoder never learned, and decode to smudges. Fitting a
@@ -14,38 +14,30 @@ held-out split, by the one held-out rule (vaegen.data.load). The choices
 below were measured on the shipped models: docs/samples.md.
 
 Runs the encoder through ONNX Runtime (vaegen.api) and fits with
-scikit-learn's GaussianMixture (imported inside fit_mixture); imports no
-torch, so `vaegen fit-prior` works on any bundle where scikit-learn is installed.
+scikit-learn's GaussianMixture (imported inside fit_mixture); the fitted
+records are written by vaegen.bundle.write, and the defaults are the
+recipes' (vaegen.recipes.PRIOR). Imports no torch, so `vaegen fit-prior`
+works on any bundle where scikit-learn is installed.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from vaegen.bundle.card import PER_CLASS_PICTURE, model_card
-from vaegen.bundle.records import MAP_FILE, PRIOR_FILE, map_record, write_prior, write_record
+from vaegen.bundle.records import PRIOR_FILE
+from vaegen.bundle.write import install_prior
+from vaegen.choices import COVARIANCES
+from vaegen.choices import PRIOR_CODES as CODES
 from vaegen.data.load import check_image_shape, model_input, split_for_training
 from vaegen.data.sets import ImageSet
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
-from vaegen.fileio import atomic_path
 from vaegen.latent.map import LatentMap, map_images
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
-
-CODES = ("means", "draws")
-# The defaults end every `vaegen train`, so they are sized to take a small share of it; the shipped
-# models' priors are fitted larger by tools/ship.py (100 and 10 components; docs/samples.md).
-COMPONENTS, CLASS_COMPONENTS = 20, 5
-MAX_CODES, CLASS_MAX_CODES = 10_000, 2_000
-# Class mixtures are refitted without the codes their own class explains with p < PURITY: the value
-# that gave the best label agreement at the same cost (docs/samples.md, "The default purity").
-PURITY = 0.99
-COVARIANCES = ("full", "diag")
+from vaegen.recipes import PRIOR
 
 
 def encode_codes(model, images: np.ndarray, *, codes: str, seed: int) -> np.ndarray:
@@ -128,14 +120,14 @@ def _subsample(z: np.ndarray, most: int | None, rng: np.random.Generator) -> np.
 class PriorSettings:
     """How a prior is fitted (`vaegen fit-prior`'s options; None: all codes)."""
 
-    components: int = COMPONENTS
-    class_components: int = CLASS_COMPONENTS
-    max_codes: int | None = MAX_CODES
-    class_max_codes: int | None = CLASS_MAX_CODES
-    covariance_type: str = "full"
-    codes: str = "means"
-    seed: int = 0
-    purity: float = PURITY
+    components: int = PRIOR["components"]
+    class_components: int = PRIOR["class_components"]
+    max_codes: int | None = PRIOR["max_codes"]
+    class_max_codes: int | None = PRIOR["class_max_codes"]
+    covariance_type: str = PRIOR["covariance_type"]
+    codes: str = PRIOR["codes"]
+    seed: int = PRIOR["seed"]
+    purity: float = PRIOR["purity"]
     limit: int | None = None  # fit on the first `limit` training images
 
 
@@ -176,81 +168,29 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
     return FittedPrior(mixture, classes, per_class, facts)
 
 
+def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str,
+                settings: dict | None = None) -> tuple[FittedPrior, LatentMap | None]:
+    """The prior fitted on a model's training set, and the latent map of its
+    held-out images (None for fewer than three), from `data` as loaded
+    (vaegen.data.load.split_for_training; a train run hands on its own).
+    `settings` are PriorSettings' fields by name; the others keep their defaults."""
+    train_set, held_out = data
+    check_image_shape(train_set, model.image_shape, dataset)
+    prior = fit_prior(model, train_set, PriorSettings(**(settings or {})))
+    latent_map = map_images(model, held_out, dataset=dataset) if len(held_out) >= 3 else None
+    return prior, latent_map
+
+
 def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings: dict | None = None,
                      progress=None) -> FittedPrior:
-    """Fit a bundle's prior on the training split of its dataset (the
-    bundle's own unless `dataset` says otherwise) and install it in the
-    bundle, with the latent map of the held-out split (the test split, or an
-    image folder's held-out tenth): vaegen.data.load.split_for_training, as in training.
-    `settings` are PriorSettings' fields by name; the others keep their defaults."""
+    """Fit a bundle's prior on its training set (the bundle's own dataset
+    unless `dataset` says otherwise; an image folder's held-out tenth stays
+    out, as in training) and install it in the bundle, with the latent map of
+    the held-out images (the test split, or the folder's held-out tenth):
+    vaegen.bundle.write.install_prior writes each file once."""
     dataset = dataset or model.bundle.dataset
     c, h, w = model.image_shape
-    data, held_out = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
-    data = check_image_shape(data, model.image_shape, dataset)
-    prior = fit_prior(model, data, PriorSettings(**(settings or {})))
-    install_prior(model, prior)
-    if len(held_out) >= 3:
-        install_map(model, map_images(model, held_out, dataset=dataset))
+    data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
+    prior, latent_map = fit_latents(model, data, dataset, settings)
+    install_prior(model, prior, latent_map)
     return prior
-
-
-def install_map(model, latent_map: LatentMap) -> None:
-    """Write map.npy (the held-out images' latent map) into the model's
-    bundle and list it, with its facts, in vaegen.json: `vaegen map` and
-    `vaegen serve` then need no dataset."""
-    arrays, facts = map_record(latent_map)
-    write_record(Path(model.bundle.path) / MAP_FILE, arrays)
-    _list_file(model, MAP_FILE, "map", facts)
-
-
-def install_prior(model, prior: FittedPrior) -> None:
-    """Write prior.npy into the model's bundle, list it (sha256, bytes) and its
-    facts in vaegen.json, redraw the bundle's sample grids from it, and
-    describe it in the model card. Each file is written atomically; prior.npy
-    goes first, so a bundle never lists a prior it lacks."""
-    from vaegen.api import save_grid
-
-    bundle_dir = Path(model.bundle.path)
-    write_prior(bundle_dir / PRIOR_FILE, prior)
-    _list_file(model, PRIOR_FILE, "prior", prior.facts)
-    model.forget_prior()  # the pictures are drawn from the file as written, as `vaegen sample` will read it
-    save_grid(model.sample(64, seed=0), bundle_dir / "samples.png", nrow=8, scale=2)
-    if prior.classes:
-        save_grid(model.sample_per_class(10, seed=0), bundle_dir / PER_CLASS_PICTURE, nrow=10, scale=2)
-
-
-def _list_file(model, name: str, key: str, facts: dict) -> None:
-    """List the bundle's file `name` (bytes, sha256) in vaegen.json with its
-    facts under `key`, and write the card anew."""
-    from vaegen.bundle.read import META_FILE, sha256_file
-
-    bundle_dir = Path(model.bundle.path)
-    path = bundle_dir / name
-    meta = json.loads((bundle_dir / META_FILE).read_text(encoding="utf-8"))
-    meta["files"][name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-    meta[key] = facts
-    _write_meta_and_card(model, meta)
-
-
-def record_prior_quality(model, rows: dict[str, dict], command: str) -> None:
-    """Add sample-quality figures (vaegen.quality.compare_priors) to the
-    prior's facts in vaegen.json and to the model card."""
-    from vaegen.bundle.read import META_FILE
-
-    keep = ("count", "frechet_distance", "confident_share", "inception_score", "label_agreement")
-    meta = json.loads((Path(model.bundle.path) / META_FILE).read_text(encoding="utf-8"))
-    meta["prior"]["quality"] = {name: {k: round(row[k], 4) for k in keep if k in row} for name, row in rows.items()}
-    meta["prior"]["quality_command"] = command
-    _write_meta_and_card(model, meta)
-
-
-def _write_meta_and_card(model, meta: dict) -> None:
-    """Write vaegen.json, then the model card anew from it (vaegen.card)."""
-    from vaegen.bundle.read import META_FILE
-
-    bundle_dir = Path(model.bundle.path)
-    with atomic_path(bundle_dir / META_FILE) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    model.bundle.meta = meta
-    with atomic_path(bundle_dir / "README.md") as tmp:
-        tmp.write_text(model_card(meta), encoding="utf-8")

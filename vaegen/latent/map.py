@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vaegen.choices import PROJECTIONS
 from vaegen.errors import ArgumentError, DataError
 
 MAP_IMAGES = 5000  # held-out images on a bundle's map
 
-PROJECTIONS = ("auto", "pca", "lda")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from vaegen.choices import INTERPOLATIONS
 from vaegen.errors import ArgumentError, ImageError
 from vaegen.fileio import shown_path
 from vaegen.latent.map import LatentMap
@@ -142,8 +143,8 @@ class Explorer:
         z_a, z_b = _vector(_field(request, "a"), "a", d), _vector(_field(request, "b"), "b", d)
         steps = _integer(_field(request, "steps", 10, required=False), "steps", 2, MAX_STEPS)
         method = _field(request, "method", "slerp", required=False)
-        if method not in ("slerp", "lerp"):
-            raise ArgumentError(f"method must be slerp or lerp, not {method!r}.")
+        if method not in INTERPOLATIONS:
+            raise ArgumentError(f"method must be {' or '.join(INTERPOLATIONS)}, not {method!r}.")
         z = self.model.interpolate_latents(z_a, z_b, steps, method)
         images = self.model.decode(z)
         xy = self.map.projection.project(z)

@@ -2,7 +2,8 @@
 `train --resume` takes from the saved run and which it may change.
 
 TrainConfig is saved in every checkpoint as a dict and read back with
-`from_dict`. Imports the model's config only.
+`from_dict`; its defaults are the recipes' (vaegen.recipes). Imports the
+model's config and the recipes only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from vaegen.errors import TrainingError
+from vaegen.recipes import COMMON, GENERIC
 from vaegen.training.model import ModelConfig
 
 
@@ -18,24 +20,24 @@ from vaegen.training.model import ModelConfig
 class TrainConfig:
     dataset: str = "mnist"
     data_dir: str | None = None
-    epochs: int = 26
-    batch_size: int = 256
-    lr: float = 3e-3
-    lr_schedule: str = "cosine"  # cosine (to lr/100) or constant
-    beta: float = 1.0
-    kl_warmup: float = 2.0  # epochs over which the KL weight ramps from 0 to beta
-    binarize: bool | None = None  # None: as vaegen.data.likelihood_for decides (on for mnist)
-    iw_samples: int = 1  # >1 trains on the importance-weighted bound (Burda et al.)
-    iw_estimator: str = "iwae"  # the encoder's gradient of that bound: iwae, or dreg (Tucker et al. 2018)
+    epochs: int = GENERIC["epochs"]
+    batch_size: int = GENERIC["batch_size"]
+    lr: float = GENERIC["lr"]
+    lr_schedule: str = COMMON["lr_schedule"]  # cosine (to lr/100) or constant
+    beta: float = GENERIC["beta"]
+    kl_warmup: float = GENERIC["kl_warmup"]  # epochs over which the KL weight ramps from 0 to beta
+    iw_samples: int = COMMON["iw_samples"]  # >1 trains on the importance-weighted bound (Burda et al.)
+    iw_estimator: str = COMMON["iw_estimator"]  # the encoder's gradient of that bound: iwae, or dreg (Tucker et al. 2018)
     schedule_start: int = 0  # the epoch the learning-rate schedule starts from (a resumed fine-tuning stage)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # fp32, or bf16 autocast on CUDA
-    threads: int | None = None
+    seed: int = COMMON["seed"]
+    device: str = COMMON["device"]
+    precision: str = COMMON["precision"]  # fp32, or bf16 autocast on CUDA
+    threads: int | None = COMMON["threads"]
     command: str = ""  # the exact command line, for the model card
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        """A saved config; keys it no longer has (an older checkpoint's `binarize`) are left out."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -46,9 +48,22 @@ MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", "hidden": "hidden",
                  "conv_channels": "conv_channels", "conv_blocks": "conv_blocks",
                  "image_size": "height", "channels": "channels", "likelihood": "likelihood", "binarize": "likelihood"}
 # What every resume takes from this command, given or not: how long and where
-# to run. (`vaegen train --resume` without --epochs puts the run's own total in
-# the command: an interrupted run finishes as planned, whatever today's default.)
+# to run. (A resume without epochs takes the run's own total: saved_settings.)
 ALWAYS_FROM_COMMAND = {"epochs", "device", "threads"}
+# The settings that, given to a resume, override the saved ones (model settings
+# must match them); a setting not given keeps the run's own value.
+OVERRIDABLE = {*MODEL_OPTIONS, "dataset", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "iw_samples",
+               "iw_estimator", "precision"}
+
+
+def saved_settings(state: dict) -> dict:
+    """What a resume takes from its checkpoint `state` before anything else
+    is decided: its total epochs (a resume without epochs finishes the run)
+    and its model's shape, so that neither today's recipe nor this machine's
+    device can build another model before resumed_config checks it."""
+    shape = ("arch", "latent_dim", "hidden", "decoder_layers", "conv_channels", "conv_blocks")
+    return {"epochs": TrainConfig.from_dict(state["train_config"]).epochs,
+            **{k: state["model_config"][k] for k in shape if k in state["model_config"]}}
 
 
 def resumed_config(state: dict, cfg: TrainConfig, model_cfg: ModelConfig,

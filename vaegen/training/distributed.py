@@ -39,6 +39,11 @@ def cuda_chosen(name: str) -> bool:
     return name == "cuda" or (name == "auto" and torch.cuda.is_available())
 
 
+def is_main_process() -> bool:
+    """Whether this process writes the run's files: rank 0 of a torchrun job, or a process on its own."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu.")

@@ -1,21 +1,26 @@
 """Export a trained VAE to an ONNX model bundle, verified before it is kept.
 
-The bundle (encoder.onnx, decoder.onnx, vaegen.json, README.md, samples.png)
-is built in a temporary folder beside its destination (vaegen.fileio.building_folder).
-It is moved into place only after onnx.checker, a scan for random ops, and a
-parity check of ONNX Runtime (CPU) against torch at several batch sizes have
-all passed; an old bundle is swapped out in one atomic step where the system
-allows it, so a reader sees the old bundle or the new one.
+The bundle is built in a temporary folder beside its destination
+(vaegen.fileio.building_folder): the two graphs here, then whatever the
+caller adds (the fitted prior and map of a train run), then the sample
+grids, vaegen.json and the card by vaegen.bundle.write, each file written
+once. It is moved into place only after onnx.checker, a scan for random ops,
+and a parity check of ONNX Runtime (CPU) against torch at several batch sizes
+have all passed; an old bundle is swapped out in one atomic step where the
+system allows it, so a reader sees the old bundle or the new one. Imports
+torch, onnx, ONNX Runtime and vaegen's bundle writers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import hashlib
 import json
 import statistics
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +29,14 @@ import onnxruntime as ort
 import torch
 
 from vaegen import __version__
-from vaegen.bundle.card import model_card
-from vaegen.bundle.read import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, META_FILE, sha256_file
+from vaegen.api import Model
+from vaegen.bundle.read import BUNDLE_FORMAT, DECODER_FILE, ENCODER_FILE, Bundle, sha256_file
+from vaegen.bundle.write import draw_samples, save_meta_and_card
 from vaegen.data.load import dataset_fingerprint
 from vaegen.errors import ExportError, OutputError
 from vaegen.fileio import building_folder, check_folder_target
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint, model_from_checkpoint
 from vaegen.training.model import VAE, DecoderGraph, EncoderGraph
-from vaegen.training.samples import save_prior_grid
 
 OPSET = 17
 PARITY_BATCHES = (1, 7, 64)
@@ -118,19 +123,13 @@ def model_id(model: VAE) -> str:
     return h.hexdigest()[:16]
 
 
-def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", training: dict | None = None,
-                  metrics: dict | None = None, preprocessing: str | None = None, fp16: bool = False) -> Path:
-    """Export `model` as a verified bundle folder at `dst`; return its path.
-
-    With `fp16` the decoder's layers run in float16 (for GPUs); its parity
-    is held to the likelihood's fp16_atol instead of PARITY_ATOL.
-    """
-    dst = check_folder_target(dst, "Bundle folder")
-    model = model.cpu().eval()
+def bundle_facts(model: VAE, *, dataset: str, training: dict | None, metrics: dict | None,
+                 preprocessing: str | None, fp16: bool) -> dict:
+    """What vaegen.json says of `model` before its files are made (they add their own)."""
     if preprocessing is None:
         # MNIST's own preprocessing (crop the digit, centre it by mass) is for digits only.
         preprocessing = "mnist" if dataset == "mnist" and model.cfg.image_shape == (1, 28, 28) else "resize"
-    facts = {
+    return {
         "format": BUNDLE_FORMAT,
         "vaegen_version": __version__,
         "model_id": model_id(model),
@@ -146,19 +145,52 @@ def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", traini
         "metrics": metrics or {},
         "decoder_precision": "fp16" if fp16 else "fp32",
     }
+
+
+@contextlib.contextmanager
+def building_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", training: dict | None = None,
+                    metrics: dict | None = None, preprocessing: str | None = None,
+                    fp16: bool = False) -> Iterator[Bundle]:
+    """Build `model`'s bundle for `dst` in a folder beside it: both graphs,
+    stamped and checked against torch; then yield it as a Bundle whose meta
+    is vaegen.json to be, so the block can add records to it
+    (vaegen.bundle.write.add_records: the fitted prior and the map). After
+    the block, the sample grids are drawn where no prior drew them, vaegen.json
+    and the card are written, each once, and the folder replaces `dst`. An
+    error anywhere leaves `dst` as it was.
+
+    With `fp16` the decoder's layers run in float16 (for GPUs); its parity
+    is held to the likelihood's fp16_atol instead of PARITY_ATOL.
+    """
+    dst = check_folder_target(dst, "Bundle folder")
+    model = model.cpu().eval()
+    facts = bundle_facts(model, dataset=dataset, training=training, metrics=metrics, preprocessing=preprocessing,
+                         fp16=fp16)
     try:
         with building_folder(dst) as tmp:
-            _write_bundle(model, tmp, facts, fp16)
+            build_graphs(model, tmp, facts, fp16)
+            bundle = Bundle(tmp, facts)
+            yield bundle
+            if "prior" not in facts:
+                draw_samples(Model(bundle, provider="cpu"))
+            save_meta_and_card(bundle)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"onnx.checker rejected the exported graph: {exc}") from exc
     except OSError as exc:  # a full disk or a vanished folder while building: one line, and nothing is left
         raise OutputError(f"Cannot write the bundle {dst}: {exc.strerror or exc}.") from exc
-    return dst
 
 
-def _write_bundle(model: VAE, folder: Path, facts: dict, fp16: bool) -> None:
-    """The bundle's files in `folder`: both graphs, stamped and checked
-    against torch, then vaegen.json, the first sample grid and the card."""
+def export_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", training: dict | None = None,
+                  metrics: dict | None = None, preprocessing: str | None = None, fp16: bool = False) -> Path:
+    """Export `model` as a verified bundle folder at `dst` (building_bundle, adding nothing); return its path."""
+    with building_bundle(model, dst, dataset=dataset, training=training, metrics=metrics,
+                         preprocessing=preprocessing, fp16=fp16):
+        pass
+    return Path(dst)
+
+
+def build_graphs(model: VAE, folder: Path, facts: dict, fp16: bool) -> None:
+    """Both graphs in `folder`, stamped and checked against torch, and listed in `facts`."""
     cfg = model.cfg
     outputs = list(model.likelihood.outputs)
     # The tolerance of each output, as recorded and as checked: fp16's own for the half-precision decoder's.
@@ -174,20 +206,11 @@ def _write_bundle(model: VAE, folder: Path, facts: dict, fp16: bool) -> None:
     facts["files"] = {name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
                       for name in (ENCODER_FILE, DECODER_FILE)}
     facts["exported"] = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-    (folder / META_FILE).write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
-    save_prior_grid(model.probs, cfg.latent_dim, folder / "samples.png", scale=2)
-    (folder / "README.md").write_text(model_card(facts))
 
 
-def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics: dict | None = None,
-                      extra_training: dict | None = None, fp16: bool = False) -> Path:
-    """Load a vaegen checkpoint (weights_only) and export its bundle to `dst`.
-
-    `extra_metrics` and `extra_training` (e.g. a full evaluation and the
-    hardware it ran on) join what the checkpoint records.
-    """
-    state = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(state)
+def run_facts(state: dict) -> tuple[dict, dict]:
+    """What a bundle records of the run whose checkpoint is `state`: its
+    training (settings, epochs, wall time, hardware) and its metrics."""
     training = dict(state.get("train_config", {}))
     training.pop("data_dir", None)
     history = state.get("history", [])
@@ -210,10 +233,29 @@ def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics:
     if history:
         last = history[-1]
         metrics = {k: last[k] for k in ("test_neg_elbo", "test_recon", "test_kl") if k in last}
+    return training, metrics
+
+
+def building_run_bundle(state: dict, dst: str | Path, *, extra_metrics: dict | None = None,
+                        extra_training: dict | None = None, fp16: bool = False):
+    """building_bundle for the model of a checkpoint `state` (as read, or as
+    the loop last wrote it), recording its run. `extra_metrics` and
+    `extra_training` (e.g. a full evaluation and the hardware it ran on)
+    join what the checkpoint records."""
+    training, metrics = run_facts(state)
     metrics.update(extra_metrics or {})
     training.update(extra_training or {})
-    return export_bundle(model, dst, dataset=training.get("dataset", "mnist"), training=training, metrics=metrics,
-                         fp16=fp16)
+    return building_bundle(model_from_checkpoint(state), dst, dataset=training.get("dataset", "mnist"),
+                           training=training, metrics=metrics, fp16=fp16)
+
+
+def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics: dict | None = None,
+                      extra_training: dict | None = None, fp16: bool = False) -> Path:
+    """Load a vaegen checkpoint (weights_only) and export its bundle to `dst` (building_run_bundle)."""
+    with building_run_bundle(load_checkpoint(checkpoint), dst, extra_metrics=extra_metrics,
+                             extra_training=extra_training, fp16=fp16):
+        pass
+    return Path(dst)
 
 
 def export_run(run: str | Path) -> Path:

@@ -15,6 +15,7 @@ distributed.py. Imports torch and those modules; never the CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -93,6 +94,8 @@ class Run:
     steps_per_epoch: int
     epochs_done: int
     history: list[dict]
+    data: tuple[ImageSet, ImageSet]  # the training and held-out sets as loaded, for the prior fit after the run
+    saved: dict | None = None  # the last checkpoint written (rank 0), for the export after the run
 
     @property
     def total_steps(self) -> int:
@@ -125,6 +128,17 @@ def _beta_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return cfg.beta * min(1.0, step / (cfg.kl_warmup * steps_per_epoch))
 
 
+@dataclass
+class Trained:
+    """What a finished run hands on, so that its export and prior fit read
+    and decode nothing again."""
+
+    metrics: dict  # the last epoch's
+    state: dict | None  # the last checkpoint as written (or as read, where every epoch was done); None off rank 0
+    data: tuple[ImageSet, ImageSet] | None  # the training and held-out sets as loaded; None where no epoch ran
+    cfg: TrainConfig  # the settings it ran with (a resume's, as resumed_config made them)
+
+
 def train(
     cfg: TrainConfig,
     model_cfg: ModelConfig,
@@ -134,24 +148,33 @@ def train(
     overrides: set[str] | None = None,
     reporter: Reporter | None = None,
 ) -> dict:
-    """Train (or resume) a run in `out`; return the last epoch's metrics.
+    """Train (or resume) a run in `out`; return the last epoch's metrics (train_run: all it ends with).
 
     Under torchrun (WORLD_SIZE > 1) every process runs this; --batch-size is
     the global batch, split evenly over the processes, so --lr means the same
     thing on one process or many. Rank 0 alone writes files and reports.
     """
+    return train_run(cfg, model_cfg, out, resume=resume, overrides=overrides, reporter=reporter).metrics
+
+
+def train_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, *, resume: bool = False,
+              overrides: set[str] | None = None, reporter: Reporter | None = None,
+              state: dict | None = None) -> Trained:
+    """train(), returning what the run ends with. `state` is the run's
+    checkpoint when the caller has read it already (a resume reads it once)."""
     out = check_folder_target(out, "Run folder")
-    state = None
     if resume:
-        state = load_checkpoint(out / CHECKPOINT)
+        state = state if state is not None else load_checkpoint(out / CHECKPOINT)
         cfg, model_cfg = resumed_config(state, cfg, model_cfg, overrides or set())
         if state["epoch"] == cfg.epochs and not (out / "model" / "vaegen.json").is_file():
             # Killed during the final export: the epochs are done, the bundle is what is missing.
             (reporter or Reporter()).message(f"All {cfg.epochs} epochs are done; exporting the missing bundle.")
-            return dict(state.get("history", [{}])[-1])
+            return Trained(dict(state.get("history", [{}])[-1]), state, None, cfg)
         check_more_epochs(state, cfg, out)
     elif (out / CHECKPOINT).exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
+    else:
+        state = None  # a new run
 
     run = _start_run(cfg, model_cfg, out, state, reporter)
     metrics: dict = run.history[-1] if run.history else {}
@@ -168,7 +191,7 @@ def train(
         run.reporter.message(f"parameters identical on all {run.ddp.world} processes (sha256 {digest[:12]})")
         dist.barrier()
         dist.destroy_process_group()
-    return metrics
+    return Trained(metrics, run.saved, run.data, cfg)
 
 
 def channels_last(model_cfg: ModelConfig, device: torch.device) -> bool:
@@ -218,7 +241,7 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
         raise TrainingError("--precision bf16 is for CUDA GPUs; use --precision fp32 on the CPU.")
     if cfg.batch_size % ddp.world:
         raise TrainingError(f"--batch-size {cfg.batch_size} does not split evenly over {ddp.world} processes.")
-    images, x_test = _load_images(cfg, model_cfg, ddp, reporter)
+    images, x_test, data = _load_images(cfg, model_cfg, ddp, reporter)
 
     torch.manual_seed(cfg.seed)  # parameter initialisation, the same on every rank
     model = VAE(model_cfg).to(device)
@@ -232,7 +255,7 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
         data_gen=torch.Generator().manual_seed(cfg.seed),
         noise_gen=torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1000 * ddp.rank),
         batch=batch, steps_per_epoch=n // batch,  # drop the ragged last batch
-        epochs_done=0, history=[],
+        epochs_done=0, history=[], data=data,
     )
     if run.steps_per_epoch < FEW_STEPS and ddp.is_main:
         reporter.message(few_steps_warning(n, cfg.batch_size))
@@ -260,13 +283,14 @@ def few_steps_warning(images: int, batch_size: int) -> str:
 
 
 def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
-                 reporter: Reporter) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training images (N, C, H, W) uint8 and the held-out set as it is scored."""
+                 reporter: Reporter) -> tuple[torch.Tensor, torch.Tensor, tuple[ImageSet, ImageSet]]:
+    """The training images (N, C, H, W) uint8, the held-out set as it is scored, and both sets as loaded."""
     with main_first(ddp):  # rank 0 downloads the data first
         train_set, test_set = split_data(cfg, model_cfg, progress=reporter.download if ddp.is_main else None)
     check_image_shape(train_set, model_cfg.image_shape, cfg.dataset)
     images = torch.from_numpy(np.array(train_set.images, copy=True))  # writable
-    return images, torch.from_numpy(model_input(test_set.images, model_cfg.likelihood))
+    train_set = dataclasses.replace(train_set, images=images.numpy())  # the same memory, kept for the prior fit
+    return images, torch.from_numpy(model_input(test_set.images, model_cfg.likelihood)), (train_set, test_set)
 
 
 def _restore(run: Run, state: dict) -> None:
@@ -362,6 +386,7 @@ def _end_epoch(run: Run, epoch: int, metrics: dict) -> None:
     except KeyboardInterrupt:  # the save is atomic: finish it, then stop
         save_checkpoint(path, state)
         raise Interrupted(epoch, run.out) from None
+    run.saved = state
     _write_metrics(run.out / "metrics.jsonl", run.history)
     run.reporter.epoch_end(metrics)
 

@@ -5,7 +5,7 @@ whose likelihood is a registered one (vaegen.likelihoods).
 The hyper-parameters live in ModelConfig, which is saved in the checkpoint
 and in the bundle and rebuilds the model. The loss it is trained on is in
 objective.py. EncoderGraph and DecoderGraph are what the two ONNX files
-compute. Imports torch, numpy, the architectures and the likelihoods.
+compute. Imports torch, numpy, the recipes (its defaults), the architectures and the likelihoods.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vaegen.likelihoods import get_likelihood
+from vaegen.recipes import COMMON, GENERIC
 from vaegen.training.architectures import ARCHITECTURES, Architecture, Settings, get_architecture
 
 
@@ -40,8 +41,10 @@ class ModelConfig:
     likelihood: str  # a name in vaegen.likelihoods.LIKELIHOODS
     settings: Settings  # the architecture's Settings
 
-    def __init__(self, arch: str = "mlp", channels: int = 1, height: int = 28, width: int = 28, latent_dim: int = 32,
-                 likelihood: str = "bernoulli", settings: Settings | None = None, **flat):
+    def __init__(self, arch: str = GENERIC["arch"], channels: int = COMMON["channels"],
+                 height: int = COMMON["image_size"], width: int = COMMON["image_size"],
+                 latent_dim: int = GENERIC["latent_dim"], likelihood: str = "bernoulli", settings: Settings | None = None,
+                 **flat):
         architecture = get_architecture(arch)
         get_likelihood(likelihood)
         if settings is None:

@@ -1,10 +1,11 @@
-"""The prior-sample grid that training (each epoch's samples/epoch_NNN.png)
-and export (the bundle's first samples.png, before a prior is fitted) draw.
+"""The prior-sample grid that training draws after each epoch
+(samples/epoch_NNN.png in the run folder; a bundle's own grids are
+vaegen.bundle.write's).
 
 It takes any decoder from numpy z to pictures (the torch VAE's `probs`) and
 draws z from N(0, I) with vaegen.latent.sampling.sample_prior, as `vaegen sample
---prior standard --seed 0` does. Imports numpy and vaegen's image and latent
-helpers only.
+--prior standard --seed 0` does. Imports numpy and vaegen's image, latent
+and bundle-writing helpers only.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vaegen.bundle.write import NROW, SAMPLES  # the same grid as a bundle's samples.png
 from vaegen.images import make_grid, save_image
 from vaegen.latent.sampling import sample_prior
-
-SAMPLES = 64
-NROW = 8
 
 
 def save_prior_grid(decode: Callable[[np.ndarray], np.ndarray], latent_dim: int, path: str | os.PathLike, *,
