@@ -12,6 +12,7 @@ PROVIDERS = ("auto", "cuda", "cpu")
 PRIORS = ("auto", "fitted", "standard")
 INTERPOLATIONS = ("slerp", "lerp")
 PROJECTIONS = ("auto", "pca", "lda")
+SPLITS = ("test", "train")  # a dataset's held-out and training images (vaegen.data.load)
 
 # Fitting a prior (vaegen.latent.fit).
 PRIOR_CODES = ("means", "draws")

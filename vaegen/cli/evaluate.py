@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vaegen.choices import SPLITS
 from vaegen.cli import options
 
 
@@ -35,7 +36,7 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
 
 @click.command()
 @options.data_options()
-@click.option("--split", type=click.Choice(["test", "train"]), default="test",
+@click.option("--split", type=click.Choice(SPLITS), default="test",
               help="Which split to score: the held-out images (a named dataset's test split, every 10th image of "
                    "the model's own folder; a folder it never saw is scored whole), or the training ones.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=1000, help="Importance samples per image.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vaegen.choices import PROJECTIONS
+from vaegen.choices import PROJECTIONS, SPLITS
 from vaegen.cli import options
 
 
@@ -14,7 +14,7 @@ from vaegen.cli import options
 @click.option("-o", "--output", type=options.OutputFile(), default=Path("map.png"), show_default=True,
               help="The picture to write; its format follows the extension (.png, .jpg, .webp).")
 @options.data_options()
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", help="Which split to map.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", help="Which split to map.")
 @click.option("--limit", type=click.IntRange(min=3), default=5000, show_default=True,
               help="Map the first N images of the split.")
 @click.option("--projection", type=click.Choice(PROJECTIONS), default="auto",

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 
+from vaegen.archs import ARCHS
 from vaegen.choices import CHANNELS, DEVICES, IW_ESTIMATORS, LR_SCHEDULES, PRECISIONS
 from vaegen.cli import options
+from vaegen.likelihoods import LIKELIHOODS
 from vaegen.recipes import COMMON, default_note, recipe
 
 
@@ -93,7 +95,7 @@ def recipe_help(f):
 
 @click.command()
 @options.data_options("mnist")
-@click.option("--arch", type=click.Choice(["mlp", "conv"]), default=None,
+@click.option("--arch", type=click.Choice(ARCHS), default=None,
               help="mlp: dense layers, the most model per minute on a CPU. conv: strided convolutions, "
                    "a little better per epoch but several times the time an epoch on a CPU, where PyTorch's "
                    "convolution backward pass is slow (docs/training.md). " + default_note("arch"))
@@ -109,7 +111,7 @@ def recipe_help(f):
 @click.option("--conv-blocks", type=click.IntRange(min=0), default=None,
               help="conv: 3x3 convolutions added at each resolution of the encoder and decoder (deeper, slower). "
                    + default_note("conv_blocks"))
-@click.option("--likelihood", type=click.Choice(["bernoulli", "logistic"]), default=None,
+@click.option("--likelihood", type=click.Choice(tuple(LIKELIHOODS)), default=None,
               help="p(x|z): bernoulli, for binarized pixels; logistic, a discretized logistic over the 256 levels "
                    "of each 8-bit value (Salimans et al. 2017). [default: bernoulli for mnist (binarized), "
                    "logistic for fashion-mnist and image folders]")

@@ -35,7 +35,7 @@ from vaegen.data.folders import load_image_folder
 from vaegen.data.named import DATASETS, load_idx_dataset
 from vaegen.data.sets import ImageSet, Progress, Rows
 from vaegen.errors import DataError
-from vaegen.likelihoods import likelihood_for, model_input  # noqa: F401 (cli/train.py takes likelihood_for from here)
+from vaegen.likelihoods import model_input
 
 HELD_OUT_EVERY = 10  # an image folder's test split: every 10th image in sorted order
 FOLDER_SPLITS = ("train", "test", "all")

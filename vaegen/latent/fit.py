@@ -31,12 +31,13 @@ from vaegen.bundle.records import PRIOR_FILE
 from vaegen.bundle.write import install_prior
 from vaegen.choices import COVARIANCES
 from vaegen.choices import PRIOR_CODES as CODES
-from vaegen.data.load import check_image_shape, model_input, split_for_training
+from vaegen.data.load import check_image_shape, split_for_training
 from vaegen.data.sets import ImageSet
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
 from vaegen.latent.map import LatentMap, map_images
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
+from vaegen.likelihoods import model_input
 from vaegen.recipes import PRIOR
 
 

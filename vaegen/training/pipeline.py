@@ -24,11 +24,11 @@ from pathlib import Path
 from vaegen.api import Model, load_model
 from vaegen.bundle.write import add_records
 from vaegen.choices import CHANNELS, DEVICES, IW_ESTIMATORS, LR_SCHEDULES, PRECISIONS
-from vaegen.data.load import likelihood_for
 from vaegen.data.named import DATASETS
 from vaegen.errors import ArgumentError, TrainingError
 from vaegen.fileio import check_folder_target
 from vaegen.latent.fit import fit_latents
+from vaegen.likelihoods import likelihood_for
 from vaegen.recipes import run_settings
 from vaegen.training import loop
 from vaegen.training.checkpoint import CHECKPOINT, load_checkpoint

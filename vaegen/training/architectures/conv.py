@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from vaegen.recipes import GENERIC
 from vaegen.training.architectures.base import Architecture, Layers, Settings
 
 
 @dataclass(frozen=True)
 class ConvSettings(Settings):
-    hidden: int = 256  # width of the dense layer between the convolutions and the latent
-    conv_channels: int = 32  # channels after the first stride-2 convolution
-    conv_blocks: int = 0  # 3x3 convolutions (stride 1) added at each resolution; 0: none
+    hidden: int = GENERIC["hidden"]  # width of the dense layer between the convolutions and the latent
+    conv_channels: int = GENERIC["conv_channels"]  # channels after the first stride-2 convolution
+    conv_blocks: int = GENERIC["conv_blocks"]  # 3x3 convolutions (stride 1) added at each resolution; 0: none
 
     def __post_init__(self):
         if self.conv_blocks < 0:

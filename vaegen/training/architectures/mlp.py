@@ -11,15 +11,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vaegen.recipes import GENERIC
 from vaegen.training.architectures.base import Architecture, Layers, Settings
 
 
 @dataclass(frozen=True)
 class MLPSettings(Settings):
-    hidden: int = 256  # width of the dense layers (the outer ones are 2x this)
+    hidden: int = GENERIC["hidden"]  # width of the dense layers (the outer ones are 2x this)
     # Hidden layers of the decoder, `hidden` wide, the last one 2x; four gave the best NLL in the
     # default's time budget on a CPU (docs/training.md).
-    decoder_layers: int = 4
+    decoder_layers: int = GENERIC["decoder_layers"]
 
     def __post_init__(self):
         if self.decoder_layers < 1:
