@@ -77,3 +77,32 @@ def test_the_likelihoods_import_neither_numpy_nor_torch_at_module_level():
     found = [f"{p.relative_to(ROOT)}: {module}" for p in modules("vaegen/likelihoods")
              for module in module_level_imports(p) if module.split(".")[0] in ("numpy", "torch")]
     assert found == []
+
+
+# The modules that stand alone at vaegen/'s top: the public API and what every part shares. Anything
+# else belongs in the package of its part (data/, bundle/, latent/, evaluation/, likelihoods/, training/,
+# cli/, serve/), where a newcomer looks for it.
+TOP_LEVEL = {"__init__", "__main__", "api", "archs", "choices", "errors", "fileio", "images", "plot", "recipes", "runtime"}
+
+
+def test_every_module_lives_in_the_package_of_its_part():
+    assert {p.stem for p in (ROOT / "vaegen").glob("*.py")} == TOP_LEVEL
+
+
+def test_only_the_registries_switch_on_an_architecture_or_likelihood_name():
+    """A new architecture or likelihood is a file and a registration: no code
+    elsewhere compares a model's arch or likelihood with a name."""
+    from vaegen.archs import ARCHS
+    from vaegen.likelihoods import LIKELIHOODS
+
+    names = {*ARCHS, *LIKELIHOODS}
+    owners = ("vaegen/likelihoods", "vaegen/training/architectures")
+    found = []
+    for path in modules("vaegen"):
+        if str(path.relative_to(ROOT)).startswith(owners):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                constants = [c.value for c in (node.left, *node.comparators) if isinstance(c, ast.Constant)]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}" for c in constants if c in names]
+    assert found == []

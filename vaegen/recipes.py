@@ -12,6 +12,8 @@ library only: the CLI reads it for --help without importing torch or numpy.
 
 from __future__ import annotations
 
+from vaegen.archs import ARCH_SETTINGS
+
 # MNIST's recipe, and every dataset's unless it has its own: the best NLL per
 # minute measured (docs/training.md, "Time to quality"; the mlp decoder's depth too).
 GENERIC = {"arch": "mlp", "latent_dim": 32, "hidden": 256, "decoder_layers": 4, "conv_channels": 32, "conv_blocks": 0,
@@ -56,13 +58,24 @@ def run_settings(dataset: str, given: dict, gpu: bool) -> tuple[dict, bool]:
     it asks for another arch (--decoder-layers alone asks for the mlp): a GPU
     recipe is for its own arch."""
     given = {k: v for k, v in given.items() if v is not None}
-    asked = given.get("arch") or ("mlp" if "decoder_layers" in given else None)
+    asked = given.get("arch") or _arch_implied_by(given)
     own = recipe(dataset, gpu=True)
     on_gpu = gpu and dataset in GPU_RECIPES and asked in (None, own["arch"])
     settings = {**COMMON, **(own if on_gpu else recipe(dataset)), **given}
-    if settings["arch"] != "mlp" and "decoder_layers" not in given:
-        settings["decoder_layers"] = None  # the recipes' decoder depth is the mlp's
+    for key in _other_archs_settings(settings["arch"]) - set(given):
+        settings[key] = None  # the recipe's value of another arch's setting: not this arch's
     return settings, on_gpu
+
+
+def _other_archs_settings(arch: str) -> set[str]:
+    return {k for own in ARCH_SETTINGS.values() for k in own} - set(ARCH_SETTINGS.get(arch, ()))
+
+
+def _arch_implied_by(given: dict) -> str | None:
+    """The one arch that takes every architecture setting given (--decoder-layers alone: the mlp), if any."""
+    named = {k for k in given if any(k in own for own in ARCH_SETTINGS.values())}
+    takers = [arch for arch, own in ARCH_SETTINGS.items() if named and named <= set(own)]
+    return takers[0] if len(takers) == 1 else None
 
 
 def default_note(key: str) -> str:
