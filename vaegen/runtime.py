@@ -260,6 +260,23 @@ class OnnxVAE:
         session = self._decoder or self._encoder or self.decoder
         return session.get_providers()[0]
 
+    def encode_uint8(self, images, *, seed: int = 0, levels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images [N, C, H, W] (an array, a memory map or data.sets.Rows) -> mu, logvar,
+        converted a batch at a time, so a large set costs its codes and one float batch:
+        as the likelihood prepares them (binarized from one Generator seeded with `seed`,
+        the same bits as in one piece), or with `levels` plainly as k/255."""
+        likelihood = get_likelihood(self.bundle.likelihood)
+        rng = np.random.default_rng(seed)
+        d = self.bundle.latent_dim
+        mus, logvars = [np.zeros((0, d), np.float32)], [np.zeros((0, d), np.float32)]
+        for start in range(0, len(images), self.batch_size):
+            chunk = np.asarray(images[start : start + self.batch_size])
+            x = chunk.astype(np.float32) / np.float32(255.0) if levels else likelihood.prepare(chunk, rng)
+            mu, logvar = self.encode(x)
+            mus.append(mu)
+            logvars.append(logvar)
+        return np.concatenate(mus), np.concatenate(logvars)
+
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """images float32 [N, C, H, W] in [0, 1] -> mu, logvar float32 [N, D]."""
         mus, logvars = [], []

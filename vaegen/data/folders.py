@@ -9,9 +9,7 @@ import os
 from pathlib import Path
 
 from vaegen.data.cache import Target, bad_files_error, decoded_folder
-from vaegen.data.sets import ImageSet, Progress
-
-DEFAULT_BACKGROUND = 255  # transparency onto white (docs/data.md: the measurement behind it)
+from vaegen.data.sets import PLAIN_FOLDER, FolderOptions, ImageSet, Progress
 
 
 def load_image_folder(
@@ -20,22 +18,21 @@ def load_image_folder(
     channels: int = 1,
     size: tuple[int, int] = (28, 28),
     progress: Progress | None = None,
-    skip_bad: bool = False,
-    background: int = DEFAULT_BACKGROUND,
+    options: FolderOptions = PLAIN_FOLDER,
 ) -> ImageSet:
     """Every image under `folder`, converted to `channels` and `size` (H, W),
-    its transparency composited onto the grey level `background`.
+    its transparency composited onto the grey level options.background.
 
     Labels are the index of each image's first-level subfolder (sorted by
     name); images directly in `folder` get -1. The images are a read-only
     memory map of the folder's cache entry, decoded by every core the first
     time and found again after. A file that cannot be read as an image is a
-    DataError that names every such file, unless `skip_bad`, which leaves
+    DataError that names every such file, unless options.skip_bad, which leaves
     them out (their count and names are in the ImageSet's `skipped`).
     """
     folder = Path(folder).expanduser()
-    entry = decoded_folder(folder, Target(channels, tuple(size), background), progress=progress)
-    if entry.bad and not skip_bad:
+    entry = decoded_folder(folder, Target(channels, tuple(size), options.background), progress=progress)
+    if entry.bad and not options.skip_bad:
         raise bad_files_error(folder, entry.bad)
     return ImageSet(images=entry.images, labels=entry.labels, name=folder.name, classes=entry.classes,
                     skipped=tuple(rel for rel, _ in entry.bad))

@@ -33,7 +33,7 @@ import numpy as np
 from vaegen.data.cache import scan_folder
 from vaegen.data.folders import load_image_folder
 from vaegen.data.named import DATASETS, load_idx_dataset
-from vaegen.data.sets import ImageSet, Progress, Rows
+from vaegen.data.sets import PLAIN_FOLDER, FolderOptions, ImageSet, Progress, Rows
 from vaegen.errors import DataError
 from vaegen.likelihoods import model_input
 
@@ -49,10 +49,11 @@ def load_dataset(
     channels: int = 1,
     size: tuple[int, int] = (28, 28),
     progress: Progress | None = None,
+    options: FolderOptions = PLAIN_FOLDER,
 ) -> ImageSet:
     """The `split` ("train" or "test", by the held-out rule) of a named IDX
-    dataset, or of a folder of images when `dataset` is a path; a folder's
-    split "all" is every image in it."""
+    dataset, or of a folder of images when `dataset` is a path (read as
+    `options` say: vaegen.data.folders); a folder's split "all" is every image in it."""
     if dataset in DATASETS:
         return load_idx_dataset(dataset, split, data_dir, progress=progress)
     folder = _folder(dataset)
@@ -62,7 +63,7 @@ def load_dataset(
         )
     if split not in FOLDER_SPLITS:
         raise DataError(f"Unknown split {split!r}; choose {', '.join(FOLDER_SPLITS)}.")
-    whole = load_image_folder(folder, channels=channels, size=size, progress=progress)
+    whole = load_image_folder(folder, channels=channels, size=size, progress=progress, options=options)
     return whole if split == "all" else folder_split(whole, split)
 
 
@@ -82,14 +83,15 @@ def folder_split(data: ImageSet, split: str) -> ImageSet:
 
 
 def split_for_training(dataset: str, data_dir: str | os.PathLike | None = None, *, channels: int = 1,
-                       size: tuple[int, int] = (28, 28), progress: Progress | None = None) -> tuple[ImageSet, ImageSet]:
+                       size: tuple[int, int] = (28, 28), progress: Progress | None = None,
+                       options: FolderOptions = PLAIN_FOLDER) -> tuple[ImageSet, ImageSet]:
     """The training set and the held-out set of a run, by the held-out rule:
     a named dataset's train and test splits; an image folder, decoded once,
     split by folder_split()."""
     if dataset in DATASETS:
         train = load_dataset(dataset, "train", data_dir, channels=channels, size=size, progress=progress)
         return train, load_dataset(dataset, "test", data_dir, channels=channels, size=size, progress=progress)
-    whole = load_dataset(dataset, "all", data_dir, channels=channels, size=size, progress=progress)
+    whole = load_dataset(dataset, "all", data_dir, channels=channels, size=size, progress=progress, options=options)
     if len(whole) < 2:
         raise DataError(f"{dataset} holds {len(whole)} image; training needs at least 2.")
     return folder_split(whole, "train"), folder_split(whole, "test")
@@ -103,22 +105,22 @@ def check_image_shape(data: ImageSet, image_shape: tuple[int, int, int], dataset
 
 
 def load_for_model(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
-                   *, progress: Progress | None = None) -> ImageSet:
+                   *, progress: Progress | None = None, options: FolderOptions = PLAIN_FOLDER) -> ImageSet:
     """A split converted to the model's channels and size, its shape checked."""
     c, h, w = image_shape
-    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=progress)
+    data = load_dataset(dataset, split, data_dir, channels=c, size=(h, w), progress=progress, options=options)
     return check_image_shape(data, image_shape, dataset)
 
 
 def evaluation_images(dataset: str, split: str, data_dir: str | os.PathLike | None, image_shape: tuple[int, int, int],
                       *, likelihood: str = "bernoulli", limit: int | None = None,
-                      progress: Progress | None = None) -> np.ndarray:
+                      progress: Progress | None = None, options: FolderOptions = PLAIN_FOLDER) -> np.ndarray:
     """The held-out images a model is scored on: the first `limit` of the
     split, checked against the model's image shape, as model_input() gives
     them (binarized once with EVAL_SEED, so every evaluation sees the same bits)."""
-    data = load_for_model(dataset, split, data_dir, image_shape, progress=progress)
+    data = load_for_model(dataset, split, data_dir, image_shape, progress=progress, options=options)
     images = data.images[:limit] if limit else data.images
-    return model_input(images, likelihood)
+    return model_input(np.asarray(images), likelihood)
 
 
 def dataset_fingerprint(dataset: str) -> str | None:

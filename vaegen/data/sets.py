@@ -28,6 +28,19 @@ class ImageSet:
         return len(self.images)
 
 
+@dataclass(frozen=True)
+class FolderOptions:
+    """How an image folder is read: `skip_bad` leaves out the files that cannot
+    be read as images (else they stop the load, every one named); transparent
+    pixels are composited onto the grey level `background` (0-255)."""
+
+    skip_bad: bool = False
+    background: int = 255
+
+
+PLAIN_FOLDER = FolderOptions()  # every file must read; transparency onto white
+
+
 class Rows:
     """Rows `index` of an array `base` (a memory-mapped folder cache), gathered
     only when read: a split of a folder larger than memory costs its index

@@ -32,21 +32,19 @@ from vaegen.bundle.write import install_prior
 from vaegen.choices import COVARIANCES
 from vaegen.choices import PRIOR_CODES as CODES
 from vaegen.data.load import check_image_shape, split_for_training
-from vaegen.data.sets import ImageSet
+from vaegen.data.sets import ImageSet, Rows
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
 from vaegen.latent.map import LatentMap, map_images
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
-from vaegen.likelihoods import model_input
 from vaegen.recipes import PRIOR
 
 
 def encode_codes(model, images: np.ndarray, *, codes: str, seed: int) -> np.ndarray:
-    """The training set's latent codes: the posterior means mu(x), or one
+    """The latent codes of uint8 images: the posterior means mu(x), or one
     draw z ~ q(z|x) per image; the images as the model learned on them
-    (binarized once, seeded, for a Bernoulli model: model_input)."""
-    x = model_input(images, model.bundle.likelihood, seed=seed)
-    mu, logvar = model.encode(x)
+    (binarized once, seeded, for a Bernoulli model), converted a batch at a time."""
+    mu, logvar = model.encode_uint8(images, seed=seed)
     if codes == "means":
         return mu.astype(np.float64)
     rng = np.random.default_rng(seed)
@@ -110,11 +108,11 @@ def fit_class_mixtures(members: list[np.ndarray], components: int, covariance_ty
     return [fit_mixture(codes, components, covariance_type, seed) for codes in kept]
 
 
-def _subsample(z: np.ndarray, most: int | None, rng: np.random.Generator) -> np.ndarray:
-    """At most `most` rows of z, drawn without replacement (all of them when fewer)."""
-    if most is None or len(z) <= most:
-        return z
-    return z[np.sort(rng.choice(len(z), size=most, replace=False))]
+def _subsample(rows: np.ndarray, most: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most `most` of `rows` (image indices), drawn without replacement (all of them when fewer)."""
+    if most is None or len(rows) <= most:
+        return rows
+    return rows[np.sort(rng.choice(len(rows), size=most, replace=False))]
 
 
 @dataclass(frozen=True)
@@ -141,17 +139,25 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
     if s.codes not in CODES or s.covariance_type not in COVARIANCES:
         raise TrainingError(f"codes must be one of {CODES} and covariance_type one of {COVARIANCES}.")
     start = time.perf_counter()
-    images, labels = (data.images[: s.limit], data.labels[: s.limit]) if s.limit else (data.images, data.labels)
-    z = encode_codes(model, images, codes=s.codes, seed=s.seed)
-    encode_seconds = time.perf_counter() - start
+    n = min(len(data), s.limit) if s.limit else len(data)
+    labels = data.labels[:n]
+    labelled = bool(data.classes) and bool((labels >= 0).all())
+    # The codes are drawn first and only their images encoded: a folder larger than memory costs the
+    # codes it lends the fit, not an encoding of every image.
     rng = np.random.default_rng(s.seed)
-    overall = _subsample(z, s.max_codes, rng)
+    overall_rows = _subsample(np.arange(n), s.max_codes, rng)
+    class_rows = ({name: _subsample(np.flatnonzero(labels == i), s.class_max_codes, rng)
+                   for i, name in enumerate(data.classes)} if labelled else {})
+    needed = np.unique(np.concatenate([overall_rows, *class_rows.values()]))
+    z = encode_codes(model, Rows(data.images, needed), codes=s.codes, seed=s.seed)
+    encode_seconds = time.perf_counter() - start
+    overall = z[np.searchsorted(needed, overall_rows)]
     mixture = fit_mixture(overall, s.components, s.covariance_type, s.seed)
     classes, per_class, used = [], [], 0
-    if data.classes and (labels >= 0).all():
+    if labelled:
         # A class the data lacks (or nearly) gets no mixture and is not
         # offered; the others share one component count (prior.npy stacks them).
-        members = {name: _subsample(z[labels == i], s.class_max_codes, rng) for i, name in enumerate(data.classes)}
+        members = {name: z[np.searchsorted(needed, rows)] for name, rows in class_rows.items()}
         members = {name: codes_ for name, codes_ in members.items() if len(codes_) >= 2}
         count = min(s.class_components, min((len(c) for c in members.values()), default=0) // 2)
         classes = list(members)
@@ -160,7 +166,7 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
     facts = {
         "file": PRIOR_FILE, "kind": "gaussian_mixture", "components": mixture.components,
         "class_components": max((m.components for m in per_class), default=0), "covariance_type": s.covariance_type,
-        "fitted_on": f"posterior {s.codes} of {len(overall)} of {len(z)} {data.name} training images"
+        "fitted_on": f"posterior {s.codes} of {len(overall)} of {n} {data.name} training images"
                      + (f" ({used} for the class mixtures)" if classes else ""),
         "codes": s.codes, "classes": classes, "purity": s.purity if classes else None, "seed": s.seed,
         "encode_seconds": round(encode_seconds, 1),

@@ -188,7 +188,7 @@ def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike
 def map_images(model, data, *, limit: int | None = MAP_IMAGES, method: str = "auto", dataset: str = "") -> LatentMap:
     """The map of the first `limit` images of an ImageSet (vaegen.data.sets), encoded by `model`."""
     images, labels = data.images[:limit], data.labels[:limit]
-    mu, _ = model.encode(images.astype(np.float32) / 255.0)
+    mu, _ = model.encode_uint8(images, levels=True)
     projection = fit_projection(mu, labels, method)
     count = int(data.labels.max()) + 1 if len(data.labels) and data.labels.max() >= 0 else 0
     classes = list(data.classes[:count]) if len(data.classes) >= count else [str(i) for i in range(count)]

@@ -49,8 +49,9 @@ class Likelihood:
 
     # ---------------------------------------------------------------- the numpy half
 
-    def prepare(self, images: Any, seed: int = EVAL_SEED) -> Any:
-        """uint8 images (N, C, H, W) as the model sees them, float32 (seeded where random)."""
+    def prepare(self, images: Any, seed: Any = EVAL_SEED) -> Any:
+        """uint8 images (N, C, H, W) as the model sees them, float32 (seeded where
+        random: a number, or a numpy Generator that chunks taken in order share)."""
         raise NotImplementedError
 
     def log_likelihood(self, *parameters_then_x: Any) -> Any:

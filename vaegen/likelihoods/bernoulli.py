@@ -64,9 +64,13 @@ class Bernoulli(Likelihood):
         return torch.log(p) - torch.log1p(-p)
 
 
-def binarize(images, seed: int):
+def binarize(images, seed):
     """Stochastic binarization (Burda et al. 2015): each pixel is 1 with
     probability intensity/255, drawn once from a seeded generator. uint8 -> float32 0/1.
+
+    `seed` is a number or a numpy Generator: a set binarized in chunks of
+    whole images, in order, from one Generator gets the very bits it would get
+    in one piece (the draws are taken in order), so memory can stay bounded.
     """
     import numpy as np
 

@@ -33,6 +33,9 @@ class TrainConfig:
     device: str = COMMON["device"]
     precision: str = COMMON["precision"]  # fp32, or bf16 autocast on CUDA
     threads: int | None = COMMON["threads"]
+    flip: bool = COMMON["flip"]  # mirror each training image left to right with probability 1/2
+    skip_bad: bool = COMMON["skip_bad"]  # an image folder's unreadable files left out (else they stop the run)
+    background: int = COMMON["background"]  # the grey level under an image folder's transparent pixels
     command: str = ""  # the exact command line, for the model card
 
     @classmethod
@@ -53,7 +56,7 @@ ALWAYS_FROM_COMMAND = {"epochs", "device", "threads"}
 # The settings that, given to a resume, override the saved ones (model settings
 # must match them); a setting not given keeps the run's own value.
 OVERRIDABLE = {*MODEL_OPTIONS, "dataset", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "iw_samples",
-               "iw_estimator", "precision"}
+               "iw_estimator", "precision", "flip", "skip_bad"}
 
 
 def saved_settings(state: dict) -> dict:

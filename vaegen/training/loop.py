@@ -15,7 +15,6 @@ distributed.py. Imports torch and those modules; never the CLI.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -28,10 +27,9 @@ import torch
 import torch.distributed as dist
 
 from vaegen.data.load import check_image_shape, split_for_training
-from vaegen.data.sets import ImageSet
+from vaegen.data.sets import FolderOptions, ImageSet, Rows
 from vaegen.errors import TrainingError
 from vaegen.fileio import atomic_path, check_folder_target
-from vaegen.likelihoods import model_input
 from vaegen.runtime import describe_cpu
 from vaegen.training.checkpoint import CHECKPOINT, checkpoint_state, load_checkpoint, noise_states, save_checkpoint
 from vaegen.training.config import TrainConfig, check_more_epochs, resumed_config
@@ -86,8 +84,8 @@ class Run:
     model: VAE
     wrapped: torch.nn.Module  # what the forward pass goes through: DDP under torchrun, else the model
     optimizer: torch.optim.Optimizer
-    images: torch.Tensor  # (N, C, H, W) uint8, the training set
-    x_test: torch.Tensor  # (M, C, H, W) float32, the held-out set as it is scored
+    images: np.ndarray | Rows  # (N, C, H, W) uint8, the training set; a folder's is memory-mapped, read a batch at a time
+    held_out: np.ndarray | Rows  # (M, C, H, W) uint8, the held-out set, prepared a chunk at a time when scored
     data_gen: torch.Generator  # shuffling (CPU)
     noise_gen: torch.Generator  # binarization and eps, one stream per rank
     batch: int  # the global batch; each rank takes batch // world of it
@@ -110,7 +108,8 @@ class Run:
 def split_data(cfg: TrainConfig, model_cfg: ModelConfig, progress=None) -> tuple[ImageSet, ImageSet]:
     """Train and held-out sets (vaegen.data.split_for_training)."""
     return split_for_training(cfg.dataset, cfg.data_dir, channels=model_cfg.channels,
-                              size=(model_cfg.height, model_cfg.width), progress=progress)
+                              size=(model_cfg.height, model_cfg.width), progress=progress,
+                              options=FolderOptions(cfg.skip_bad, cfg.background))
 
 
 def _lr_at(cfg: TrainConfig, step: int, total: int, start: int = 0) -> float:
@@ -241,7 +240,7 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
         raise TrainingError("--precision bf16 is for CUDA GPUs; use --precision fp32 on the CPU.")
     if cfg.batch_size % ddp.world:
         raise TrainingError(f"--batch-size {cfg.batch_size} does not split evenly over {ddp.world} processes.")
-    images, x_test, data = _load_images(cfg, model_cfg, ddp, reporter)
+    images, held_out, data = _load_images(cfg, model_cfg, ddp, reporter)
 
     torch.manual_seed(cfg.seed)  # parameter initialisation, the same on every rank
     model = VAE(model_cfg).to(device)
@@ -251,7 +250,7 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
     batch = min(cfg.batch_size, n - n % ddp.world)
     run = Run(
         cfg=cfg, out=out, ddp=ddp, device=device, reporter=reporter, model=model, wrapped=model,
-        optimizer=adam(model, cfg.lr), images=images, x_test=x_test,
+        optimizer=adam(model, cfg.lr), images=images, held_out=held_out,
         data_gen=torch.Generator().manual_seed(cfg.seed),
         noise_gen=torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1000 * ddp.rank),
         batch=batch, steps_per_epoch=n // batch,  # drop the ragged last batch
@@ -260,7 +259,7 @@ def _start_run(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, state: dict 
     if run.steps_per_epoch < FEW_STEPS and ddp.is_main:
         reporter.message(few_steps_warning(n, cfg.batch_size))
     if state is None:
-        model.init_output_bias(images.float().mean(0).to(device) / 255.0)
+        model.init_output_bias(torch.from_numpy(mean_image(images)).to(device))
     else:
         _restore(run, state)
     if ddp.is_main:
@@ -283,14 +282,31 @@ def few_steps_warning(images: int, batch_size: int) -> str:
 
 
 def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
-                 reporter: Reporter) -> tuple[torch.Tensor, torch.Tensor, tuple[ImageSet, ImageSet]]:
-    """The training images (N, C, H, W) uint8, the held-out set as it is scored, and both sets as loaded."""
-    with main_first(ddp):  # rank 0 downloads the data first
+                 reporter: Reporter) -> tuple[np.ndarray | Rows, np.ndarray | Rows, tuple[ImageSet, ImageSet]]:
+    """The training and held-out images (N, C, H, W) uint8, as loaded (a folder's
+    memory-mapped, never copied whole), and both sets, for the prior fit after the run."""
+    with main_first(ddp):  # rank 0 decodes or downloads the data first
         train_set, test_set = split_data(cfg, model_cfg, progress=reporter.download if ddp.is_main else None)
     check_image_shape(train_set, model_cfg.image_shape, cfg.dataset)
-    images = torch.from_numpy(np.array(train_set.images, copy=True))  # writable
-    train_set = dataclasses.replace(train_set, images=images.numpy())  # the same memory, kept for the prior fit
-    return images, torch.from_numpy(model_input(test_set.images, model_cfg.likelihood)), (train_set, test_set)
+    return train_set.images, test_set.images, (train_set, test_set)
+
+
+def mean_image(images: np.ndarray | Rows, chunk: int = 4096) -> np.ndarray:
+    """The mean image (C, H, W) in [0, 1], float32, summed a chunk at a time (in float64)."""
+    total = np.zeros(images.shape[1:], np.float64)
+    for start in range(0, len(images), chunk):
+        total += np.asarray(images[start : start + chunk]).sum(axis=0, dtype=np.float64)
+    return (total / (255.0 * max(len(images), 1))).astype(np.float32)
+
+
+def gather_batch(images: np.ndarray | Rows, indices: torch.Tensor, flip: bool, gen: torch.Generator) -> torch.Tensor:
+    """The uint8 images at `indices`, copied from wherever they live (a memory map reads just these
+    pages); with `flip`, each mirrored left to right with probability 1/2 (a draw of `gen`)."""
+    batch = torch.from_numpy(np.ascontiguousarray(images[indices.numpy()]))
+    if flip:
+        mirrored = torch.rand(len(batch), generator=gen) < 0.5
+        batch[mirrored] = batch[mirrored].flip(-1)
+    return batch
 
 
 def _restore(run: Run, state: dict) -> None:
@@ -330,7 +346,7 @@ def _run_epoch(run: Run, epoch: int) -> dict:
         })
     mean_over_ranks(ddp, sums)
     seconds = time.perf_counter() - t0
-    held_out = held_out_elbo(run.model, run.x_test, run.device) if ddp.is_main else {}
+    held_out = held_out_elbo(run.model, run.held_out, run.device) if ddp.is_main else {}
     steps = run.steps_per_epoch
     return {
         "epoch": epoch,
@@ -355,7 +371,8 @@ def _step(run: Run, epoch: int, i: int, indices: torch.Tensor) -> tuple[float, f
     beta = _beta_at(cfg, step, run.steps_per_epoch)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    x = run.model.likelihood.prepare_batch(run.images[indices].to(run.device), run.noise_gen)
+    batch = gather_batch(run.images, indices, cfg.flip, run.data_gen)
+    x = run.model.likelihood.prepare_batch(batch.to(run.device), run.noise_gen)
     if channels_last(run.model.cfg, run.device):
         x = x.contiguous(memory_format=torch.channels_last)
     loss, recon, kl = batch_loss(run.wrapped, run.model, x, beta, cfg.iw_samples, run.noise_gen,

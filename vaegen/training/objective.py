@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from vaegen.likelihoods import EVAL_SEED
@@ -97,18 +98,23 @@ def batch_loss(model, vae: VAE, x: torch.Tensor, beta: float, iw_samples: int, g
 
 
 @torch.inference_mode()
-def held_out_elbo(model: VAE, x_test: torch.Tensor, device: torch.device) -> dict:
-    """Negative ELBO on held-out images with a fixed noise draw: nats per image."""
+def held_out_elbo(model: VAE, images, device: torch.device) -> dict:
+    """Negative ELBO on held-out uint8 images with a fixed noise draw: nats per image.
+
+    The images (an array, or a split of a memory-mapped folder) are prepared a
+    thousand at a time from one Generator, the same values as in one piece,
+    so a large held-out set costs one float chunk, not a float copy of itself."""
     model.eval()
     gen = torch.Generator(device=device).manual_seed(EVAL_SEED)  # the same eps after every epoch
+    rng = np.random.default_rng(EVAL_SEED)  # the same binarization after every epoch
     recon_sum = kl_sum = 0.0
-    for start in range(0, len(x_test), 1000):
-        x = x_test[start : start + 1000].to(device)
+    for start in range(0, len(images), 1000):
+        x = torch.from_numpy(model.likelihood.prepare(np.asarray(images[start : start + 1000]), rng)).to(device)
         mu, logvar = model.encode(x)
         eps = torch.randn(mu.shape, generator=gen, device=device)
         logits = model.decode(model.reparameterize(mu, logvar, eps))
         recon_sum += model.likelihood.nll(logits, x).sum().item()
         kl_sum += gaussian_kl(mu, logvar).sum().item()
     model.train()
-    n = len(x_test)
+    n = len(images)
     return {"test_neg_elbo": (recon_sum + kl_sum) / n, "test_recon": recon_sum / n, "test_kl": kl_sum / n}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vaegen.api import Model, load_model
+from vaegen.archs import ARCH_SETTINGS
 from vaegen.bundle.write import add_records
 from vaegen.choices import CHANNELS, DEVICES, IW_ESTIMATORS, LR_SCHEDULES, PRECISIONS
 from vaegen.data.named import DATASETS
@@ -39,10 +40,10 @@ from vaegen.training.model import ModelConfig
 
 # The settings train() takes by name: the model's, then the run's (each a
 # `vaegen train` option). Left out or None, a setting takes the recipe's value.
-MODEL_SETTINGS = ("arch", "latent_dim", "hidden", "decoder_layers", "conv_channels", "conv_blocks", "image_size",
-                  "channels", "likelihood", "binarize")
+ARCH_SETTINGS_ALL = tuple(dict.fromkeys(k for own in ARCH_SETTINGS.values() for k in own))  # every arch's, once
+MODEL_SETTINGS = ("arch", "latent_dim", *ARCH_SETTINGS_ALL, "image_size", "channels", "likelihood", "binarize")
 RUN_SETTINGS = ("epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "iw_samples", "iw_estimator", "seed",
-                "device", "precision", "threads")
+                "device", "precision", "threads", "flip", "skip_bad", "background")
 CHOICES = {"lr_schedule": LR_SCHEDULES, "iw_estimator": IW_ESTIMATORS, "device": DEVICES, "precision": PRECISIONS,
            "channels": CHANNELS}
 POSITIVE = ("latent_dim", "hidden", "decoder_layers", "conv_channels", "image_size", "epochs", "batch_size", "lr",
@@ -115,8 +116,8 @@ def plan_run(given: dict, state: dict | None = None, *, data_dir=None, command: 
     try:
         likelihood = likelihood_for(dataset, s.get("binarize"), s.get("likelihood"))
         model_cfg = ModelConfig(arch=s["arch"], channels=int(s["channels"]), height=size, width=size,
-                                latent_dim=s["latent_dim"], hidden=s["hidden"], decoder_layers=s["decoder_layers"],
-                                conv_channels=s["conv_channels"], conv_blocks=s["conv_blocks"], likelihood=likelihood)
+                                latent_dim=s["latent_dim"], likelihood=likelihood,
+                                **{name: s.get(name) for name in ARCH_SETTINGS_ALL})
     except ValueError as exc:
         raise ArgumentError(str(exc)) from None
     run = {name: s[name] for name in RUN_SETTINGS}
@@ -136,6 +137,8 @@ def _check_settings(settings: dict) -> None:
             raise ArgumentError(f"{name}={value!r} is not one of {', '.join(map(str, CHOICES[name]))}.", argument=name)
         if name in POSITIVE and not value > 0:
             raise ArgumentError(f"{name}={value!r} must be positive.", argument=name)
+        if name == "background" and value not in range(256):
+            raise ArgumentError(f"background={value!r} must be a grey level from 0 to 255.", argument=name)
 
 
 def _require_sklearn() -> None:
