@@ -181,7 +181,8 @@ class Model(OnnxVAE):
         arrays, kept, refused = [], [], []
         for path in paths:
             try:
-                arrays.append(prepare_image(path, image_shape=shape, preprocessing=preprocessing))
+                arrays.append(prepare_image(path, image_shape=shape, preprocessing=preprocessing,
+                                            background=self.bundle.background))
                 kept.append(Path(path))
             except ImageError as exc:
                 refused.append((Path(path), str(exc)))

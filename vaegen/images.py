@@ -188,16 +188,19 @@ def mnist_preprocess(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndar
     return out
 
 
-def prepare_image(path: str | os.PathLike, *, image_shape: tuple[int, int, int], preprocessing: str) -> np.ndarray:
-    """A user image as the model's input: float32 [C, H, W] in [0, 1]."""
-    img = load_image(path)
+def prepare_image(path: str | os.PathLike, *, image_shape: tuple[int, int, int], preprocessing: str,
+                  background: int = 255) -> np.ndarray:
+    """A user image as the model's input: float32 [C, H, W] in [0, 1], its
+    transparency on the grey level `background` (the bundle's, as in training).
+    A JPEG is decoded at a reduced scale as the training folder's were (load_image's draft)."""
     channels, height, width = image_shape
+    img = load_image(path, draft=(height, width) if preprocessing != "mnist" else None)
     if preprocessing == "mnist":
         try:
             return prepare_gray(to_gray_array(img), image_shape=image_shape, preprocessing=preprocessing)
         except ImageError as exc:
             raise ImageError(f"{path}: {exc}.") from exc
-    return resize_to(img, channels=channels, size=(height, width)).astype(np.float32) / 255.0
+    return resize_to(img, channels=channels, size=(height, width), background=background).astype(np.float32) / 255.0
 
 
 def prepare_gray(gray: np.ndarray, *, image_shape: tuple[int, int, int], preprocessing: str) -> np.ndarray:

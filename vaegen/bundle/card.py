@@ -18,7 +18,7 @@ REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD = (
     "real held-out", "reconstructions", "fitted prior", "fitted prior, per class", "standard prior")
 ROWS = (REAL, RECONSTRUCTIONS, FITTED, PER_CLASS, STANDARD)
 TRAINING_KEYS = ("dataset", "epochs", "batch_size", "lr", "lr_schedule", "schedule_start", "beta", "kl_warmup",
-                 "binarize", "iw_samples", "iw_estimator", "seed")
+                 "binarize", "iw_samples", "iw_estimator", "seed", "flip", "background", "skipped_files")
 
 
 def model_card(meta: dict) -> str:

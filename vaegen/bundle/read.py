@@ -65,6 +65,11 @@ class Bundle:
         return self.meta.get("preprocessing", "resize")
 
     @property
+    def background(self) -> int:
+        """The grey level under transparent pixels, as the training images had it (white before it was recorded)."""
+        return int(self.meta.get("background", 255))
+
+    @property
     def likelihood(self) -> str:
         return self.meta.get("likelihood", "bernoulli")
 

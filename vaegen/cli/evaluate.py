@@ -11,13 +11,15 @@ from vaegen.choices import SPLITS
 from vaegen.cli import options
 
 
-def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, as_json) -> None:
-    """--samples: Frechet distance, confident share, inception score and label agreement, per prior."""
+def _sample_report(model, dataset, source, split, n, seed, judge_path, quiet, as_json) -> None:
+    """--samples: Frechet distance, confident share, inception score and label agreement, per prior.
+    `source` is (--data-dir, --skip-bad)."""
+    data_dir, skip_bad = source
     from vaegen.evaluation.judges import compare_priors, judging_data, load_judge
 
     judge = load_judge(judge_path, dataset=dataset, provider=model.provider, threads=model.threads)
     with options.DataProgress(f"loading {dataset}", quiet) as loading:
-        real = judging_data(model, judge, dataset, data_dir, split=split, progress=loading)
+        real = judging_data(model, judge, dataset, data_dir, split=split, progress=loading, skip_bad=skip_bad)
     options.echo_err(f"judging {n} images from each prior and {min(n, len(real['real_images']))} real ones ...", quiet)
     rows = compare_priors(model, judge, n=n, seed=seed, **real)
     lines = [f"sample quality by the judge ({judge.meta.get('dataset', '?')} classifier), "
@@ -51,8 +53,8 @@ def _sample_report(model, dataset, data_dir, split, n, seed, judge_path, quiet, 
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @options.model_options
 @options.quiet_option
-def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_json, model_dir, provider, threads,
-             verbose, quiet):
+def evaluate(dataset, data_dir, skip_bad, split, k, limit, samples, judge_path, seed, as_json, model_dir, provider,
+             threads, verbose, quiet):
     """Score a model on held-out data: negative ELBO, importance-weighted NLL
     (Burda et al. 2015) and active units, in nats per image, and the NLL in
     bits per dimension.
@@ -76,18 +78,19 @@ def evaluate(dataset, data_dir, split, k, limit, samples, judge_path, seed, as_j
         vaegen evaluate --samples 10000
     """
     from vaegen.data.load import evaluation_images, model_split
+    from vaegen.data.sets import FolderOptions
     from vaegen.evaluation.metrics import evaluate as run_evaluation
     from vaegen.likelihoods import get_likelihood
 
     model = options.open_model(model_dir, provider, threads, verbose)
     dataset = dataset or model.bundle.dataset
     if samples is not None:
-        return _sample_report(model, dataset, data_dir, split, samples, seed, judge_path, quiet, as_json)
+        return _sample_report(model, dataset, (data_dir, skip_bad), split, samples, seed, judge_path, quiet, as_json)
     likelihood = model.bundle.likelihood
     split = model_split(dataset, split, model.bundle.meta)  # a folder the model never saw is scored whole
     with options.DataProgress(f"loading {dataset}", quiet) as loading:
         x = evaluation_images(dataset, split, data_dir, model.image_shape, likelihood=likelihood, limit=limit,
-                              progress=loading)
+                              progress=loading, options=FolderOptions(skip_bad, model.bundle.background))
     with options.progress(len(x), f"evaluating k={k}", quiet) as bar:
         result = run_evaluation(model, x, k=k, seed=seed, progress=bar.update)
     result.update({"dataset": dataset, "split": split, "model": str(model.bundle.path), "provider": model.active_provider})

@@ -33,7 +33,7 @@ from vaegen.recipes import PRIOR
 @click.option("--seed", type=int, default=PRIOR["seed"], help="Seed of the binarization, the draws and EM's start.")
 @options.json_option
 @options.quiet_option
-def fit_prior(model_dir, dataset, data_dir, components, class_components, max_codes, class_max_codes, purity,
+def fit_prior(model_dir, dataset, data_dir, skip_bad, components, class_components, max_codes, class_max_codes, purity,
               covariance, codes, limit, seed, as_json, quiet):
     """Fit a Gaussian mixture to a bundle's encoded training set, and one per
     class when the data has labels: `vaegen sample` then draws from it
@@ -51,7 +51,8 @@ def fit_prior(model_dir, dataset, data_dir, components, class_components, max_co
     chosen = {"components": components, "class_components": class_components, "max_codes": max_codes,
               "class_max_codes": class_max_codes, "purity": purity, "covariance_type": covariance,
               "codes": codes, "limit": limit, "seed": seed}
-    facts = options.fit_and_install(model, dataset, data_dir, {k: v for k, v in chosen.items() if v is not None}, quiet)
+    facts = options.fit_and_install(model, dataset, data_dir, {k: v for k, v in chosen.items() if v is not None}, quiet,
+                                    skip_bad)
     options.emit({"model": str(model.bundle.path), "prior": facts}, as_json,
          [] if quiet else [f"Fitted a {facts['components']}-component prior"
                            f"{' with ' + str(len(facts['classes'])) + ' classes' if facts['classes'] else ''}"

@@ -22,7 +22,7 @@ from vaegen.cli import options
                    "auto is lda when the images have labels, else pca.")
 @click.option("--size", type=click.IntRange(200, 4000), default=640, help="Width of the square plot in pixels.")
 @options.light_options
-def map_(output, dataset, data_dir, split, limit, projection, size, as_json, model_dir, provider, threads, verbose,
+def map_(output, dataset, data_dir, skip_bad, split, limit, projection, size, as_json, model_dir, provider, threads, verbose,
          quiet):
     """Draw the latent space: each test image's latent mean as one dot,
     coloured by its class, each class named on the map and in a legend.
@@ -51,7 +51,7 @@ def map_(output, dataset, data_dir, split, limit, projection, size, as_json, mod
     with options.DataProgress("loading images", quiet) as loading:
         latent_map = bundle_or_data_map(model, dataset, from_data=options.given_any(
             "dataset", "data_dir", "split", "limit", "projection"), data_dir=data_dir, split=split, limit=limit,
-            method=projection, progress=loading)
+            method=projection, progress=loading, skip_bad=skip_bad)
     name = Path(model.bundle.path).name
     title = f"{name}: {len(latent_map.xy)} {latent_map.dataset} {split} images, {latent_map.projection.method}"
     picture = scatter_map(latent_map.xy, latent_map.labels, latent_map.classes, bounds=latent_map.bounds,

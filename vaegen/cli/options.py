@@ -31,9 +31,13 @@ def model_options(f):
     return f
 
 
-def data_options(dataset_default: str | None = None, what: str = "mnist, fashion-mnist, or a folder of PNG/JPEG images."):
-    """--dataset and --data-dir; a None default means the bundle's own dataset."""
+def data_options(dataset_default: str | None = None,
+                 what: str = "mnist, fashion-mnist, or a folder of images (PNG, JPEG, WebP, BMP, TIFF, GIF)."):
+    """--dataset, --data-dir and --skip-bad; a None default means the bundle's own dataset."""
     def decorate(f):
+        f = click.option("--skip-bad", is_flag=True,
+                         help="Leave out the files of an image folder that cannot be read as images, naming them; "
+                              "without it, any such file stops the command before it starts, every one named.")(f)
         f = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                          help="The folder of the dataset's IDX files, tried first. [default: found in "
                               "$VAEGEN_DATA_DIR, ~/.cache/vaegen/<dataset>, /usr/share/datasets/<dataset>; "
@@ -262,9 +266,9 @@ def require_sklearn(command: str) -> None:
         raise VaegenError(f"vaegen {command} needs scikit-learn to fit the prior: pip install 'vaegen[train]'")
 
 
-def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool) -> dict:
+def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet: bool, skip_bad: bool = False) -> dict:
     """vaegen.latent.fit.fit_bundle_prior with a progress bar for the data; the prior's facts."""
     from vaegen.latent.fit import fit_bundle_prior
 
     with DataProgress("loading the training set", quiet) as loading:
-        return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading).facts
+        return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading, skip_bad=skip_bad).facts

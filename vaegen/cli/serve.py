@@ -23,7 +23,7 @@ from vaegen.cli import options
               help="How the map lays a wide latent flat (see `vaegen map --help`).")
 @options.model_options
 @options.quiet_option
-def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider, threads, verbose, quiet):
+def serve(host, port, dataset, data_dir, skip_bad, limit, projection, model_dir, provider, threads, verbose, quiet):
     """Explore the latent space in a browser, on this machine.
 
     The page shows the test set's map (as `vaegen map` draws it; a bundle
@@ -53,7 +53,7 @@ def serve(host, port, dataset, data_dir, limit, projection, model_dir, provider,
                 with options.DataProgress("loading images", quiet) as loading:
                     latent_map = bundle_or_data_map(model, dataset, from_data=options.given_any(
                         "dataset", "data_dir", "limit", "projection"), data_dir=data_dir, limit=limit, method=projection,
-                        progress=loading)
+                        progress=loading, skip_bad=skip_bad)
             except DataError as exc:
                 # The rest of the page needs no data: it starts, and the map pane says why it is empty.
                 note = f"No map: this bundle carries none, and its images could not be read ({exc})"

@@ -153,9 +153,6 @@ def recipe_help(f):
 @click.option("--flip/--no-flip", default=COMMON["flip"], show_default=True,
               help="Mirror each training image left to right with probability 1/2 (augmentation; it mirrors "
                    "text and flags, hence off).")
-@click.option("--skip-bad", is_flag=True, default=COMMON["skip_bad"],
-              help="Train on the readable images of a folder, naming the files left out (the model card counts "
-                   "them); without it, any unreadable file stops the run before it starts, every one named.")
 @click.option("--background", type=click.IntRange(0, 255), default=COMMON["background"], show_default=True,
               help="The grey level (0-255) under transparent pixels of a folder's images; the bundle records it, "
                    "so the light commands prepare your images the same way.")

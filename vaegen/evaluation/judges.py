@@ -292,7 +292,8 @@ def compare_priors(model, judge: Judge, *, n: int, seed: int, reference_images: 
     return rows
 
 
-def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str = "test", progress=None) -> dict:
+def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str = "test", progress=None,
+                 skip_bad: bool = False) -> dict:
     """The real images compare_priors() needs, from `dataset`, its splits by
     the held-out rule (vaegen.data.load): the floor's set is the `split`
     (with labels when every image has one), the reference REFERENCE_IMAGES
@@ -303,12 +304,14 @@ def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str
     tenth, or any of a folder it never saw). What `vaegen evaluate --samples N`
     judges against, and tools/ship.py with it."""
     from vaegen.data.load import load_for_model
+    from vaegen.data.sets import FolderOptions
 
+    options = FolderOptions(skip_bad, model.bundle.background)
     where = {"start": 0, "count": REFERENCE_IMAGES}
     if judge.meta.get("dataset") == dataset and isinstance(judge.meta.get("reference"), dict):
         where = judge.meta["reference"]
-    train = load_for_model(dataset, "train", data_dir, model.image_shape, progress=progress)
-    held = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
+    train = load_for_model(dataset, "train", data_dir, model.image_shape, progress=progress, options=options)
+    held = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress, options=options)
     start = int(where["start"])
-    return {"reference_images": train.images[start : start + int(where["count"])], "real_images": held.images,
+    return {"reference_images": train.images[start : start + int(where["count"])], "real_images": np.asarray(held.images),
             "real_labels": held.labels if (held.labels >= 0).all() else None}

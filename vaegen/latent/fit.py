@@ -32,7 +32,7 @@ from vaegen.bundle.write import install_prior
 from vaegen.choices import COVARIANCES
 from vaegen.choices import PRIOR_CODES as CODES
 from vaegen.data.load import check_image_shape, split_for_training
-from vaegen.data.sets import ImageSet, Rows
+from vaegen.data.sets import FolderOptions, ImageSet, Rows
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
 from vaegen.latent.map import LatentMap, map_images
@@ -189,7 +189,7 @@ def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str,
 
 
 def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings: dict | None = None,
-                     progress=None) -> FittedPrior:
+                     progress=None, skip_bad: bool = False) -> FittedPrior:
     """Fit a bundle's prior on its training set (the bundle's own dataset
     unless `dataset` says otherwise; an image folder's held-out tenth stays
     out, as in training) and install it in the bundle, with the latent map of
@@ -197,7 +197,8 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     vaegen.bundle.write.install_prior writes each file once."""
     dataset = dataset or model.bundle.dataset
     c, h, w = model.image_shape
-    data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
+    data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress,
+                              options=FolderOptions(skip_bad, model.bundle.background))
     prior, latent_map = fit_latents(model, data, dataset, settings)
     install_prior(model, prior, latent_map)
     return prior

@@ -169,16 +169,18 @@ class LatentMap:
 
 def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike | None = None,
                split: str = "test", limit: int | None = MAP_IMAGES, method: str = "auto",
-               progress=None) -> LatentMap:
+               progress=None, skip_bad: bool = False) -> LatentMap:
     """Encode the first `limit` images of `dataset`'s `split` (default: the
     dataset the bundle was trained on, from its vaegen.json; a folder the
     model never saw is mapped whole: vaegen.data.load.model_split) with
     `model` and fit the map."""
     from vaegen.data.load import load_for_model, model_split
+    from vaegen.data.sets import FolderOptions
 
     dataset = dataset or model.bundle.dataset
     split = model_split(dataset, split, model.bundle.meta)
-    data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress)
+    data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress,
+                          options=FolderOptions(skip_bad, model.bundle.background))
     if len(data.images[:limit]) < 2:
         raise DataError(f"{dataset} has {len(data.images[:limit])} image(s) in its {split} split; "
                         "the map needs at least two.")
@@ -206,15 +208,14 @@ def empty_map(model, note: str, seed: int = 0) -> LatentMap:
                      dataset="", note=note, frame=projection.project(z))
 
 
-def bundle_or_data_map(model, dataset: str | None, *, from_data: bool, data_dir=None, split: str = "test",
-                       limit: int | None = MAP_IMAGES, method: str = "auto", progress=None) -> LatentMap:
+def bundle_or_data_map(model, dataset: str | None, *, from_data: bool, **encode_args) -> LatentMap:
     """The map `vaegen map` and `vaegen serve` show: the bundle's own, unless
     `from_data` (the user asked for other images) or the bundle has none;
-    then the images of `dataset`, encoded now."""
+    then the images of `dataset`, encoded now (encode_map, with `encode_args`)."""
     if not from_data:
         from vaegen.bundle.records import read_map
 
         own = read_map(model.bundle)
         if own is not None:
             return own
-    return encode_map(model, dataset, data_dir=data_dir, split=split, limit=limit, method=method, progress=progress)
+    return encode_map(model, dataset, **encode_args)

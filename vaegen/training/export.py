@@ -141,6 +141,9 @@ def bundle_facts(model: VAE, *, dataset: str, training: dict | None, metrics: di
         # Knows the training folder again wherever it lies, so it is never scored as held-out (vaegen.data.load).
         "dataset_fingerprint": dataset_fingerprint(dataset),
         "architecture": model.cfg.to_dict(),
+        # The grey level under transparent pixels, as the training images had it: the light commands
+        # prepare a user's image the same way.
+        "background": int((training or {}).get("background", 255)),
         "training": training or {},
         "metrics": metrics or {},
         "decoder_precision": "fp16" if fp16 else "fp32",

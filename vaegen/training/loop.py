@@ -288,7 +288,16 @@ def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
     with main_first(ddp):  # rank 0 decodes or downloads the data first
         train_set, test_set = split_data(cfg, model_cfg, progress=reporter.download if ddp.is_main else None)
     check_image_shape(train_set, model_cfg.image_shape, cfg.dataset)
+    if train_set.skipped and ddp.is_main:
+        reporter.message(skipped_note(train_set.skipped))
     return train_set.images, test_set.images, (train_set, test_set)
+
+
+def skipped_note(skipped: tuple[str, ...], shown: int = 5) -> str:
+    """The line that names the files a skip_bad run left out: the first `shown`, and a count of the rest."""
+    more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (f"Skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} that cannot be read as images: "
+            f"{', '.join(skipped[:shown])}{more}.")
 
 
 def mean_image(images: np.ndarray | Rows, chunk: int = 4096) -> np.ndarray:

@@ -155,7 +155,8 @@ def _export(trained: loop.Trained, out: Path, *, fit_prior: bool, reporter: loop
     data = trained.data
     if fit_prior and data is None:  # a resume that had only the export left loaded nothing
         data = loop.split_data(cfg, ModelConfig.from_dict(trained.state["model_config"]), progress=reporter.download)
-    with building_run_bundle(trained.state, out / "model") as bundle:
+    skipped = {"skipped_files": len(data[0].skipped)} if data is not None and data[0].skipped else {}
+    with building_run_bundle(trained.state, out / "model", extra_training=skipped) as bundle:
         if fit_prior:
             model = Model(bundle, provider="cpu", threads=cfg.threads)
             prior, latent_map = fit_latents(model, data, cfg.dataset, {"seed": cfg.seed})
