@@ -282,7 +282,7 @@ def bad_files_error(folder: Path, bad: list[tuple[str, str]]) -> DataError:
     more = f"; and {len(bad) - SHOWN_BAD} more" if len(bad) > SHOWN_BAD else ""
     files = "file" if len(bad) == 1 else "files"
     return DataError(f"{folder} holds {len(bad)} {files} that cannot be read as images: {shown}{more}. "
-                     "Remove or fix them, or leave them out (skip_bad).")
+                     "Remove or fix them, or leave them out (skip_bad=True).", argument="skip_bad")
 
 
 def cache_usage() -> dict:
