@@ -13,7 +13,7 @@ from pathlib import Path
 from training import STAGE1_ROW, stage2_row
 from ttq import DEFAULT
 
-SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "ttq")
+SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "folders", "ttq")
 
 
 def markdown(r: dict) -> str:
@@ -42,9 +42,27 @@ def markdown(r: dict) -> str:
         lines += ["", f"**Evaluation** at k=1000: {e['images_per_s']:.1f} images/s, so the full 10,000-image test "
                   f"set takes {e['full_test_set_s'] / 60:.1f} min "
                   f"({e['ratio_to_15_min_budget']:.2f}x the 15-minute budget)."]
+    if r.get("folders"):
+        lines += _folders(r["folders"])
     if r.get("time_to_quality"):
         lines += _time_to_quality(r["time_to_quality"])
     return "\n".join(lines) + "\n"
+
+
+def _folders(f: dict) -> list[str]:
+    d, t, m = f["decode"], f["training"], f["memory"]
+    lines = ["", f"**Image folders** (benchmarks/folders.py): the first decode of {d['jpegs']:,} camera-sized JPEGs "
+                 f"(1024x768) into 64x64 took {d['first_decode_s']:.1f} s on {d['cores']} cores, "
+                 f"**{d['ratio_first_over_loop']:.2f}x** a one-process Pillow loop ({d['one_process_s']:.1f} s); "
+                 f"the cached start {d['cached_start_s'] * 1000:.0f} ms, **{d['ratio_cached_over_first']:.3f}x** the "
+                 f"first. One epoch on {t['images']:,} 64x64 RGB images: {t['memory_mapped_images_per_s']:.0f} "
+                 f"images/s from the memory-mapped cache against {t['in_memory_images_per_s']:.0f} from an "
+                 f"in-memory array (**{t['ratio_mapped_over_memory']:.2f}x**)."]
+    for run in (m if isinstance(m, list) else [m]):
+        lines.append(f"A whole `vaegen train --epochs 1` on {run['images']:,} 64x64 RGB PNGs "
+                     f"({run['uint8_mib']:.0f} MiB as uint8) peaked at **{run['peak_anon_mib']:.0f} MiB** of "
+                     f"private memory ({run['seconds']:.0f} s).")
+    return lines
 
 
 def _cold_start(c: dict, repeats: int) -> list[str]:

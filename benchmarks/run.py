@@ -19,6 +19,11 @@ The sections (`--sections` names), each measured in its own module:
 - explorer, prior, evaluate (commands.py): `vaegen serve`'s interaction
   latency, the prior fit, `vaegen evaluate` at k=1000 (images/s and the full
   test set's time);
+- folders (folders.py): an image folder's first decode against a
+  one-process Pillow loop, the cached start against the first, training
+  images/s from the memory-mapped cache against an in-memory array, and the
+  peak private memory of a one-epoch `vaegen train` on a folder of PNGs
+  (--folder-images; 200000 for the issue's figure);
 - ttq (ttq.py): time to quality, whole `vaegen train` commands (training,
   export, prior fit) against the classic recipe's 10 epochs, with test NLL
   (IW k=100, the first 2,000 test images) after every epoch against
@@ -43,6 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's vaegen and tools/
 
 from commands import bench_evaluate, bench_explorer, bench_prior_fit  # noqa: E402
+from folders import bench_folders  # noqa: E402
 from report import SECTIONS, markdown, ttq_chart  # noqa: E402
 from startup import bench_cold_start  # noqa: E402
 from throughput import bench_decoder  # noqa: E402
@@ -83,6 +89,8 @@ def parse_args() -> tuple[argparse.Namespace, set[str]]:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help="comma-separated, of: " + ", ".join(SECTIONS) + "; the others keep their last results")
+    parser.add_argument("--folder-images", type=int, default=20_000,
+                        help="64x64 PNGs for the folders section's training and memory figures (200000: the big one)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -109,6 +117,13 @@ def measure(report: dict, sections: set[str], args: argparse.Namespace, repeats:
     if "evaluate" in sections:
         _optional(report, "evaluate", "evaluation",
                   lambda: bench_evaluate(args.model, 50 if args.quick else args.eval_images, args.data_dir))
+    if "folders" in sections:
+        import tempfile
+
+        work = Path(tempfile.gettempdir()) / "vaegen-bench-folders"
+        _optional(report, "folders", "image folders", lambda: bench_folders(
+            work, jpegs=200 if args.quick else 2000, images=2000 if args.quick else args.folder_images,
+            repeats=1 if args.quick else 3))
     RESULTS.mkdir(exist_ok=True)
     if "ttq" in sections:
         recipes = QUICK_TTQ_RECIPES if args.quick else TTQ_RECIPES
