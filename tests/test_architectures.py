@@ -33,10 +33,10 @@ SHARED = ("arch", "channels", "height", "width", "latent_dim", "likelihood")
 
 def test_an_architecture_is_found_by_name_and_an_unknown_one_names_the_known():
     assert get_architecture("conv") is ARCHITECTURES["conv"]
-    with pytest.raises(ArgumentError, match=r"^unknown arch 'resnet'; choose one of mlp, conv$"):
-        get_architecture("resnet")
-    with pytest.raises(ArgumentError, match="unknown arch 'resnet'"):
-        ModelConfig(arch="resnet")
+    with pytest.raises(ArgumentError, match=r"^unknown arch 'vit'; choose one of mlp, conv, resnet$"):
+        get_architecture("vit")
+    with pytest.raises(ArgumentError, match="unknown arch 'vit'"):
+        ModelConfig(arch="vit")
 
 
 def test_the_light_sides_list_is_the_registry():
@@ -164,3 +164,45 @@ def test_an_architecture_registered_alone_trains_exports_and_rebuilds(tmp_path, 
     model = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "checkpoint.pt"))
     assert model.cfg.settings == ToySettings(toy_width=5) and model.encoder[1].out_features == 5
     assert load_model(bundle, provider="cpu", threads=1).sample(3, seed=0).shape == (3, 1, 28, 28)
+
+
+@pytest.mark.parametrize("side, expected", [(8, [32]), (32, [32, 64, 128]), (64, [32, 64, 128, 256]),
+                                            (128, [32, 64, 128, 256, 256])])
+def test_the_resnet_has_a_level_per_halving_down_to_a_4x4_map(side, expected):
+    from vaegen.training.architectures.resnet import RES_GRID, levels
+    from vaegen.training.model import VAE, ModelConfig
+
+    cfg = ModelConfig(arch="resnet", channels=3, height=side, width=side, latent_dim=8, likelihood="logistic")
+    assert levels(cfg) == expected
+    model = VAE(cfg).eval()
+    with torch.no_grad():
+        mu, _ = model.encode(torch.rand(2, 3, side, side))
+        params = model.decode(mu)
+    assert mu.shape == (2, 8) and params.shape == (2, 6, side, side)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.decoder.modules())  # no checkerboard
+    assert RES_GRID == 4
+
+
+@pytest.mark.parametrize("side", [12, 24, 4])
+def test_the_resnet_refuses_a_side_that_is_not_a_power_of_two_from_8(side):
+    from vaegen.training.model import ModelConfig
+
+    with pytest.raises(ValueError, match="power of two"):
+        ModelConfig(arch="resnet", channels=3, height=side, width=side, likelihood="logistic")
+
+
+def test_a_resnet_trains_exports_with_parity_and_samples_in_colour(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    import vaegen
+
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        (tmp_path / "icons" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "icons" / f"c{i % 2}" / f"{i}.png")
+    model = vaegen.train(tmp_path / "icons", tmp_path / "run", arch="resnet", image_size=16, channels=3, latent_dim=4,
+                         res_channels="8,16", epochs=1, batch_size=8, threads=1, fit_prior=False)
+    meta = model.bundle.meta
+    assert meta["architecture"]["res_channels"] == "8,16" and max(meta["parity_max_abs_diff"].values()) < 1e-4
+    assert model.sample(3, seed=0).shape == (3, 3, 16, 16)

@@ -468,7 +468,7 @@ def test_resume_without_run_and_rerun_into_existing_run(tiny_mnist, tmp_path):
     (["--epochs", "0"], "--epochs"),
     (["--batch-size", "0"], "--batch-size"),
     (["--lr", "0"], "--lr"),
-    (["--arch", "resnet"], "--arch"),
+    (["--arch", "vit"], "--arch"),
 ])
 def test_train_usage_errors_exit_2(args, needle, tmp_path):
     result = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "r")])

@@ -9,5 +9,6 @@ from __future__ import annotations
 ARCH_SETTINGS: dict[str, tuple[str, ...]] = {
     "mlp": ("hidden", "decoder_layers"),
     "conv": ("hidden", "conv_channels", "conv_blocks"),
+    "resnet": ("res_channels", "res_blocks"),
 }
 ARCHS = tuple(ARCH_SETTINGS)

@@ -17,6 +17,7 @@ from vaegen.archs import ARCH_SETTINGS
 # MNIST's recipe, and every dataset's unless it has its own: the best NLL per
 # minute measured (docs/training.md, "Time to quality"; the mlp decoder's depth too).
 GENERIC = {"arch": "mlp", "latent_dim": 32, "hidden": 256, "decoder_layers": 4, "conv_channels": 32, "conv_blocks": 0,
+           "res_channels": "32,64,128,256", "res_blocks": 1,
            "epochs": 26, "batch_size": 256, "lr": 3e-3, "beta": 1.0, "kl_warmup": 2.0}
 
 RECIPES: dict[str, dict] = {

@@ -98,7 +98,9 @@ def recipe_help(f):
 @click.option("--arch", type=click.Choice(ARCHS), default=None,
               help="mlp: dense layers, the most model per minute on a CPU. conv: strided convolutions, "
                    "a little better per epoch but several times the time an epoch on a CPU, where PyTorch's "
-                   "convolution backward pass is slow (docs/training.md). " + default_note("arch"))
+                   "convolution backward pass is slow (docs/training.md). resnet: residual convolutions by "
+                   "levels with GroupNorm and SiLU, for colour and larger images (any power-of-two side from 8). "
+                   + default_note("arch"))
 @click.option("--latent-dim", type=click.IntRange(min=1), default=None,
               help="Number of latent dimensions. " + default_note("latent_dim"))
 @click.option("--hidden", type=click.IntRange(min=1), default=None,
@@ -111,6 +113,11 @@ def recipe_help(f):
 @click.option("--conv-blocks", type=click.IntRange(min=0), default=None,
               help="conv: 3x3 convolutions added at each resolution of the encoder and decoder (deeper, slower). "
                    + default_note("conv_blocks"))
+@click.option("--res-channels", default=None,
+              help="resnet: channels at each level, from half resolution down to a 4x4 map, comma-separated "
+                   "(the last repeats for larger images). " + default_note("res_channels"))
+@click.option("--res-blocks", type=click.IntRange(min=0), default=None,
+              help="resnet: residual blocks at each level of the encoder and the decoder. " + default_note("res_blocks"))
 @click.option("--likelihood", type=click.Choice(tuple(LIKELIHOODS)), default=None,
               help="p(x|z): bernoulli, for binarized pixels; logistic, a discretized logistic over the 256 levels "
                    "of each 8-bit value (Salimans et al. 2017). [default: bernoulli for mnist (binarized), "

@@ -3,6 +3,7 @@
     base.py  Architecture (what each one declares and builds), its Settings, Layers
     mlp.py   dense layers: hidden, decoder_layers
     conv.py  strided convolutions: hidden, conv_channels, conv_blocks
+    resnet.py  residual convolutions by levels, for colour and larger images: res_channels, res_blocks
 
 A new architecture is a new file with an Architecture subclass and its
 Settings, one line in ARCHITECTURES below, and its name and settings in
@@ -16,10 +17,11 @@ from vaegen.errors import ArgumentError
 from vaegen.training.architectures.base import Architecture, Layers, Settings
 from vaegen.training.architectures.conv import Conv
 from vaegen.training.architectures.mlp import MLP
+from vaegen.training.architectures.resnet import Resnet
 
 __all__ = ["ARCHITECTURES", "Architecture", "Layers", "Settings", "get_architecture"]
 
-ARCHITECTURES: dict[str, type[Architecture]] = {arch.name: arch for arch in (MLP, Conv)}
+ARCHITECTURES: dict[str, type[Architecture]] = {arch.name: arch for arch in (MLP, Conv, Resnet)}
 
 
 def get_architecture(name: str) -> type[Architecture]:
