@@ -102,9 +102,10 @@ def test_transparency_goes_onto_the_targets_background(tmp_path):
     folder = tmp_path / "f"
     folder.mkdir()
     Image.new("RGBA", (6, 6), (255, 0, 0, 0)).save(folder / "clear.png")
-    white = decoded_folder(folder, Target(3, (6, 6)), workers=1)
+    grey = decoded_folder(folder, Target(3, (6, 6)), workers=1)
+    white = decoded_folder(folder, Target(3, (6, 6), background=255), workers=1)
     black = decoded_folder(folder, Target(3, (6, 6), background=0), workers=1)
-    assert white.images.min() == 255 and black.images.max() == 0
+    assert (grey.images == 128).all() and white.images.min() == 255 and black.images.max() == 0
 
 
 def test_a_folder_without_images_and_a_missing_folder_are_one_line_errors(tmp_path):

@@ -25,6 +25,7 @@ from tests.support import encode_idx, read_idx_file
 from vaegen.data import load, named
 from vaegen.data.folders import load_image_folder
 from vaegen.data.named import IdxDataset, IdxFile, load_idx_dataset
+from vaegen.data.sets import FolderOptions
 from vaegen.errors import DataError
 from vaegen.likelihoods.bernoulli import binarize
 
@@ -380,8 +381,10 @@ def test_load_image_folder_gray(tmp_path):
     assert ds.labels.dtype == np.int64 and ds.labels.tolist() == [0, 0, 1, 1, -1]
     assert ds.name == "imgs"
     assert np.all(ds.images[1] <= 3)  # black JPEG
-    assert np.all(ds.images[3] == 255)  # transparent onto white
+    assert np.all(ds.images[3] == 128)  # transparent onto the default background, mid grey (docs/data.md)
     assert np.all(ds.images[4] == 200)
+    white = load_image_folder(tmp_path / "imgs", options=FolderOptions(background=255))
+    assert np.all(white.images[3] == 255)  # transparent onto white, when asked
 
 
 def test_load_image_folder_rgb(tmp_path):

@@ -126,3 +126,30 @@ def test_the_bundle_records_its_background_and_prepares_user_images_on_it(tmp_pa
     clear = tmp_path / "clear.png"
     Image.new("RGBA", (10, 10), (255, 255, 255, 0)).save(clear)
     assert model.read_images([clear]).max() == 0.0  # transparent onto black, as in training
+
+
+EMOJI = __import__("pathlib").Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "emoji"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EMOJI.is_dir(), reason="the real colour folder is ../shared/data/emoji (CI has it)")
+def test_the_real_emoji_folder_decodes_once_trains_and_is_scored_on_its_held_out_tenth(tmp_path, monkeypatch):
+    """7,562 RGBA PNGs in 9 category folders: decoded by every core into the cache, trained one epoch from
+    the memory map, then evaluated on every 10th image, read from the cache without decoding."""
+    from vaegen.data import cache
+
+    monkeypatch.setenv("VAEGEN_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    args = ["train", "--dataset", str(EMOJI), "--image-size", "32", "--channels", "3", "--out", str(out), *SMALL]
+    trained = CliRunner().invoke(cli, args)
+    assert trained.exit_code == 0, trained.output
+    meta = json.loads((out / "model" / "vaegen.json").read_text())
+    assert meta["image_shape"] == [3, 32, 32] and meta["background"] == 128 and meta["dataset"] == "emoji"
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the folder was decoded again")
+
+    monkeypatch.setattr(cache, "_decode_into", no_decoding)
+    scored = CliRunner().invoke(cli, ["evaluate", "--model", str(out), "--k", "2", "--json", "--quiet"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["images"] == 757  # every 10th of 7,562, from the first

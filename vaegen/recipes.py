@@ -39,8 +39,8 @@ GPU_RECIPES: dict[str, dict] = {
 COMMON = {"lr_schedule": "cosine", "iw_samples": 1, "iw_estimator": "iwae", "seed": 0, "device": "auto",
           "precision": "fp32", "threads": None, "image_size": 28, "channels": 1,
           # Image folders: no mirroring by default (it mirrors text and flags), unreadable files stop the run, and
-          # transparency goes onto white (docs/data.md has the measurement).
-          "flip": False, "skip_bad": False, "background": 255}
+          # transparency goes onto mid grey, which reconstructed the emoji's own pixels best (docs/data.md).
+          "flip": False, "skip_bad": False, "background": 128}
 
 # The prior fitted at the end of every `vaegen train`: sized to take a small share of the run; the shipped
 # models' priors are fitted larger by tools/ship.py (100 and 10 components). The purity is the value that gave

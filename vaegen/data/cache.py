@@ -37,6 +37,7 @@ import numpy as np
 
 from vaegen.data.sets import Progress
 from vaegen.errors import DataError, ImageError
+from vaegen.recipes import COMMON
 
 CACHE_FORMAT = 1
 # Any still image Pillow reads, by suffix; other files (a .txt, a .DS_Store) are passed over.
@@ -53,7 +54,7 @@ class Target:
 
     channels: int
     size: tuple[int, int]
-    background: int = 255
+    background: int = COMMON["background"]
 
     def key(self) -> list:
         return [self.channels, *self.size, self.background]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vaegen.recipes import COMMON
+
 # Progress callback: (bytes or items done, total or None).
 Progress = Callable[[int, "int | None"], None]
 
@@ -35,10 +37,10 @@ class FolderOptions:
     pixels are composited onto the grey level `background` (0-255)."""
 
     skip_bad: bool = False
-    background: int = 255
+    background: int = COMMON["background"]
 
 
-PLAIN_FOLDER = FolderOptions()  # every file must read; transparency onto white
+PLAIN_FOLDER = FolderOptions()  # every file must read; transparency onto the recipes' grey
 
 
 class Rows:
