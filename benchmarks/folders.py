@@ -165,21 +165,21 @@ finally:
 """
 
 
-def peak_private_memory(work: Path, images: int) -> dict:
+def peak_private_memory(work: Path, images: int, model_args: tuple[str, ...] = ()) -> dict:
     folder = make_folder(work / f"pngs-{images}", images, _write_pngs, classes=8)
     env = dict(os.environ, VAEGEN_CACHE_DIR=str(work / "cache-peak"), PYTHONPATH=str(ROOT))
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", _PEAK, "train", "--dataset", str(folder), "--image-size", "64",
                                "--channels", "3", "--arch", "mlp", "--epochs", "1", "--quiet", "--out",
-                               str(Path(out) / "run")], env=env, capture_output=True, text=True)
+                               str(Path(out) / "run"), *model_args], env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
     peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK_ANON_KIB")]
     if done.returncode != 0 or not peak:
         raise RuntimeError(f"the training child failed: {done.stderr[-1000:]}")
     raw = images * 3 * SIZE[0] * SIZE[1]
     return {"images": images, "uint8_mib": raw / 2**20, "peak_anon_mib": int(peak[0].split()[1]) / 1024,
-            "seconds": seconds}
+            "seconds": seconds, "model_args": " ".join(model_args)}
 
 
 def bench_folders(work: Path, *, jpegs: int = 2000, images: int = 20_000, repeats: int = 3) -> dict:
@@ -196,13 +196,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20_000, help="64x64 PNGs for the training and memory figures")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=("decode", "training", "memory"), default=None)
+    parser.add_argument("--model-args", default="", help="extra `vaegen train` options for the memory figure, "
+                        "e.g. '--hidden 64' for a small model whose epoch over 200,000 images takes minutes")
     args = parser.parse_args()
     if args.only == "decode":
         result = bench_decode(args.work, args.jpegs, args.repeats)
     elif args.only == "training":
         result = bench_training_source(args.work, args.images, args.repeats)
     elif args.only == "memory":
-        result = peak_private_memory(args.work, args.images)
+        result = peak_private_memory(args.work, args.images, tuple(args.model_args.split()))
     else:
         result = bench_folders(args.work, jpegs=args.jpegs, images=args.images, repeats=args.repeats)
     print(json.dumps(result, indent=2))

@@ -59,7 +59,7 @@ def _folders(f: dict) -> list[str]:
                  f"images/s from the memory-mapped cache against {t['in_memory_images_per_s']:.0f} from an "
                  f"in-memory array (**{t['ratio_mapped_over_memory']:.2f}x**)."]
     for run in (m if isinstance(m, list) else [m]):
-        lines.append(f"A whole `vaegen train --epochs 1` on {run['images']:,} 64x64 RGB PNGs "
+        lines.append(f"A whole `vaegen train --epochs 1 {run.get('model_args', '')}` on {run['images']:,} 64x64 RGB PNGs "
                      f"({run['uint8_mib']:.0f} MiB as uint8) peaked at **{run['peak_anon_mib']:.0f} MiB** of "
                      f"private memory ({run['seconds']:.0f} s).")
     return lines
