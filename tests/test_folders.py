@@ -153,3 +153,22 @@ def test_the_real_emoji_folder_decodes_once_trains_and_is_scored_on_its_held_out
     scored = CliRunner().invoke(cli, ["evaluate", "--model", str(out), "--k", "2", "--json", "--quiet"])
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.stdout)["images"] == 757  # every 10th of 7,562, from the first
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--k", "2", "--json"], ["map", "-o", "m.png"],
+                                     ["fit-prior", "--components", "2", "--class-components", "1"]])
+def test_evaluate_map_and_fit_prior_name_a_folders_bad_files_and_go_on_with_skip_bad(command, tiny_bundle, tmp_path,
+                                                                                      monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    model = shutil.copytree(tiny_bundle, tmp_path / "model")
+    folder = write_digit_folder(tmp_path / "other", 40, seed=5)
+    (folder / "0" / "broken.png").write_text("no image here")
+    head, rest = command[0], command[1:]
+    where = [str(model)] if head == "fit-prior" else ["--model", str(model)]
+    stopped = CliRunner().invoke(cli, [head, *where, "--dataset", str(folder), *rest, "--quiet"])
+    assert stopped.exit_code == 1 and "holds 1 file that cannot be read" in stopped.stderr
+    assert "broken.png" in stopped.stderr and "--skip-bad" in stopped.stderr
+    went_on = CliRunner().invoke(cli, [head, *where, "--dataset", str(folder), *rest, "--quiet", "--skip-bad"])
+    assert went_on.exit_code == 0, went_on.output
