@@ -5,8 +5,9 @@ given), the settings no recipe changes, and the prior fit that ends a run.
 Each recipe was chosen by measuring quality against wall time on a 2-core
 CPU (docs/training.md); where a GPU changes the winner, the dataset has a GPU
 recipe too, used when the run trains on CUDA. Image folders take the generic
-recipe. TrainConfig, ModelConfig, the prior fit's PriorSettings, the library's
-`vaegen.train` and the CLI's help all read their defaults here. Standard
+recipe. TrainConfig, ModelConfig, the prior fit's PriorSettings, the
+calibration of the per-image scores, the library's `vaegen.train` and the
+CLI's help all read their defaults here. Standard
 library only: the CLI reads it for --help without importing torch or numpy.
 """
 
@@ -43,6 +44,12 @@ COMMON = {"lr_schedule": "cosine", "iw_samples": 1, "iw_estimator": "iwae", "see
 # the best label agreement at the same cost (docs/samples.md, "The default purity").
 PRIOR = {"components": 20, "class_components": 5, "max_codes": 10_000, "class_max_codes": 2_000, "purity": 0.99,
          "covariance_type": "full", "codes": "means", "seed": 0}
+
+
+# Per-image scores (vaegen.evaluation.scores, `vaegen score`): the importance samples per image, the
+# percentile of the held-out images' OOD scores above which an image is flagged, how many held-out images a
+# prior fit calibrates the scores on, and the OOD score by default (docs/ood.md: each measured).
+SCORING = {"k": 100, "flag_above": 99.0, "calibration_images": 1000, "score": "input-complexity"}
 
 
 def recipe(dataset: str, gpu: bool = False) -> dict:

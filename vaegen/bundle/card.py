@@ -39,6 +39,8 @@ def model_card(meta: dict) -> str:
     ]
     if meta.get("prior"):
         lines += _prior(meta["prior"], meta["dataset"])
+    if meta.get("calibration"):
+        lines += _calibration(meta["calibration"], meta.get("ood"))
     if meta.get("map"):
         facts = meta["map"]
         lines += ["## Latent map", "", f"`vaegen map` and `vaegen serve` show the latent means of {facts['images']} "
@@ -103,3 +105,23 @@ def _prior(facts: dict, dataset: str) -> list[str]:
                          f"{row['inception_score']:.2f} | {agreement} |")
         lines.append("")
     return lines
+
+
+def _calibration(facts: dict, ood: dict | None) -> list[str]:
+    binarized = (f", binarized with seed {facts['binarized_with']}" if facts.get("binarized_with") is not None else "")
+    lines = ["## Per-image scores", "",
+             f"`vaegen score` gives each image its bits/dim (importance-weighted, k={facts['k']}), an "
+             "out-of-distribution score and its percentile among "
+             f"{facts['images']} held-out {facts.get('dataset', '')} images{binarized}, scored at seed "
+             f"{facts['seed']}; their quantiles are kept in {facts['file']} ({', '.join(facts['scores'])}).", ""]
+    if not ood:
+        return lines
+    sets = list(ood["sets"])
+    lines += [f"Out-of-distribution detection, `{ood['command']}` and the like: AUROC / false-positive rate at "
+              f"95% true-positive rate, {ood['images']} held-out images against {ood['images']} of each set.", "",
+              "| score | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+    for score in ood["sets"][sets[0]]:
+        cells = [ood["sets"][name].get(score) for name in sets]
+        lines.append(f"| {score} | " + " | ".join(f"{c['auroc']:.3f} / {c['fpr_at_95_tpr']:.3f}" if c else "-"
+                                                  for c in cells) + " |")
+    return lines + [""]

@@ -9,8 +9,9 @@ Autoencoders", ex-post density estimation) and of pythae's
 GaussianMixtureSampler; with labels, one mixture per class gives
 class-conditional generation from an unconditional model.
 
-The prior is fitted on the training split and the map drawn from the
-held-out split, by the one held-out rule (vaegen.data.load). The choices
+The prior is fitted on the training split, and the map drawn and the
+scores calibrated (vaegen.evaluation.scores) on the held-out split, by the
+one held-out rule (vaegen.data.load). The choices
 below were measured on the shipped models: docs/samples.md.
 
 Runs the encoder through ONNX Runtime (vaegen.api) and fits with
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,6 +37,7 @@ from vaegen.data.load import check_image_shape, split_for_training
 from vaegen.data.sets import ImageSet
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
+from vaegen.evaluation.scores import DEFAULT_K, Calibration, calibrate, calibration_rows
 from vaegen.latent.map import LatentMap, map_images
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
 from vaegen.likelihoods import model_input
@@ -169,29 +172,47 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
     return FittedPrior(mixture, classes, per_class, facts)
 
 
-def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str,
-                settings: dict | None = None) -> tuple[FittedPrior, LatentMap | None]:
-    """The prior fitted on a model's training set, and the latent map of its
-    held-out images (None for fewer than three), from `data` as loaded
+class LatentFit(NamedTuple):
+    """What a prior fit adds to a bundle (vaegen.bundle.write.add_records)."""
+
+    prior: FittedPrior
+    latent_map: LatentMap | None  # None for fewer than three held-out images
+    calibration: Calibration | None  # likewise
+
+
+def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str, settings: dict | None = None,
+                progress=None) -> LatentFit:
+    """The prior fitted on a model's training set, the latent map of its
+    held-out images and the calibration of its scores on them (up to
+    CALIBRATION_IMAGES, at DEFAULT_K importance samples), from `data` as loaded
     (vaegen.data.load.split_for_training; a train run hands on its own).
-    `settings` are PriorSettings' fields by name; the others keep their defaults."""
+    `settings` are PriorSettings' fields by name; the others keep their
+    defaults. `progress(n)` is told of each n held-out images scored."""
     train_set, held_out = data
     check_image_shape(train_set, model.image_shape, dataset)
     prior = fit_prior(model, train_set, PriorSettings(**(settings or {})))
-    latent_map = map_images(model, held_out, dataset=dataset) if len(held_out) >= 3 else None
-    return prior, latent_map
+    if len(held_out) < 3:
+        return LatentFit(prior, None, None)
+    latent_map = map_images(model, held_out, dataset=dataset)
+    rows = calibration_rows(len(held_out))
+    facts = {"dataset": dataset, "split": "test", "held_out": len(held_out)}
+    calibration = calibrate(model, held_out.images[rows], prior=prior, k=DEFAULT_K, seed=0, facts=facts,
+                            progress=progress)
+    return LatentFit(prior, latent_map, calibration)
 
 
 def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings: dict | None = None,
-                     progress=None) -> FittedPrior:
+                     progress=None, scoring=None) -> FittedPrior:
     """Fit a bundle's prior on its training set (the bundle's own dataset
     unless `dataset` says otherwise; an image folder's held-out tenth stays
-    out, as in training) and install it in the bundle, with the latent map of
-    the held-out images (the test split, or the folder's held-out tenth):
-    vaegen.bundle.write.install_prior writes each file once."""
+    out, as in training) and install it in the bundle, with the latent map
+    and the calibration of the held-out images (the test split, or the
+    folder's held-out tenth): vaegen.bundle.write.install_prior writes each
+    file once. `progress` is the data loaders' callback; `scoring(n)` hears
+    of the calibration's images as they are scored."""
     dataset = dataset or model.bundle.dataset
     c, h, w = model.image_shape
     data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
-    prior, latent_map = fit_latents(model, data, dataset, settings)
-    install_prior(model, prior, latent_map)
-    return prior
+    fitted = fit_latents(model, data, dataset, settings, progress=scoring)
+    install_prior(model, *fitted)
+    return fitted.prior
