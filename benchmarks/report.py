@@ -13,7 +13,7 @@ from pathlib import Path
 from training import STAGE1_ROW, stage2_row
 from ttq import DEFAULT
 
-SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "ttq")
+SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "score", "ttq")
 
 
 def markdown(r: dict) -> str:
@@ -42,9 +42,21 @@ def markdown(r: dict) -> str:
         lines += ["", f"**Evaluation** at k=1000: {e['images_per_s']:.1f} images/s, so the full 10,000-image test "
                   f"set takes {e['full_test_set_s'] / 60:.1f} min "
                   f"({e['ratio_to_15_min_budget']:.2f}x the 15-minute budget)."]
+    if r.get("score"):
+        lines += _score(r["score"])
     if r.get("time_to_quality"):
         lines += _time_to_quality(r["time_to_quality"])
     return "\n".join(lines) + "\n"
+
+
+def _score(s: dict) -> list[str]:
+    lines = ["", f"**Scoring** at the default k={s['k']} (`vaegen score`, OOD score {s['score']}), beside "
+             f"`vaegen evaluate` at the same k on the same test images (images/s):", "",
+             "| model | images | score | evaluate | score / evaluate |", "|---|---|---|---|---|"]
+    for name, m in s["models"].items():
+        lines.append(f"| {name} | {m['images']} | {m['score_images_per_s']:.1f} | {m['evaluate_images_per_s']:.1f} | "
+                     f"{m['ratio_score_over_evaluate']:.2f}x |")
+    return lines
 
 
 def _cold_start(c: dict, repeats: int) -> list[str]:

@@ -19,6 +19,8 @@ The sections (`--sections` names), each measured in its own module:
 - explorer, prior, evaluate (commands.py): `vaegen serve`'s interaction
   latency, the prior fit, `vaegen evaluate` at k=1000 (images/s and the full
   test set's time);
+- score (scoring.py): `vaegen score`'s images/s at the default k on each
+  shipped model, beside `vaegen evaluate`'s at the same k;
 - ttq (ttq.py): time to quality, whole `vaegen train` commands (training,
   export, prior fit) against the classic recipe's 10 epochs, with test NLL
   (IW k=100, the first 2,000 test images) after every epoch against
@@ -44,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 from commands import bench_evaluate, bench_explorer, bench_prior_fit  # noqa: E402
 from report import SECTIONS, markdown, ttq_chart  # noqa: E402
+from scoring import bench_score  # noqa: E402
 from startup import bench_cold_start  # noqa: E402
 from throughput import bench_decoder  # noqa: E402
 from timing import ROOT  # noqa: E402
@@ -109,6 +112,8 @@ def measure(report: dict, sections: set[str], args: argparse.Namespace, repeats:
     if "evaluate" in sections:
         _optional(report, "evaluate", "evaluation",
                   lambda: bench_evaluate(args.model, 50 if args.quick else args.eval_images, args.data_dir))
+    if "score" in sections:
+        _optional(report, "score", "scoring", lambda: bench_score(3, args.data_dir, quick=args.quick))
     RESULTS.mkdir(exist_ok=True)
     if "ttq" in sections:
         recipes = QUICK_TTQ_RECIPES if args.quick else TTQ_RECIPES

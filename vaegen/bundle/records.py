@@ -74,6 +74,14 @@ def prior_arrays(prior: FittedPrior) -> dict[str, np.ndarray]:
     return arrays
 
 
+def as_stored(prior: FittedPrior) -> FittedPrior:
+    """The overall mixture of `prior` as prior.npy keeps it (float32 means and
+    factors): what every reader of the bundle computes with, so a score
+    calibrated with it is the score read back."""
+    arrays = prior_arrays(prior)
+    return FittedPrior(GaussianMixture(arrays["weights"], arrays["means"], arrays["scale_tril"]), facts=prior.facts)
+
+
 def write_prior(path: str | Path, prior: FittedPrior) -> None:
     """Write prior.npy atomically: the arrays as the fields of one record."""
     write_record(path, prior_arrays(prior))

@@ -106,10 +106,12 @@ def compare(inside: Terms, outside: Terms) -> dict:
 
 
 def ood_report(model, held_out: np.ndarray, sets: dict[str, np.ndarray], *, k: int, seed: int = 0,
-               progress: Callable[[int], None] | None = None) -> dict:
+               calibration=None, progress: Callable[[int], None] | None = None) -> dict:
     """Detection figures of every score, the held-out uint8 images against
-    each set of `sets` (name -> uint8 images), all scored at k and seed."""
-    options = {"k": k, "seed": seed, "prior": model.prior, "calibration": model.calibration, "progress": progress}
+    each set of `sets` (name -> uint8 images), all scored at k and seed.
+    `calibration`: the one the scores that sum percentiles read [default: the bundle's]."""
+    calibration = calibration if calibration is not None else model.calibration
+    options = {"k": k, "seed": seed, "prior": model.prior, "calibration": calibration, "progress": progress}
     inside = measure(model, held_out, **options)
     report = {"k": k, "seed": seed, "in": {"images": len(inside), "mean_bits_per_dim": float(np.mean(inside.bits_per_dim))},
               "sets": {}}

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vaegen.bundle.records import PRIOR_FILE
+from vaegen.bundle.records import PRIOR_FILE, as_stored
 from vaegen.bundle.write import install_prior
 from vaegen.choices import COVARIANCES
 from vaegen.choices import PRIOR_CODES as CODES
@@ -196,7 +196,7 @@ def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str, settings: 
     latent_map = map_images(model, held_out, dataset=dataset)
     rows = calibration_rows(len(held_out))
     facts = {"dataset": dataset, "split": "test", "held_out": len(held_out)}
-    calibration = calibrate(model, held_out.images[rows], prior=prior, k=DEFAULT_K, seed=0, facts=facts,
+    calibration = calibrate(model, held_out.images[rows], prior=as_stored(prior), k=DEFAULT_K, seed=0, facts=facts,
                             progress=progress)
     return LatentFit(prior, latent_map, calibration)
 
