@@ -34,7 +34,7 @@ from vaegen.bundle.write import install_prior
 from vaegen.choices import COVARIANCES
 from vaegen.choices import PRIOR_CODES as CODES
 from vaegen.data.load import check_image_shape, split_for_training
-from vaegen.data.sets import ImageSet
+from vaegen.data.sets import ImageSet, Progress
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
 from vaegen.evaluation.scores import DEFAULT_K, Calibration, calibrate, calibration_rows
@@ -181,13 +181,14 @@ class LatentFit(NamedTuple):
 
 
 def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str, settings: dict | None = None,
-                progress=None) -> LatentFit:
+                scoring: Progress | None = None) -> LatentFit:
     """The prior fitted on a model's training set, the latent map of its
     held-out images and the calibration of its scores on them (up to
     CALIBRATION_IMAGES, at DEFAULT_K importance samples), from `data` as loaded
     (vaegen.data.load.split_for_training; a train run hands on its own).
     `settings` are PriorSettings' fields by name; the others keep their
-    defaults. `progress(n)` is told of each n held-out images scored."""
+    defaults. `scoring(done, total)` follows the held-out images' scoring
+    (about 100 decodes an image: the longest part for a conv decoder on a CPU)."""
     train_set, held_out = data
     check_image_shape(train_set, model.image_shape, dataset)
     prior = fit_prior(model, train_set, PriorSettings(**(settings or {})))
@@ -196,8 +197,14 @@ def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str, settings: 
     latent_map = map_images(model, held_out, dataset=dataset)
     rows = calibration_rows(len(held_out))
     facts = {"dataset": dataset, "split": "test", "held_out": len(held_out)}
+    done = [0]
+
+    def told(n: int) -> None:
+        done[0] += n
+        scoring(done[0], len(rows))
+
     calibration = calibrate(model, held_out.images[rows], prior=as_stored(prior), k=DEFAULT_K, seed=0, facts=facts,
-                            progress=progress)
+                            progress=told if scoring else None)
     return LatentFit(prior, latent_map, calibration)
 
 
@@ -208,11 +215,11 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     out, as in training) and install it in the bundle, with the latent map
     and the calibration of the held-out images (the test split, or the
     folder's held-out tenth): vaegen.bundle.write.install_prior writes each
-    file once. `progress` is the data loaders' callback; `scoring(n)` hears
-    of the calibration's images as they are scored."""
+    file once. `progress` follows the data's loading and `scoring` the
+    held-out images' scoring, each called as (done, total)."""
     dataset = dataset or model.bundle.dataset
     c, h, w = model.image_shape
     data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress)
-    fitted = fit_latents(model, data, dataset, settings, progress=scoring)
+    fitted = fit_latents(model, data, dataset, settings, scoring=scoring)
     install_prior(model, *fitted)
     return fitted.prior

@@ -155,7 +155,7 @@ def _export(trained: loop.Trained, out: Path, *, fit_prior: bool, reporter: loop
     with building_run_bundle(trained.state, out / "model") as bundle:
         if fit_prior:
             model = Model(bundle, provider="cpu", threads=cfg.threads)
-            fitted = fit_latents(model, data, cfg.dataset, {"seed": cfg.seed})
+            fitted = fit_latents(model, data, cfg.dataset, {"seed": cfg.seed}, scoring=reporter.scoring)
             add_records(model, *fitted)
             facts = fitted.prior.facts
             reporter.message(f"Fitted a {facts['components']}-component prior in {facts['fit_seconds']} s"
