@@ -31,23 +31,24 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def url(tiny_bundle):
-    model = vaegen.load_model(tiny_bundle, threads=1)
+def serve(bundle):
+    """The explorer of `bundle` on a free port: yields its URL, then stops it."""
+    model = vaegen.load_model(bundle, threads=1)
     server = start_server(Explorer(model, encode_map(model, limit=200)))
     yield server.url
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def url(tiny_bundle):
+    yield from serve(tiny_bundle)
 
 
 @pytest.fixture(scope="module")
 def calibrated_url(prior_bundle):
     """The explorer of the tiny bundle with a prior and a calibration."""
-    model = vaegen.load_model(prior_bundle, threads=1)
-    server = start_server(Explorer(model, encode_map(model, limit=200)))
-    yield server.url
-    server.shutdown()
-    server.server_close()
+    yield from serve(prior_bundle)
 
 
 @pytest.fixture

@@ -196,13 +196,11 @@ def read_map(bundle) -> LatentMap | None:
     checked against its sha256), or None when it has none."""
     from vaegen.latent.map import LatentMap, Projection
 
-    facts = bundle.meta.get("map")
-    data = read_listed(bundle, MAP_FILE) if isinstance(facts, dict) else None
-    if data is None:
+    listed = _listed_record(bundle, "map", MAP_FILE, "latent map")
+    if listed is None:
         return None
-    where = bundle.path / MAP_FILE
+    record, facts, refuse = listed
     try:
-        record = load_record(data)
         fields = {name: np.asarray(record[name]) for name in MAP_FIELDS}
         d = bundle.latent_dim
         if (fields["mean"].shape != (d,) or fields["directions"].shape != (2, d) or fields["basis"].shape != (2, d)
@@ -213,8 +211,26 @@ def read_map(bundle) -> LatentMap | None:
         return LatentMap(xy=fields["xy"].astype(np.float32), labels=fields["labels"].astype(np.int64),
                          classes=[str(c) for c in facts.get("classes", [])], projection=projection,
                          dataset=str(facts.get("dataset", "")))
-    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
-        raise BundleError(f"{where} is not a readable latent map: {exc}; {REMEDY}.") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise refuse(exc) from exc
+
+
+def _listed_record(bundle, key: str, name: str, kind: str):
+    """(the record, its facts in vaegen.json under `key`, a function that
+    makes the BundleError for a malformed one) of the bundle's file `name`,
+    checked against its sha256; None when vaegen.json lists no such record."""
+    facts = bundle.meta.get(key)
+    data = read_listed(bundle, name) if isinstance(facts, dict) else None
+    if data is None:
+        return None
+
+    def refuse(exc: Exception) -> BundleError:
+        return BundleError(f"{bundle.path / name} is not a readable {kind}: {exc}; {REMEDY}.")
+
+    try:
+        return load_record(data), facts, refuse
+    except (ValueError, OSError, EOFError) as exc:
+        raise refuse(exc) from exc
 
 
 def calibration_record(calibration: Calibration) -> tuple[dict[str, np.ndarray], dict]:
@@ -229,18 +245,16 @@ def read_calibration(bundle) -> Calibration | None:
     calibrated: `vaegen fit-prior` adds one)."""
     from vaegen.evaluation.scores import Calibration
 
-    facts = bundle.meta.get("calibration")
-    data = read_listed(bundle, CALIBRATION_FILE) if isinstance(facts, dict) else None
-    if data is None:
+    listed = _listed_record(bundle, "calibration", CALIBRATION_FILE, "calibration")
+    if listed is None:
         return None
-    where = bundle.path / CALIBRATION_FILE
+    record, facts, refuse = listed
     try:
-        record = load_record(data)
         quantiles = {name: np.asarray(record[name], np.float64) for name in record.dtype.names or ()}
         if not quantiles or any(q.ndim != 1 or len(q) < 2 or np.any(np.diff(q) < 0) for q in quantiles.values()):
             raise ValueError("each score's quantiles must be a rising list of numbers")
         if not isinstance(facts.get("k"), int) or facts["k"] < 1:
             raise ValueError(f"vaegen.json's calibration has no k: {facts.get('k')!r}")
-    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
-        raise BundleError(f"{where} is not a readable calibration: {exc}; {REMEDY}.") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise refuse(exc) from exc
     return Calibration(quantiles, dict(facts))
