@@ -52,6 +52,12 @@ def test_on_its_own_images_a_calibration_flags_the_share_it_promises(flag_above)
     assert calibration.threshold("s", flag_above) == pytest.approx(np.quantile(values, flag_above / 100))
 
 
+def test_a_robust_z_score_is_read_off_the_quantiles():
+    values = np.random.default_rng(3).normal(5.0, 2.0, 100_000)
+    calibration = scores.Calibration({"s": np.quantile(values, np.linspace(0, 1, scores.QUANTILES))}, {"k": 1})
+    np.testing.assert_allclose(calibration.z("s", np.array([5.0, 7.0, 1.0])), [0.0, 1.0, -2.0], atol=0.02)
+
+
 def test_calibration_rows_spread_over_the_split():
     assert scores.calibration_rows(5, most=10).tolist() == [0, 1, 2, 3, 4]
     rows = scores.calibration_rows(10_000, most=1000)
@@ -145,7 +151,7 @@ def test_score_records_without_a_calibration(tiny_bundle):
     for r in records:
         assert r["score"] == scores.DEFAULT_SCORE and np.isfinite(r["bits_per_dim"])
         assert r["percentile"] is None and r["flagged"] is None
-    # A score that sums calibrated percentiles has no value without a calibration.
+    # A score that fuses others through their calibration has no value without one.
     assert model.score(digits_levels(1) / np.float32(255), k=4, using="complexity+latent")[0]["ood_score"] is None
 
 

@@ -169,8 +169,8 @@ def to_levels(images: np.ndarray) -> np.ndarray:
 
 class Score(NamedTuple):
     """An OOD score: a function of Terms -> [N], higher = less like the
-    training data. `parts` names the scores whose calibrated percentiles it
-    sums (it then needs a calibration); `needs_prior`, that it reads the
+    training data. `parts` names the scores it fuses through their
+    calibration (it then needs one); `needs_prior`, that it reads the
     bundle's fitted prior."""
 
     name: str
@@ -199,9 +199,13 @@ def latent_rarity(terms: Terms) -> np.ndarray:
     return -terms.prior.mixture.log_density(terms.mu)
 
 
-def percentile_sum(terms: Terms, parts: tuple[str, ...]) -> np.ndarray:
-    """The sum of the parts' percentiles among the held-out images (0 to 100 each)."""
-    return sum(terms.calibration.percentile(name, SCORES[name].compute(terms)) for name in parts)
+def z_sum(terms: Terms, parts: tuple[str, ...]) -> np.ndarray:
+    """The sum of the parts' robust z-scores among the held-out images:
+    (value - median) / half the spread of their 16th to 84th percentiles (a
+    standard deviation, for a normal distribution). Each part counts alike
+    whatever its unit, and an image far beyond every held-out one stays
+    ranked (a sum of percentiles would stop at 200)."""
+    return sum(terms.calibration.z(name, SCORES[name].compute(terms)) for name in parts)
 
 
 COMBINED_PARTS = ("input-complexity", "latent-rarity")
@@ -209,8 +213,8 @@ SCORES: dict[str, Score] = {s.name: s for s in (
     Score("bits", "raw bits/dim, the likelihood itself (fails on simpler images than the training data)", raw_bits),
     Score("input-complexity", "bits/dim minus a lossless compressor's bits/dim of the same values", input_complexity),
     Score("latent-rarity", "-log p(mu) under the fitted prior", latent_rarity, needs_prior=True),
-    Score("complexity+latent", "the sum of the percentiles of input-complexity and latent-rarity",
-          lambda terms: percentile_sum(terms, COMBINED_PARTS), parts=COMBINED_PARTS, needs_prior=True),
+    Score("complexity+latent", "the sum of the robust z-scores of input-complexity and latent-rarity",
+          lambda terms: z_sum(terms, COMBINED_PARTS), parts=COMBINED_PARTS, needs_prior=True),
 )}
 
 
@@ -248,6 +252,13 @@ class Calibration:
     def percentile(self, name: str, values: np.ndarray) -> np.ndarray:
         """Each value's percentile (0 to 100) among the held-out images' scores `name`."""
         return percentile_among(self.quantiles[name], values)
+
+    def z(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Each value's robust z-score among the held-out images' scores `name`:
+        (value - q50) / ((q84 - q16) / 2)."""
+        q = self.quantiles[name]
+        q16, q50, q84 = np.interp([16.0, 50.0, 84.0], np.linspace(0.0, 100.0, len(q)), q)
+        return (np.asarray(values, np.float64) - q50) / max((q84 - q16) / 2, np.finfo(np.float64).tiny)
 
     def threshold(self, name: str, flag_above: float = FLAG_ABOVE) -> float:
         """The score `name` above which an image is flagged at percentile `flag_above`."""
@@ -289,8 +300,8 @@ def calibrate(model, levels: np.ndarray, *, prior=None, k: int = DEFAULT_K, seed
               progress: Callable[[int], None] | None = None) -> Calibration:
     """The calibration of `model` on held-out uint8 images [N, C, H, W]:
     every registered score's quantiles (a score needing a prior is left out
-    without one). Scores that sum the percentiles of others are measured
-    against the quantiles of their parts from these same images."""
+    without one). A score that fuses others is measured against the
+    quantiles of its parts from these same images."""
     start = time.perf_counter()
     terms = measure(model, levels, k=k, seed=seed, prior=prior, progress=progress)
     grid = np.linspace(0.0, 1.0, QUANTILES)
