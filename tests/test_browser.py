@@ -102,7 +102,7 @@ def test_drawing_on_the_pad_shows_a_reconstruction(page):
     # The finished stroke is scored: its bits/dim beside the reconstruction (the tiny bundle has no calibration).
     page.wait_for_function("() => window.vaegen.scores > 0", timeout=5000)
     text = page.locator("#score").inner_text()
-    assert "bits/dim (k=100)" in text and "vaegen fit-prior" in text
+    assert "bits/dim (k=10)" in text and "vaegen fit-prior" in text
     assert page.evaluate("document.getElementById('status').textContent") == "ready"
 
 
@@ -111,7 +111,7 @@ def test_a_calibrated_model_gives_the_drawing_its_percentile_and_verdict(browser
         draw_a_stroke(page)
         page.wait_for_function("() => window.vaegen.scores > 0", timeout=5000)
         text = page.locator("#score").inner_text()
-        assert "bits/dim (k=100)" in text and "input-complexity: percentile" in text
+        assert "bits/dim (k=10)" in text and "complexity+latent: percentile" in text
         assert "like the training data" in text  # or "flagged: unlike the training data"
         page.click("#clear")
         assert page.locator("#score").inner_text() == ""

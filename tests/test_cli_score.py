@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +42,21 @@ def test_json_is_a_list_with_a_record_per_image(vaegen, folder):
     assert Path(records[-1]["path"]).parent.name == "more"
     for r in records:
         assert set(r) == {"path", "bits_per_dim", "score", "ood_score", "percentile", "flagged"}
-        assert r["score"] == "input-complexity" and r["bits_per_dim"] > 0 and np.isfinite(r["ood_score"])
-        assert r["percentile"] is None and r["flagged"] is None  # the tiny bundle has no calibration
+        assert r["score"] == "complexity+latent" and r["bits_per_dim"] > 0
+        # The tiny bundle has no calibration: no percentile, no flag, and no value of the default
+        # score, which fuses its parts through the calibration; a score that needs none has one.
+        assert r["ood_score"] is None and r["percentile"] is None and r["flagged"] is None
+    plain = scored(vaegen, folder, "--score", "input-complexity")
+    assert all(np.isfinite(r["ood_score"]) for r in plain)
+    assert [r["bits_per_dim"] for r in plain] == [r["bits_per_dim"] for r in records]
 
 
 def test_the_table_and_the_note_of_a_bundle_without_calibration(vaegen, folder, tiny_bundle):
     result = vaegen("score", folder, "--k", 4)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["bits/dim", "input-complexity", "percentile", "flag", "path"]
-    assert len(lines) == 9 and lines[1].split()[2:4] == ["-", "-"] and lines[1].endswith("d0.png")
+    assert lines[0].split() == ["bits/dim", "complexity+latent", "percentile", "flag", "path"]
+    assert len(lines) == 9 and lines[1].split()[1:4] == ["-", "-", "-"] and lines[1].endswith("d0.png")
     # In one line, with the command that adds a calibration; said with --quiet too.
     note = f"{tiny_bundle} has no calibration, so no percentiles or flags: add one with `vaegen fit-prior {tiny_bundle}`."
     assert note in result.stderr.splitlines()
@@ -66,16 +72,21 @@ def test_csv_has_a_header_and_a_row_per_image(vaegen, folder):
     assert_one_line_error(vaegen("score", folder, "--csv", "--json"), 2, "--json and --csv")
 
 
-def test_sort_reverse_and_top(vaegen, folder):
-    records = scored(vaegen, folder)
-    top = scored(vaegen, folder, "--sort", "ood_score", "--top", 3)
+def test_sort_reverse_and_top(vaegen, folder, prior_bundle):
+    model = ("--model", prior_bundle)
+    records = scored(vaegen, folder, *model)
+    top = scored(vaegen, folder, *model, "--sort", "ood_score", "--top", 3)
     assert [r["ood_score"] for r in top] == sorted((r["ood_score"] for r in records), reverse=True)[:3]
-    typical = scored(vaegen, folder, "--sort", "ood_score", "--reverse", "--top", 2)
+    typical = scored(vaegen, folder, *model, "--sort", "ood_score", "--reverse", "--top", 2)
     assert [r["ood_score"] for r in typical] == sorted(r["ood_score"] for r in records)[:2]
-    by_bits = scored(vaegen, folder, "--sort", "bits_per_dim")
+    by_percentile = scored(vaegen, folder, *model, "--sort", "percentile")
+    assert [r["percentile"] for r in by_percentile] == sorted((r["percentile"] for r in records), reverse=True)
+    by_bits = scored(vaegen, folder, *model, "--sort", "bits_per_dim")
     assert [r["bits_per_dim"] for r in by_bits] == sorted((r["bits_per_dim"] for r in records), reverse=True)
-    by_path = scored(vaegen, folder, "--sort", "path", "--reverse")
+    by_path = scored(vaegen, folder, *model, "--sort", "path", "--reverse")
     assert [r["path"] for r in by_path] == sorted((r["path"] for r in records), reverse=True)
+    unknown = scored(vaegen, folder, "--sort", "ood_score", "--top", 2)  # no calibration: nothing to order by
+    assert [r["path"] for r in unknown] == [r["path"] for r in scored(vaegen, folder)][:2]
 
 
 def test_bad_files_are_all_named_and_nothing_is_printed(vaegen, folder, tmp_path):
@@ -105,7 +116,7 @@ def test_a_calibrated_bundle_gives_percentiles_and_flags(vaegen, folder, prior_b
         assert chosen[0]["score"] == name and chosen[0]["percentile"] is not None
     result = vaegen("score", folder, "--model", prior_bundle, "--k", 4)
     assert result.exit_code == 0, result.output
-    assert "held-out" in result.stderr and "--k 4 is not the calibration's k=100" in result.stderr
+    assert "held-out" in result.stderr and "--k 4 is not the calibration's k=10" in result.stderr
 
 
 def test_mean_bits_per_dim_is_evaluates(vaegen, folder):
@@ -125,4 +136,14 @@ def test_help_teaches_with_examples(vaegen):
     assert result.exit_code == 0
     assert "Example:" in result.stdout and "vaegen score photos/ --sort ood_score --top 10" in result.stdout
     text = " ".join(result.stdout.split()).replace("- ", "-")  # click wraps at a hyphen
-    assert "[default: input-complexity]" in text and "[default: 99.0" in text
+    assert "[default: complexity+latent]" in text and "[default: 99.0" in text
+
+
+def test_a_calibration_made_with_another_compressor_says_so(vaegen, folder, prior_bundle, tmp_path):
+    copy = Path(shutil.copytree(prior_bundle, tmp_path / "model"))
+    meta = json.loads((copy / "vaegen.json").read_text())  # not checksummed: only the files it lists are
+    meta["calibration"]["compressor"] = "webp (libwebp 0.1.0)"
+    (copy / "vaegen.json").write_text(json.dumps(meta))
+    result = vaegen("score", folder, "--model", copy)
+    assert result.exit_code == 0, result.output
+    assert "the calibration's compressor was webp (libwebp 0.1.0), this one is webp (libwebp" in result.stderr

@@ -115,8 +115,8 @@ def test_encode_a_drawing(served):
     assert len(answer["z"]) == 4 and len(answer["xy"]) == 2 and pixels(answer["image"]).max() > 0
     # Its score beside it: Model.score's record of the model input; the tiny bundle has no calibration.
     score = answer["score"]
-    assert score["bits_per_dim"] > 0 and score["k"] == 100 and score["calibrated"] is False
-    assert score["percentile"] is None and score["flagged"] is None and score["score"] == "input-complexity"
+    assert score["bits_per_dim"] > 0 and score["k"] == 10 and score["calibrated"] is False
+    assert score["percentile"] is None and score["flagged"] is None and score["score"] == "complexity+latent"
     status, quick = call(served, "POST", "/api/encode", {**drawing(), "score": False})
     assert status == 200 and "score" not in quick and quick["z"] == answer["z"]
 

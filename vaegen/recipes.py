@@ -46,10 +46,12 @@ PRIOR = {"components": 20, "class_components": 5, "max_codes": 10_000, "class_ma
          "covariance_type": "full", "codes": "means", "seed": 0}
 
 
-# Per-image scores (vaegen.evaluation.scores, `vaegen score`): the importance samples per image, the
-# percentile of the held-out images' OOD scores above which an image is flagged, how many held-out images a
-# prior fit calibrates the scores on, and the OOD score by default (docs/ood.md: each measured).
-SCORING = {"k": 100, "flag_above": 99.0, "calibration_images": 1000, "score": "input-complexity"}
+# Per-image scores (vaegen.evaluation.scores, `vaegen score`), each measured (docs/ood.md): the importance
+# samples per image (AUROC is the same from k=1 to 300; k=10 keeps 99.8% of flags against a second draw, at a
+# tenth of k=100's time), the percentile of the held-out images' OOD scores above which an image is flagged,
+# how many held-out images a prior fit calibrates the scores on (spread over the split), and the OOD score
+# by default (the best of those that need no background model: AUROC 1.000 / 0.957 / 1.000 on the targets).
+SCORING = {"k": 10, "flag_above": 99.0, "calibration_images": 2000, "score": "complexity+latent"}
 
 
 def recipe(dataset: str, gpu: bool = False) -> dict:

@@ -69,6 +69,12 @@ def _notes(model, k: int | None, flag_above: float, records: list[dict]) -> list
     if k is not None and k != calibration.k:
         lines.append(f"Note: --k {k} is not the calibration's k={calibration.k}: the bound, and with it the "
                      "percentiles, shift with k.")
+    from vaegen.evaluation.scores import compressor_version
+
+    here = compressor_version(get_likelihood(model.bundle.likelihood).binarized)
+    if facts.get("compressor") and facts["compressor"] != here:
+        lines.append(f"Note: the calibration's compressor was {facts['compressor']}, this one is {here}: "
+                     "input-complexity may shift a little; `vaegen fit-prior` calibrates again here.")
     return lines
 
 

@@ -118,8 +118,20 @@ def context_bits(coded: np.ndarray, binarized: bool) -> np.ndarray:
 
 COMPRESSORS: dict[str, Callable[[np.ndarray, bool], np.ndarray]] = {
     "png": png_bits, "webp": webp_bits, "context": context_bits}
-# The compressor of input complexity, by the data the model codes (binarized: True).
+# The compressor of input complexity, by the data the model codes (binarized: True): of those measured, the
+# best on the near-OOD sets (docs/ood.md). The context coder is numpy arithmetic, the same everywhere; WebP's
+# code lengths move with the libwebp that Pillow carries, so a calibration records its version (compressor_version).
 COMPRESSOR_FOR = {True: "context", False: "webp"}
+
+
+def compressor_version(binarized: bool) -> str:
+    """The compressor of input complexity for this kind of data, with the version of its library."""
+    name = COMPRESSOR_FOR[binarized]
+    if name == "context":
+        return "context (numpy)"
+    from PIL import features
+
+    return f"{name} (libwebp {features.version('webp')})" if name == "webp" else f"{name} (zlib {features.version('zlib')})"
 
 
 # ---------------------------------------------------------------- what scores are made of
@@ -310,8 +322,8 @@ def calibrate(model, levels: np.ndarray, *, prior=None, k: int = DEFAULT_K, seed
         if available(score, terms):
             terms.calibration.quantiles[score.name] = np.quantile(score.compute(terms), grid)
     facts = {**(facts or {}), "images": len(levels), "k": k, "seed": seed, "binarized_with": EVAL_SEED
-             if terms.binarized else None, "scores": list(terms.calibration.quantiles),
-             "seconds": round(time.perf_counter() - start, 1)}
+             if terms.binarized else None, "compressor": compressor_version(terms.binarized),
+             "scores": list(terms.calibration.quantiles), "seconds": round(time.perf_counter() - start, 1)}
     return Calibration(terms.calibration.quantiles, facts)
 
 
