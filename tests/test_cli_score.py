@@ -146,4 +146,4 @@ def test_a_calibration_made_with_another_compressor_says_so(vaegen, folder, prio
     (copy / "vaegen.json").write_text(json.dumps(meta))
     result = vaegen("score", folder, "--model", copy)
     assert result.exit_code == 0, result.output
-    assert "the calibration's compressor was webp (libwebp 0.1.0), this one is webp (libwebp" in result.stderr
+    assert "the calibration's compressor was webp (libwebp 0.1.0), this one is context (numpy)" in result.stderr
