@@ -113,32 +113,35 @@ def test_the_registry_offers_the_cli_its_names_and_defaults():
 # ---------------------------------------------------------------- Model.score
 
 
-def test_mean_bits_per_dim_is_evaluates_at_the_same_k_and_seed(tiny_bundle):
-    model = vaegen.load_model(tiny_bundle, provider="cpu", threads=1)
-    levels = digits_levels(30)
-    records = model.score(levels / np.float32(255), k=16, seed=3)
-    expected = evaluate(model, model_input(levels, model.bundle.likelihood), k=16, seed=3)
-    assert np.mean([r["bits_per_dim"] for r in records]) == pytest.approx(expected["nll_bits_per_dim"], rel=1e-12)
-
-
 @pytest.fixture(scope="module")
-def binarized_bundle(tmp_path_factory) -> Path:
-    """An untrained 28x28 Bernoulli MLP, exported (needs torch)."""
+def eight_bit_bundle(tmp_path_factory) -> Path:
+    """An untrained 28x28 MLP with the discretized logistic over 256 levels, exported (needs torch)."""
     torch = pytest.importorskip("torch")
     from vaegen.training.export import export_bundle
     from vaegen.training.model import VAE, ModelConfig
 
     torch.manual_seed(0)
     model = VAE(ModelConfig(arch="mlp", channels=1, height=28, width=28, latent_dim=3, hidden=16,
-                            likelihood="bernoulli")).eval()
-    return export_bundle(model, tmp_path_factory.mktemp("bernoulli") / "b", dataset="tiny")
+                            likelihood="logistic")).eval()
+    return export_bundle(model, tmp_path_factory.mktemp("logistic") / "b", dataset="tiny")
 
 
-def test_a_binarized_model_binarizes_with_the_evaluation_seed(binarized_bundle):
-    model = vaegen.load_model(binarized_bundle, provider="cpu", threads=1)
+def test_an_8_bit_models_mean_bits_per_dim_is_evaluates(eight_bit_bundle):
+    model = vaegen.load_model(eight_bit_bundle, provider="cpu", threads=1)
+    levels = digits_levels(30)
+    records = model.score(levels / np.float32(255), k=16, seed=3)
+    expected = evaluate(model, model_input(levels, "logistic"), k=16, seed=3)
+    assert np.mean([r["bits_per_dim"] for r in records]) == pytest.approx(expected["nll_bits_per_dim"], rel=1e-12)
+    assert all(np.isfinite(r["bits_per_dim"]) for r in model.score(levels / np.float32(255), k=2, using="input-complexity"))
+
+
+def test_a_binarized_model_binarizes_with_the_evaluation_seed(tiny_bundle):
+    """The tiny bundle is a Bernoulli model: its 8-bit inputs are binarized once with EVAL_SEED, as evaluate's are."""
+    model = vaegen.load_model(tiny_bundle, provider="cpu", threads=1)
+    assert model.bundle.likelihood == "bernoulli"
     levels = digits_levels(12)
     records = model.score(levels / np.float32(255), k=8, seed=1)
-    expected = evaluate(model, model_input(levels, "bernoulli"), k=8, seed=1)  # binarized once, EVAL_SEED
+    expected = evaluate(model, model_input(levels, "bernoulli"), k=8, seed=1)
     assert np.mean([r["bits_per_dim"] for r in records]) == pytest.approx(expected["nll_bits_per_dim"], rel=1e-12)
     assert model.score(levels / np.float32(255), k=8, seed=1) == records  # reproducible
 

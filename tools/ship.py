@@ -166,7 +166,7 @@ def calibrate_shipped(dest: Path, data_dir: str | None, images: int) -> None:
     unseen = np.setdiff1d(np.arange(images), rows)  # held-out images the calibration did not score
     records = score_terms(measure(model, test[unseen], k=k, prior=model.prior, calibration=calibration))
     share = float(np.mean([r["flagged"] for r in records]))
-    command = f"vaegen evaluate --model {dest} --ood {OTHER[dataset]} --limit {images}"
+    command = f"vaegen evaluate --model {dest} " + " ".join(f"--ood {name}" for name in sets) + f" --limit {images}"
     ood = {"command": command, "images": images, "k": k,
            "flagged_unseen_held_out": {"images": len(unseen), "share": round(share, 4), "flag_above": FLAG_ABOVE},
            "sets": {name: {score: {key: round(v, 4) for key, v in figures.items()}
