@@ -18,8 +18,8 @@ judge (`vaegen evaluate --samples 10000`) and records the figures.
 fit now writes, vaegen.evaluation.scores) to a bundle shipped before it: its
 prior, graphs and pictures stay as they are. It then measures OOD detection
 for the card (`vaegen evaluate --ood`: the other shipped dataset, the
-held-out images upside down, noise) and checks the flag's share on held-out
-images the calibration did not see.
+held-out images upside down, noise) and the flag's share on every held-out
+image the calibration did not see.
 
 A release step, not library code: it lives outside the vaegen package, and
 may print. It imports the exporter (torch) and the Python API (vaegen.api).
@@ -44,7 +44,15 @@ from vaegen.data.named import load_idx_dataset
 from vaegen.evaluation.detection import made_set, ood_report
 from vaegen.evaluation.judges import compare_priors, judging_data, load_judge
 from vaegen.evaluation.metrics import evaluate
-from vaegen.evaluation.scores import DEFAULT_K, FLAG_ABOVE, calibrate, calibration_rows, measure, score_terms
+from vaegen.evaluation.scores import (
+    DEFAULT_K,
+    DEFAULT_SCORE,
+    FLAG_ABOVE,
+    calibrate,
+    calibration_rows,
+    measure,
+    score_terms,
+)
 from vaegen.images import make_grid, prepare_image, save_gif, save_image, there_and_back
 from vaegen.latent.fit import fit_bundle_prior
 from vaegen.latent.sampling import slerp, traversal
@@ -163,11 +171,11 @@ def calibrate_shipped(dest: Path, data_dir: str | None, images: int) -> None:
     sets = {OTHER[dataset]: load_idx_dataset(OTHER[dataset], "test", None).images[:images],
             "upside-down": made_set("upside-down", held_out), "noise": made_set("noise", held_out)}
     report = ood_report(model, held_out, sets, k=k, seed=0, calibration=calibration)
-    unseen = np.setdiff1d(np.arange(images), rows)  # held-out images the calibration did not score
+    unseen = np.setdiff1d(np.arange(len(test)), rows)  # every held-out image the calibration did not score
     records = score_terms(measure(model, test[unseen], k=k, prior=model.prior, calibration=calibration))
     share = float(np.mean([r["flagged"] for r in records]))
     command = f"vaegen evaluate --model {dest} " + " ".join(f"--ood {name}" for name in sets) + f" --limit {images}"
-    ood = {"command": command, "images": images, "k": k,
+    ood = {"command": command, "images": images, "k": k, "default": DEFAULT_SCORE,
            "flagged_unseen_held_out": {"images": len(unseen), "share": round(share, 4), "flag_above": FLAG_ABOVE},
            "sets": {name: {score: {key: round(v, 4) for key, v in figures.items()}
                            for score, figures in row["scores"].items()} for name, row in report["sets"].items()}}

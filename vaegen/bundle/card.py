@@ -110,15 +110,21 @@ def _prior(facts: dict, dataset: str) -> list[str]:
 def _calibration(facts: dict, ood: dict | None) -> list[str]:
     binarized = (f", binarized with seed {facts['binarized_with']}" if facts.get("binarized_with") is not None else "")
     lines = ["## Per-image scores", "",
-             f"`vaegen score` gives each image its bits/dim (importance-weighted, k={facts['k']}), an "
-             "out-of-distribution score and its percentile among "
-             f"{facts['images']} held-out {facts.get('dataset', '')} images{binarized}, scored at seed "
-             f"{facts['seed']}; their quantiles are kept in {facts['file']} ({', '.join(facts['scores'])}).", ""]
+             f"`vaegen score` gives each image its bits/dim (the importance-weighted bound, k={facts['k']}, seed "
+             f"{facts['seed']}), out-of-distribution scores, and a score's percentile among {facts['images']} "
+             f"held-out {facts.get('dataset', '')} images{binarized}, whose quantiles {facts['file']} keeps "
+             f"({', '.join(facts['scores'])}; compressor {facts.get('compressor', 'unrecorded')}). An image above "
+             "the 99th percentile is flagged."]
     if not ood:
-        return lines
+        return lines + [""]
+    unseen = ood.get("flagged_unseen_held_out")
+    if unseen:
+        lines[-1] += (f" Of the {unseen['images']} held-out images the calibration did not see, "
+                      f"{unseen['share']:.1%} were flagged at the {unseen['flag_above']:g}th.")
     sets = list(ood["sets"])
-    lines += [f"Out-of-distribution detection, `{ood['command']}` and the like: AUROC / false-positive rate at "
-              f"95% true-positive rate, {ood['images']} held-out images against {ood['images']} of each set.", "",
+    lines += ["", f"Out-of-distribution detection, `{ood['command']}`: AUROC / false-positive rate at 95% "
+              f"true-positive rate, {ood['images']} held-out images against {ood['images']} of each set, "
+              f"k={ood['k']}" + (f"; `{ood['default']}` is the default score." if ood.get("default") else "."), "",
               "| score | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
     for score in ood["sets"][sets[0]]:
         cells = [ood["sets"][name].get(score) for name in sets]
