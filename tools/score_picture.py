@@ -48,7 +48,9 @@ def main(out: str) -> None:
     order = np.argsort([r["ood_score"] for r in records], kind="stable")
     rows = [order[:ROW], order[::-1][:ROW]]
     for name, row in zip(("most typical", "least typical"), rows, strict=True):
-        print(f"{name}: " + ", ".join(f"{records[i]['path']} ({records[i]['ood_score']:.2f}, percentile {records[i]['percentile']:.1f})" for i in row))
+        shown = (f"{records[i]['path']} ({records[i]['ood_score']:.2f}, percentile {records[i]['percentile']:.1f})"
+                 for i in row)
+        print(f"{name}: " + ", ".join(shown))
     vaegen.save_grid(batch.images[np.concatenate(rows)], out, nrow=ROW, scale=3)
 
 
