@@ -29,10 +29,10 @@ from vaegen.bundle.read import Bundle, load_bundle
 from vaegen.choices import INTERPOLATIONS, PRIORS
 from vaegen.errors import ArgumentError, ImageError
 from vaegen.latent.sampling import FittedPrior, lerp, manifold_2d, sample_prior, slerp, traversal
-
-if TYPE_CHECKING:
-    from vaegen.evaluation.scores import Calibration
 from vaegen.runtime import CUDA, DEFAULT_BATCH, OnnxVAE, set_verbose
+
+if TYPE_CHECKING:  # imported where a calibration is read: `vaegen sample` never needs it
+    from vaegen.evaluation.scores import Calibration
 
 _UNREAD = object()  # Model._prior before prior.npy is read
 

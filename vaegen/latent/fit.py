@@ -188,7 +188,7 @@ def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str, settings: 
     (vaegen.data.load.split_for_training; a train run hands on its own).
     `settings` are PriorSettings' fields by name; the others keep their
     defaults. `scoring(done, total)` follows the held-out images' scoring
-    (about 100 decodes an image: the longest part for a conv decoder on a CPU)."""
+    (k decodes an image: for a conv decoder on a CPU, about as long as the fit)."""
     train_set, held_out = data
     check_image_shape(train_set, model.image_shape, dataset)
     prior = fit_prior(model, train_set, PriorSettings(**(settings or {})))
