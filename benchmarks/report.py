@@ -13,7 +13,7 @@ from pathlib import Path
 from training import STAGE1_ROW, stage2_row
 from ttq import DEFAULT
 
-SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "folders", "ttq")
+SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "folders", "score", "ttq")
 
 
 def markdown(r: dict) -> str:
@@ -44,6 +44,8 @@ def markdown(r: dict) -> str:
                   f"({e['ratio_to_15_min_budget']:.2f}x the 15-minute budget)."]
     if r.get("folders"):
         lines += _folders(r["folders"])
+    if r.get("score"):
+        lines += _score(r["score"])
     if r.get("time_to_quality"):
         lines += _time_to_quality(r["time_to_quality"])
     return "\n".join(lines) + "\n"
@@ -62,6 +64,16 @@ def _folders(f: dict) -> list[str]:
         lines.append(f"A whole `vaegen train --epochs 1 {run.get('model_args', '')}` on {run['images']:,} 64x64 RGB PNGs "
                      f"({run['uint8_mib']:.0f} MiB as uint8) peaked at **{run['peak_anon_mib']:.0f} MiB** of "
                      f"private memory ({run['seconds']:.0f} s).")
+    return lines
+
+
+def _score(s: dict) -> list[str]:
+    lines = ["", f"**Scoring** at the default k={s['k']} (`vaegen score`, OOD score {s['score']}), beside "
+             f"`vaegen evaluate` at the same k on the same test images (images/s):", "",
+             "| model | images | score | evaluate | score / evaluate |", "|---|---|---|---|---|"]
+    for name, m in s["models"].items():
+        lines.append(f"| {name} | {m['images']} | {m['score_images_per_s']:.1f} | {m['evaluate_images_per_s']:.1f} | "
+                     f"{m['ratio_score_over_evaluate']:.2f}x |")
     return lines
 
 

@@ -24,6 +24,8 @@ The sections (`--sections` names), each measured in its own module:
   images/s from the memory-mapped cache against an in-memory array, and the
   peak private memory of a one-epoch `vaegen train` on a folder of PNGs
   (--folder-images; 200000 for the issue's figure);
+- score (scoring.py): `vaegen score`'s images/s at the default k on each
+  shipped model, beside `vaegen evaluate`'s at the same k;
 - ttq (ttq.py): time to quality, whole `vaegen train` commands (training,
   export, prior fit) against the classic recipe's 10 epochs, with test NLL
   (IW k=100, the first 2,000 test images) after every epoch against
@@ -50,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from commands import bench_evaluate, bench_explorer, bench_prior_fit  # noqa: E402
 from folders import bench_folders  # noqa: E402
 from report import SECTIONS, markdown, ttq_chart  # noqa: E402
+from scoring import bench_score  # noqa: E402
 from startup import bench_cold_start  # noqa: E402
 from throughput import bench_decoder  # noqa: E402
 from timing import ROOT  # noqa: E402
@@ -124,6 +127,8 @@ def measure(report: dict, sections: set[str], args: argparse.Namespace, repeats:
         _optional(report, "folders", "image folders", lambda: bench_folders(
             work, jpegs=200 if args.quick else 2000, images=2000 if args.quick else args.folder_images,
             repeats=1 if args.quick else 3))
+    if "score" in sections:
+        _optional(report, "score", "scoring", lambda: bench_score(3, args.data_dir, quick=args.quick))
     RESULTS.mkdir(exist_ok=True)
     if "ttq" in sections:
         recipes = QUICK_TTQ_RECIPES if args.quick else TTQ_RECIPES

@@ -31,17 +31,32 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def url(tiny_bundle):
-    model = vaegen.load_model(tiny_bundle, threads=1)
+def serve(bundle):
+    """The explorer of `bundle` on a free port: yields its URL, then stops it."""
+    model = vaegen.load_model(bundle, threads=1)
     server = start_server(Explorer(model, encode_map(model, limit=200)))
     yield server.url
     server.shutdown()
     server.server_close()
 
 
+@pytest.fixture(scope="module")
+def url(tiny_bundle):
+    yield from serve(tiny_bundle)
+
+
+@pytest.fixture(scope="module")
+def calibrated_url(prior_bundle):
+    """The explorer of the tiny bundle with a prior and a calibration."""
+    yield from serve(prior_bundle)
+
+
 @pytest.fixture
 def page(browser, url):
+    yield from open_page(browser, url)
+
+
+def open_page(browser, url):
     """The page, loaded and ready; fails the test on any console error or page error."""
     page = browser.new_page(viewport={"width": 1400, "height": 950})
     errors = []
@@ -52,6 +67,15 @@ def page(browser, url):
     yield page
     page.close()
     assert errors == []
+
+
+def draw_a_stroke(page) -> None:
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.5 - 0.02 * i), box["y"] + box["height"] * (0.2 + 0.06 * i))
+    page.mouse.up()
 
 
 def canvas_png(page, element_id: str) -> str:
@@ -72,15 +96,25 @@ def test_clicking_the_map_decodes_that_point(page):
 
 def test_drawing_on_the_pad_shows_a_reconstruction(page):
     blank = canvas_png(page, "recon")
-    box = page.locator("#pad").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
-    page.mouse.down()
-    for i in range(1, 11):
-        page.mouse.move(box["x"] + box["width"] * (0.5 - 0.02 * i), box["y"] + box["height"] * (0.2 + 0.06 * i))
-    page.mouse.up()
+    draw_a_stroke(page)
     page.wait_for_function("() => window.vaegen.encodes > 0", timeout=5000)
     assert canvas_png(page, "recon") != blank
+    # The finished stroke is scored: its bits/dim beside the reconstruction (the tiny bundle has no calibration).
+    page.wait_for_function("() => window.vaegen.scores > 0", timeout=5000)
+    text = page.locator("#score").inner_text()
+    assert "bits/dim (k=10)" in text and "vaegen fit-prior" in text
     assert page.evaluate("document.getElementById('status').textContent") == "ready"
+
+
+def test_a_calibrated_model_gives_the_drawing_its_percentile_and_verdict(browser, calibrated_url):
+    for page in open_page(browser, calibrated_url):  # the page closes, its console checked, after the loop
+        draw_a_stroke(page)
+        page.wait_for_function("() => window.vaegen.scores > 0", timeout=5000)
+        text = page.locator("#score").inner_text()
+        assert "bits/dim (k=10)" in text and "complexity+latent: percentile" in text
+        assert "like the training data" in text  # or "flagged: unlike the training data"
+        page.click("#clear")
+        assert page.locator("#score").inner_text() == ""
 
 
 def test_interpolation_and_a_drag_on_the_map(page):

@@ -20,6 +20,12 @@ def test_info_describes_the_bundle(vaegen, tiny_bundle):
     assert "preprocessing resize" in out
     assert f"active       {CPU}" in out
     assert "metric       test_neg_elbo = " in out
+    assert "calibration  none: `vaegen score` gives no percentiles (see `vaegen fit-prior`)" in out
+
+
+def test_info_names_a_calibration(vaegen, prior_bundle):
+    out = vaegen("info", "--model", prior_bundle).stdout
+    assert "calibration  20 held-out images, k=10, for `vaegen score`'s percentiles and flags" in out
 
 
 def test_info_json(vaegen, tiny_bundle):

@@ -32,7 +32,8 @@ from vaegen.training import loop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"latent_dim": 4, "hidden": 32, "batch_size": 16, "threads": 1}
-BUNDLE_FILES = ("vaegen.json", "README.md", "samples.png", "samples_per_class.png", "prior.npy", "map.npy")
+BUNDLE_FILES = ("vaegen.json", "README.md", "samples.png", "samples_per_class.png", "prior.npy", "map.npy",
+                "calibration.npy")
 
 
 @pytest.fixture
@@ -60,6 +61,8 @@ def test_the_library_trains_a_folder_for_one_epoch_and_returns_a_model_that_samp
     assert (meta["latent_dim"], meta["architecture"]["hidden"]) == (4, 32)  # the settings given
     assert meta["training"]["lr"] == recipe(str(digits))["lr"]  # ... and the recipe for the rest
     assert "binarize" not in meta["training"]
+    # The scores are calibrated on the held-out tenth, so `vaegen score` gives percentiles at once.
+    assert model.calibration.facts["images"] == 6 and model.score(x[:2], k=4)[0]["percentile"] is not None
 
 
 def test_the_readme_shows_the_train_call_and_it_runs(digits, tmp_path, monkeypatch):

@@ -113,6 +113,21 @@ def test_encode_a_drawing(served):
     assert status == 200
     assert pixels(answer["input"]).shape == (1, 28, 28) and pixels(answer["input"]).max() > 200  # MNIST-style
     assert len(answer["z"]) == 4 and len(answer["xy"]) == 2 and pixels(answer["image"]).max() > 0
+    # Its score beside it: Model.score's record of the model input; the tiny bundle has no calibration.
+    score = answer["score"]
+    assert score["bits_per_dim"] > 0 and score["k"] == 10 and score["calibrated"] is False
+    assert score["percentile"] is None and score["flagged"] is None and score["score"] == "complexity+latent"
+    status, quick = call(served, "POST", "/api/encode", {**drawing(), "score": False})
+    assert status == 200 and "score" not in quick and quick["z"] == answer["z"]
+
+
+def test_a_calibrated_explorer_gives_the_drawing_a_percentile_and_a_flag(prior_bundle):
+    model = vaegen.load_model(prior_bundle, threads=1)
+    answer = Explorer(model, encode_map(model, limit=50)).encode(drawing())
+    score = answer["score"]
+    assert score["calibrated"] is True and 0 <= score["percentile"] <= 100 and isinstance(score["flagged"], bool)
+    expected = model.score(pixels(answer["input"])[None] / np.float32(255))[0]
+    assert score["bits_per_dim"] == pytest.approx(expected["bits_per_dim"], rel=1e-5)
 
 
 def test_a_blank_drawing_is_refused_by_an_mnist_model():
@@ -182,6 +197,7 @@ BAD_REQUESTS = [
     ("/api/encode", b'{"width": 100000, "height": 100000, "pixels": []}', "width must be an integer"),
     ("/api/encode", json.dumps({"width": 8, "height": 8, "pixels": [2] * 64}).encode(), "from 0 to 1"),
     ("/api/encode", json.dumps({"width": 8, "height": 8, "pixels": ["a"] * 64}).encode(), "must all be numbers"),
+    ("/api/encode", json.dumps({"width": 8, "height": 8, "pixels": [0] * 64, "score": 1}).encode(), "true or false"),
     ("/api/sample", b'{"seed": -1}', "seed must be an integer"),
     ("/api/sample", b'{"seed": 1.5}', "seed must be an integer"),
     ("/api/interpolate", b'{"a": [0,0,0,0], "b": [0,0,0,0], "steps": 100000}', "steps must be an integer"),

@@ -62,6 +62,9 @@ def test_light_commands_run_without_torch(no_torch_env, tmp_path, tiny_bundle, p
         ["info", "--json", *model],
         ["map", "-o", "m.png", "--quiet", *model],
         ["evaluate", "--dataset", str(digits), "--k", "8", "--json", "--quiet", *model],
+        ["evaluate", "--dataset", str(digits), "--ood", "noise", "--k", "4", "--quiet", "--model", str(prior_bundle)],
+        ["score", str(digits), "--k", "4", "--json", *model],
+        ["score", str(digits), a, "--k", "4", "--csv", "--sort", "ood_score", "--model", str(prior_bundle)],
         ["evaluate", "--dataset", str(digits), "--samples", "12", "--judge", str(judge_dir(dataset="mnist")), "--quiet",
          "--model", str(prior_bundle)],
     ]
@@ -87,6 +90,8 @@ assert m.interpolate(x[0], x[1], steps=5).shape[0] == 5
 images, dims = m.traverse(steps=3)
 assert m.sample(4, label=m.classes[0]).shape == (4, *m.image_shape) and m.sample_per_class(2).shape[0] == 2 * len(m.classes)
 vaegen.save_grid(x, "api.png")
+rows = m.score(x, k=4, paths=[f"{i}.png" for i in range(8)])
+assert len(rows) == 8 and rows[0]["path"] == "0.png" and 0 <= rows[0]["percentile"] <= 100
 print(sorted(k for k in sys.modules if k.split(".")[0] in ("torch", "onnx", "sklearn", "scipy", "click")))
 """
 

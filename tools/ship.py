@@ -2,6 +2,7 @@
 
     python tools/ship.py bundle RUN_DIR DEST [--k 1000] [--limit N] [--data-dir DIR] [--docs docs]
     python tools/ship.py prior DEST [--components 100] [--class-components 10] [--purity 0.99]
+    python tools/ship.py calibrate DEST [--data-dir DIR] [--images 1000]
 
 `bundle` exports the run's checkpoint, evaluates it through ONNX Runtime on
 the test split as its likelihood models it (importance-weighted NLL with k
@@ -12,6 +13,13 @@ draws the README's pictures from the shipped model.
 `prior` fits the bundle's latent prior on every training code (and its
 latent map), then judges 10,000 samples of each prior with the dataset's
 judge (`vaegen evaluate --samples 10000`) and records the figures.
+
+`calibrate` adds the calibration of the per-image scores alone (what a prior
+fit now writes, vaegen.evaluation.scores) to a bundle shipped before it: its
+prior, graphs and pictures stay as they are. It then measures OOD detection
+for the card (`vaegen evaluate --ood`: the other shipped dataset, the
+held-out images upside down, noise) and the flag's share on every held-out
+image the calibration did not see.
 
 A release step, not library code: it lives outside the vaegen package, and
 may print. It imports the exporter (torch) and the Python API (vaegen.api).
@@ -30,11 +38,21 @@ from PIL import Image
 from vaegen.api import Model, save_grid
 from vaegen.bundle.read import load_bundle
 from vaegen.bundle.records import read_map
-from vaegen.bundle.write import record_prior_quality
+from vaegen.bundle.write import install_calibration, record_prior_quality
 from vaegen.data.load import evaluation_images
 from vaegen.data.named import load_idx_dataset
+from vaegen.evaluation.detection import made_set, ood_report
 from vaegen.evaluation.judges import compare_priors, judging_data, load_judge
 from vaegen.evaluation.metrics import evaluate
+from vaegen.evaluation.scores import (
+    DEFAULT_K,
+    DEFAULT_SCORE,
+    FLAG_ABOVE,
+    calibrate,
+    calibration_rows,
+    measure,
+    score_terms,
+)
 from vaegen.images import make_grid, prepare_image, save_gif, save_image, there_and_back
 from vaegen.latent.fit import fit_bundle_prior
 from vaegen.latent.sampling import slerp, traversal
@@ -44,6 +62,7 @@ from vaegen.training.checkpoint import CHECKPOINT
 from vaegen.training.export import export_checkpoint
 
 JUDGED = 10_000
+OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}  # each shipped model's foreign shipped dataset
 
 
 def paper_photo(digit: np.ndarray, seed: int) -> Image.Image:
@@ -138,6 +157,32 @@ def ship_bundle(args: argparse.Namespace) -> None:
     print(json.dumps(metrics, indent=2))
 
 
+def calibrate_shipped(dest: Path, data_dir: str | None, images: int) -> None:
+    """Install the calibration in a shipped bundle (prior and pixels unchanged),
+    with the OOD figures of its card: `images` held-out images (in) against
+    as many of each set, every score at the default k and seed 0."""
+    model = Model(load_bundle(dest), provider="cpu")
+    dataset, k = model.bundle.dataset, DEFAULT_K
+    test = load_idx_dataset(dataset, "test", data_dir).images
+    rows = calibration_rows(len(test))
+    facts = {"dataset": dataset, "split": "test", "held_out": len(test)}
+    calibration = calibrate(model, test[rows], prior=model.prior, k=k, seed=0, facts=facts)
+    held_out = test[:images]
+    sets = {OTHER[dataset]: load_idx_dataset(OTHER[dataset], "test", None).images[:images],
+            "upside-down": made_set("upside-down", held_out), "noise": made_set("noise", held_out)}
+    report = ood_report(model, held_out, sets, k=k, seed=0, calibration=calibration)
+    unseen = np.setdiff1d(np.arange(len(test)), rows)  # every held-out image the calibration did not score
+    records = score_terms(measure(model, test[unseen], k=k, prior=model.prior, calibration=calibration))
+    share = float(np.mean([r["flagged"] for r in records]))
+    command = f"vaegen evaluate --model {dest} " + " ".join(f"--ood {name}" for name in sets) + f" --limit {images}"
+    ood = {"command": command, "images": images, "k": k, "default": DEFAULT_SCORE,
+           "flagged_unseen_held_out": {"images": len(unseen), "share": round(share, 4), "flag_above": FLAG_ABOVE},
+           "sets": {name: {score: {key: round(v, 4) for key, v in figures.items()}
+                           for score, figures in row["scores"].items()} for name, row in report["sets"].items()}}
+    install_calibration(model, calibration, ood)
+    print(json.dumps({"calibration": calibration.facts, "ood": ood}, indent=1))
+
+
 def prior_settings(args: argparse.Namespace) -> dict:
     return {"components": args.components, "class_components": args.class_components, "purity": args.purity,
             "max_codes": args.max_codes}
@@ -160,9 +205,15 @@ def main(argv: list[str] | None = None) -> None:
         step.add_argument("--class-components", type=int, default=10)
         step.add_argument("--purity", type=float, default=0.99)
         step.add_argument("--max-codes", type=int, default=None, help="codes of the overall mixture (default: all)")
+    calibration = steps.add_parser("calibrate", help="add the scores' calibration and OOD figures, nothing else")
+    calibration.add_argument("dest", type=Path)
+    calibration.add_argument("--data-dir", default=None)
+    calibration.add_argument("--images", type=int, default=1000, help="held-out images, and images of each OOD set")
     args = parser.parse_args(argv)
     if args.step == "bundle":
         ship_bundle(args)
+    elif args.step == "calibrate":
+        calibrate_shipped(args.dest, args.data_dir, args.images)
     else:
         fit_and_judge_prior(args.dest, args.data_dir, prior_settings(args))
         draw_pictures(args.dest, Path("docs"), args.data_dir)

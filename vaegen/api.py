@@ -7,6 +7,7 @@
     r = m.reconstruct(x)                          # decode(encode(x).mu)
     batch = m.load_images(paths, skip_bad=True)   # user files as the model sees them, and those left out
     w = m.interpolate(x[0], x[1], steps=10)       # [10, C, H, W], slerp between the two codes
+    rows = m.score(batch.images, paths=batch.paths)  # per image: bits_per_dim, ood_score, percentile, flagged
     vaegen.save_grid(x, "grid.png", nrow=8)
 
 This is the one home of the light commands' logic: the CLI and the explorer
@@ -20,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from vaegen.choices import INTERPOLATIONS, PRIORS
 from vaegen.errors import ArgumentError, ImageError
 from vaegen.latent.sampling import FittedPrior, lerp, manifold_2d, sample_prior, slerp, traversal
 from vaegen.runtime import CUDA, DEFAULT_BATCH, OnnxVAE, set_verbose
+
+if TYPE_CHECKING:  # imported where a calibration is read: `vaegen sample` never needs it
+    from vaegen.evaluation.scores import Calibration
 
 _UNREAD = object()  # Model._prior before prior.npy is read
 
@@ -53,6 +57,7 @@ class Model(OnnxVAE):
                  batch_size: int = DEFAULT_BATCH, io_binding: bool | None = None):
         super().__init__(bundle, provider=provider, threads=threads, batch_size=batch_size, io_binding=io_binding)
         self._prior: FittedPrior | None | object = _UNREAD
+        self._calibration: Calibration | None | object = _UNREAD
 
     def __repr__(self) -> str:
         return f"Model({str(self.bundle.path)!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"
@@ -94,6 +99,21 @@ class Model(OnnxVAE):
     def forget_prior(self) -> None:
         """Read prior.npy again on next use (after a fit replaced it)."""
         self._prior = _UNREAD
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The held-out images' score quantiles (calibration.npy, read and
+        checked on first use), or None when the bundle has none: `vaegen
+        fit-prior` adds one."""
+        if self._calibration is _UNREAD:
+            from vaegen.bundle.records import read_calibration
+
+            self._calibration = read_calibration(self.bundle)
+        return self._calibration
+
+    def forget_calibration(self) -> None:
+        """Read calibration.npy again on next use (after a fit replaced it)."""
+        self._calibration = _UNREAD
 
     @property
     def classes(self) -> list[str]:
@@ -194,6 +214,45 @@ class Model(OnnxVAE):
         """The images of load_images(paths): float32 [N, C, H, W], one per
         file; any unusable file raises an ImageError naming them all."""
         return self.load_images(paths).images
+
+    # -------------------------------------------------------------- density
+
+    def score(self, images: np.ndarray, *, k: int | None = None, seed: int = 0, flag_above: float = 99.0,
+              using: str | None = None, paths: Sequence[str | os.PathLike] | None = None,
+              progress=None) -> list[dict]:
+        """How likely each image is, and how unlike the training data: a
+        record per image of images [N, C, H, W] in [0, 1] (as load_images gives them):
+
+            bits_per_dim  the NLL by the importance-weighted bound with k samples
+            score         the OOD score's name (`using`; default vaegen.evaluation.scores.DEFAULT_SCORE)
+            ood_score     its value, higher = less like the training data
+            percentile    the OOD score's percentile among the bundle's held-out images (0 to 100)
+            flagged       percentile > flag_above
+            path          the file, when `paths` are given
+
+        k: importance samples [default: the calibration's, so percentiles
+        compare like with like]. Noise is drawn from `seed`, image after image,
+        and a binarized model's images are binarized once with the evaluation
+        seed (vaegen.likelihoods.EVAL_SEED), as `vaegen evaluate` does: the
+        same images in the same order give the same records. A bundle without
+        a calibration (fitted before scores were calibrated) gives None for
+        the percentile and the flag; `vaegen fit-prior` adds one.
+        progress: called with the number of images done, as they are."""
+        from vaegen.evaluation.scores import DEFAULT_K, get_score, measure, score_terms, to_levels
+
+        images = self._check_images(images)
+        if paths is not None and len(paths) != len(images):
+            raise ArgumentError(f"{len(paths)} paths for {len(images)} images.", argument="paths")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+            raise ArgumentError(f"k must be a positive integer, not {k!r}.", argument="k")
+        calibration = self.calibration
+        needs_prior = get_score(using).needs_prior
+        terms = measure(self, to_levels(images), k=k or (calibration.k if calibration else DEFAULT_K), seed=seed,
+                        prior=self.prior if needs_prior else None, calibration=calibration, progress=progress)
+        records = score_terms(terms, using, flag_above)
+        if paths is not None:
+            records = [{"path": str(p), **r} for p, r in zip(paths, records, strict=True)]
+        return records
 
     # -------------------------------------------------------------- latent walks
 

@@ -14,6 +14,10 @@ INTERPOLATIONS = ("slerp", "lerp")
 PROJECTIONS = ("auto", "pca", "lda")
 SPLITS = ("test", "train")  # a dataset's held-out and training images (vaegen.data.load)
 
+# Scoring images (vaegen.evaluation.scores: SCORES registers one function per name, in this order).
+SCORES = ("bits", "input-complexity", "latent-rarity", "complexity+latent")
+SCORE_SORTS = ("ood_score", "bits_per_dim", "percentile", "path")  # the fields `vaegen score --sort` orders by
+
 # Fitting a prior (vaegen.latent.fit).
 PRIOR_CODES = ("means", "draws")
 COVARIANCES = ("full", "diag")

@@ -39,6 +39,8 @@ def model_card(meta: dict) -> str:
     ]
     if meta.get("prior"):
         lines += _prior(meta["prior"], meta["dataset"])
+    if meta.get("calibration"):
+        lines += _calibration(meta["calibration"], meta.get("ood"))
     if meta.get("map"):
         facts = meta["map"]
         lines += ["## Latent map", "", f"`vaegen map` and `vaegen serve` show the latent means of {facts['images']} "
@@ -103,3 +105,29 @@ def _prior(facts: dict, dataset: str) -> list[str]:
                          f"{row['inception_score']:.2f} | {agreement} |")
         lines.append("")
     return lines
+
+
+def _calibration(facts: dict, ood: dict | None) -> list[str]:
+    binarized = (f", binarized with seed {facts['binarized_with']}" if facts.get("binarized_with") is not None else "")
+    lines = ["## Per-image scores", "",
+             f"`vaegen score` gives each image its bits/dim (the importance-weighted bound, k={facts['k']}, seed "
+             f"{facts['seed']}), out-of-distribution scores, and a score's percentile among {facts['images']} "
+             f"held-out {facts.get('dataset', '')} images{binarized}, whose quantiles {facts['file']} keeps "
+             f"({', '.join(facts['scores'])}; compressor {facts.get('compressor', 'unrecorded')}). An image above "
+             "the 99th percentile is flagged."]
+    if not ood:
+        return lines + [""]
+    unseen = ood.get("flagged_unseen_held_out")
+    if unseen:
+        lines[-1] += (f" Of the {unseen['images']} held-out images the calibration did not see, "
+                      f"{unseen['share']:.1%} were flagged at the {unseen['flag_above']:g}th.")
+    sets = list(ood["sets"])
+    lines += ["", f"Out-of-distribution detection, `{ood['command']}`: AUROC / false-positive rate at 95% "
+              f"true-positive rate, {ood['images']} held-out images against {ood['images']} of each set, "
+              f"k={ood['k']}" + (f"; `{ood['default']}` is the default score." if ood.get("default") else "."), "",
+              "| score | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+    for score in ood["sets"][sets[0]]:
+        cells = [ood["sets"][name].get(score) for name in sets]
+        lines.append(f"| {score} | " + " | ".join(f"{c['auroc']:.3f} / {c['fpr_at_95_tpr']:.3f}" if c else "-"
+                                                  for c in cells) + " |")
+    return lines + [""]

@@ -1,7 +1,9 @@
 """A bundle's .npy records, written and read back checked: the fitted prior
-(prior.npy) and the latent map of the held-out images (map.npy). Imports
-numpy, vaegen.bundle.read, vaegen.fileio and vaegen.latent (the map's
-classes inside read_map, so that reading a prior does not import them).
+(prior.npy), the latent map of the held-out images (map.npy) and the
+calibration of the per-image scores (calibration.npy). Imports numpy,
+vaegen.bundle.read, vaegen.fileio and vaegen.latent (the map's classes inside
+read_map, and vaegen.evaluation.scores inside read_calibration, so that
+reading a prior imports neither).
 
 Each file is one numpy record (a structured array of one element) whose
 fields are plain arrays, read with allow_pickle=False (a file holding
@@ -21,9 +23,15 @@ is one read, and its class fields are views used only when a class is drawn.
 map.npy: mean [D], directions [2, D], basis [2, D] (the projection, see
 vaegen.latent.map.Projection), xy [N, 2] and labels [N] (the held-out images' points).
 
+calibration.npy: one field per score of vaegen.evaluation.scores, named as
+the score, holding its QUANTILES quantiles over the held-out images [Q]
+(float64). A record, not vaegen.json: every command reads vaegen.json at
+start, and a thousand numbers per score would be parsed by each of them.
+
 vaegen.json lists each under "files" (sha256, bytes) like the graphs, and
 its facts under "prior" (components, covariance type, what it was fitted on,
-fit time) and "map" (method, axes, classes, dataset, images).
+fit time), "map" (method, axes, classes, dataset, images) and "calibration"
+(images, dataset, split, k, seed, the scores).
 """
 
 from __future__ import annotations
@@ -39,11 +47,13 @@ from vaegen.errors import BundleError
 from vaegen.fileio import atomic_path
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
 
-if TYPE_CHECKING:  # the map's classes are imported where a map is read
+if TYPE_CHECKING:  # the map's and the calibration's classes are imported where they are read
+    from vaegen.evaluation.scores import Calibration
     from vaegen.latent.map import LatentMap
 
 PRIOR_FILE = "prior.npy"
 MAP_FILE = "map.npy"
+CALIBRATION_FILE = "calibration.npy"
 MAP_FIELDS = ("mean", "directions", "basis", "xy", "labels")
 REMEDY = "run `vaegen fit-prior` on the bundle again"
 REQUIRED = ("weights", "means", "scale_tril")
@@ -62,6 +72,14 @@ def prior_arrays(prior: FittedPrior) -> dict[str, np.ndarray]:
         arrays["class_means"] = f32(np.stack([m.means for m in prior.per_class]))
         arrays["class_scale_tril"] = f32(np.stack([m.scale_tril for m in prior.per_class]))
     return arrays
+
+
+def as_stored(prior: FittedPrior) -> FittedPrior:
+    """The overall mixture of `prior` as prior.npy keeps it (float32 means and
+    factors): what every reader of the bundle computes with, so a score
+    calibrated with it is the score read back."""
+    arrays = prior_arrays(prior)
+    return FittedPrior(GaussianMixture(arrays["weights"], arrays["means"], arrays["scale_tril"]), facts=prior.facts)
 
 
 def write_prior(path: str | Path, prior: FittedPrior) -> None:
@@ -178,13 +196,11 @@ def read_map(bundle) -> LatentMap | None:
     checked against its sha256), or None when it has none."""
     from vaegen.latent.map import LatentMap, Projection
 
-    facts = bundle.meta.get("map")
-    data = read_listed(bundle, MAP_FILE) if isinstance(facts, dict) else None
-    if data is None:
+    listed = _listed_record(bundle, "map", MAP_FILE, "latent map")
+    if listed is None:
         return None
-    where = bundle.path / MAP_FILE
+    record, facts, refuse = listed
     try:
-        record = load_record(data)
         fields = {name: np.asarray(record[name]) for name in MAP_FIELDS}
         d = bundle.latent_dim
         if (fields["mean"].shape != (d,) or fields["directions"].shape != (2, d) or fields["basis"].shape != (2, d)
@@ -195,5 +211,50 @@ def read_map(bundle) -> LatentMap | None:
         return LatentMap(xy=fields["xy"].astype(np.float32), labels=fields["labels"].astype(np.int64),
                          classes=[str(c) for c in facts.get("classes", [])], projection=projection,
                          dataset=str(facts.get("dataset", "")))
-    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
-        raise BundleError(f"{where} is not a readable latent map: {exc}; {REMEDY}.") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise refuse(exc) from exc
+
+
+def _listed_record(bundle, key: str, name: str, kind: str):
+    """(the record, its facts in vaegen.json under `key`, a function that
+    makes the BundleError for a malformed one) of the bundle's file `name`,
+    checked against its sha256; None when vaegen.json lists no such record."""
+    facts = bundle.meta.get(key)
+    data = read_listed(bundle, name) if isinstance(facts, dict) else None
+    if data is None:
+        return None
+
+    def refuse(exc: Exception) -> BundleError:
+        return BundleError(f"{bundle.path / name} is not a readable {kind}: {exc}; {REMEDY}.")
+
+    try:
+        return load_record(data), facts, refuse
+    except (ValueError, OSError, EOFError) as exc:
+        raise refuse(exc) from exc
+
+
+def calibration_record(calibration: Calibration) -> tuple[dict[str, np.ndarray], dict]:
+    """calibration.npy's fields (for write_record) and the facts vaegen.json keeps beside them."""
+    arrays = {name: np.asarray(q, np.float64) for name, q in calibration.quantiles.items()}
+    return arrays, {**calibration.facts, "file": CALIBRATION_FILE, "scores": list(arrays)}
+
+
+def read_calibration(bundle) -> Calibration | None:
+    """The bundle's calibration of its scores (calibration.npy checked against
+    its sha256), or None when it has none (a bundle fitted before scores were
+    calibrated: `vaegen fit-prior` adds one)."""
+    from vaegen.evaluation.scores import Calibration
+
+    listed = _listed_record(bundle, "calibration", CALIBRATION_FILE, "calibration")
+    if listed is None:
+        return None
+    record, facts, refuse = listed
+    try:
+        quantiles = {name: np.asarray(record[name], np.float64) for name in record.dtype.names or ()}
+        if not quantiles or any(q.ndim != 1 or len(q) < 2 or np.any(np.diff(q) < 0) for q in quantiles.values()):
+            raise ValueError("each score's quantiles must be a rising list of numbers")
+        if not isinstance(facts.get("k"), int) or facts["k"] < 1:
+            raise ValueError(f"vaegen.json's calibration has no k: {facts.get('k')!r}")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise refuse(exc) from exc
+    return Calibration(quantiles, dict(facts))

@@ -30,6 +30,7 @@ COMMANDS = {
     "decode": "vaegen.cli.latents",
     "traverse": "vaegen.cli.traverse",
     "info": "vaegen.cli.info",
+    "score": "vaegen.cli.score",
     "evaluate": "vaegen.cli.evaluate",
     "map": "vaegen.cli.map",
     "serve": "vaegen.cli.serve",

@@ -36,6 +36,33 @@ def _sample_report(model, dataset, source, split, n, seed, judge_path, quiet, as
                   "judge": judge.meta.get("model_id"), "quality": rows}, as_json, lines)
 
 
+def _ood_report(model, dataset, data_dir, split, sets, k, limit, seed, quiet, as_json) -> None:
+    """--ood: AUROC, AUPRC and FPR at 95% TPR of each score, held-out images against each set."""
+    from vaegen.data.load import load_for_model
+    from vaegen.evaluation.detection import ood_images, ood_report
+
+    with options.DataProgress(f"loading {dataset}", quiet) as loading:
+        data = load_for_model(dataset, split, data_dir, model.image_shape, progress=loading)
+        held_out = data.images[:limit] if limit else data.images[:]
+        chosen = {name: ood_images(name, model, held_out, data_dir=data_dir, limit=limit, seed=seed, progress=loading)
+                  for name in sets}
+    total = len(held_out) + sum(len(images) for images in chosen.values())
+    with options.progress(total, f"scoring k={k}", quiet) as bar:
+        report = ood_report(model, held_out, chosen, k=k, seed=seed, progress=bar.update)
+    report.update({"model": str(model.bundle.path), "dataset": dataset, "split": split})
+    lines = [f"in-distribution: {report['in']['images']} {dataset} {split} images, "
+             f"{report['in']['mean_bits_per_dim']:.4f} bits/dim (k={k}, seed {seed})",
+             f"{'set':22s} {'images':>6s} {'bits/dim':>8s}  {'score':18s} {'AUROC':>6s} {'AUPRC':>6s} {'FPR95':>6s}"]
+    for name, row in report["sets"].items():
+        first = f"{name[:22]:22s} {row['images']:6d} {row['mean_bits_per_dim']:8.4f}"
+        for i, (score, figures) in enumerate(row["scores"].items()):
+            lines.append(f"{first if i == 0 else '':38s}  {score:18s} {figures['auroc']:6.3f} {figures['auprc']:6.3f} "
+                         f"{figures['fpr_at_95_tpr']:6.3f}")
+    if model.calibration is None:
+        lines.append(f"(scores that need a calibration are left out: add one with `vaegen fit-prior {model.bundle.path}`)")
+    options.emit(report, as_json, lines)
+
+
 @click.command()
 @options.data_options()
 @click.option("--split", type=click.Choice(SPLITS), default="test",
@@ -49,12 +76,18 @@ def _sample_report(model, dataset, source, split, n, seed, judge_path, quiet, as
 @click.option("--judge", "judge_path", type=click.Path(path_type=Path), default=None,
               help="Judge classifier folder for --samples. [default: $VAEGEN_JUDGE, else the shipped judge of "
                    "the dataset, weights/judges/<dataset>]")
-@click.option("--seed", type=int, default=0, help="Seed of the importance samples (or of the generated images).")
+@click.option("--ood", "ood_sets", multiple=True, metavar="DATASET_OR_FOLDER",
+              help="Instead of the likelihood, tell the held-out images from this set: AUROC, AUPRC and the "
+                   "false-positive rate at 95% true-positive rate of raw bits/dim and each OOD score. A named "
+                   "dataset (its test split), a folder, or upside-down / noise (made from the held-out images); "
+                   "repeat for more sets. --k then defaults to the bundle's calibration's.")
+@click.option("--seed", type=int, default=0,
+              help="Seed of the importance samples (or of the generated images, or of --ood noise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @options.model_options
 @options.quiet_option
-def evaluate(dataset, data_dir, skip_bad, split, k, limit, samples, judge_path, seed, as_json, model_dir, provider,
-             threads, verbose, quiet):
+def evaluate(dataset, data_dir, skip_bad, split, k, limit, samples, judge_path, ood_sets, seed, as_json, model_dir,
+             provider, threads, verbose, quiet):
     """Score a model on held-out data: negative ELBO, importance-weighted NLL
     (Burda et al. 2015) and active units, in nats per image, and the NLL in
     bits per dimension.
@@ -62,6 +95,10 @@ def evaluate(dataset, data_dir, skip_bad, split, k, limit, samples, judge_path, 
     The likelihood is the model's: for a Bernoulli model the images are
     binarized once with a fixed seed; a logistic model scores their 256
     levels as they are (bits/dim is then the unit papers give for 8-bit images).
+
+    With --ood SET it measures out-of-distribution detection instead: the
+    held-out images (in) against SET (out), scored as `vaegen score` scores
+    them (docs/ood.md).
 
     With --samples N it scores what the model draws instead, as a small
     classifier of the dataset (its judge, shipped in weights/judges) sees it:
@@ -76,18 +113,35 @@ def evaluate(dataset, data_dir, skip_bad, split, k, limit, samples, judge_path, 
         vaegen evaluate --limit 500 --k 100
         vaegen evaluate --json > metrics.json
         vaegen evaluate --samples 10000
+        vaegen evaluate --model fashion-mnist --ood mnist --ood upside-down --limit 1000
     """
-    from vaegen.data.load import evaluation_images, model_split
-    from vaegen.data.sets import FolderOptions
-    from vaegen.evaluation.metrics import evaluate as run_evaluation
-    from vaegen.likelihoods import get_likelihood
+    from vaegen.data.load import model_split
 
+    if samples is not None and ood_sets:
+        raise click.UsageError("--ood and --samples each make their own report; choose one.")
     model = options.open_model(model_dir, provider, threads, verbose)
     dataset = dataset or model.bundle.dataset
     if samples is not None:
         return _sample_report(model, dataset, (data_dir, skip_bad), split, samples, seed, judge_path, quiet, as_json)
-    likelihood = model.bundle.likelihood
     split = model_split(dataset, split, model.bundle.meta)  # a folder the model never saw is scored whole
+    if ood_sets:
+        from vaegen.evaluation.scores import DEFAULT_K
+
+        calibrated_k = model.calibration.k if model.calibration is not None else DEFAULT_K
+        k = k if options.given_any("k") else calibrated_k
+        return _ood_report(model, dataset, data_dir, split, ood_sets, k, limit, seed, quiet, as_json)
+    _likelihood_report(model, dataset, split, (data_dir, skip_bad), k, limit, seed, quiet, as_json)
+
+
+def _likelihood_report(model, dataset, split, source, k, limit, seed, quiet, as_json) -> None:
+    """The default report: -ELBO, the IW NLL and active units on `dataset`'s `split`; `source` is (--data-dir, --skip-bad)."""
+    from vaegen.data.load import evaluation_images
+    from vaegen.data.sets import FolderOptions
+    from vaegen.evaluation.metrics import evaluate as run_evaluation
+    from vaegen.likelihoods import get_likelihood
+
+    data_dir, skip_bad = source
+    likelihood = model.bundle.likelihood
     with options.DataProgress(f"loading {dataset}", quiet) as loading:
         x = evaluation_images(dataset, split, data_dir, model.image_shape, likelihood=likelihood, limit=limit,
                               progress=loading, options=FolderOptions(skip_bad, model.bundle.background))

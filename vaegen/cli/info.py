@@ -48,6 +48,12 @@ def _bundle_lines(meta: dict) -> list[str]:
                      f"({prior.get('covariance_type', '?')}){classes}")
     else:
         lines.append("prior        standard normal N(0, I) (no fitted prior; see `vaegen fit-prior`)")
+    calibration = meta.get("calibration") if isinstance(meta.get("calibration"), dict) else None
+    if calibration is not None:
+        lines.append(f"calibration  {calibration.get('images', '?')} held-out images, k={calibration.get('k', '?')}, "
+                     f"for `vaegen score`'s percentiles and flags")
+    else:
+        lines.append("calibration  none: `vaegen score` gives no percentiles (see `vaegen fit-prior`)")
     for key, value in metrics.items():
         lines.append(f"metric       {key} = {value:.2f}" if isinstance(value, float) else f"metric       {key} = {value}")
     return lines

@@ -270,5 +270,7 @@ def fit_and_install(model, dataset: str | None, data_dir, settings: dict, quiet:
     """vaegen.latent.fit.fit_bundle_prior with a progress bar for the data; the prior's facts."""
     from vaegen.latent.fit import fit_bundle_prior
 
-    with DataProgress("loading the training set", quiet) as loading:
-        return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading, skip_bad=skip_bad).facts
+    with DataProgress("loading the training set", quiet) as loading, \
+            DataProgress("scoring held-out images", quiet) as scoring:
+        return fit_bundle_prior(model, dataset, data_dir, settings, progress=loading, scoring=scoring,
+                                skip_bad=skip_bad).facts

@@ -23,6 +23,7 @@ class ClickReporter:
         self.quiet = quiet
         self.bar = None
         self.download = options.DataProgress("loading data", quiet)
+        self.scoring = options.DataProgress("scoring held-out images", quiet)
 
     def epoch_start(self, epoch, epochs, steps):
         if self.quiet:
@@ -47,10 +48,12 @@ class ClickReporter:
         )
 
     def message(self, text):
+        self.scoring.close()  # the held-out images' bar ends before the line that reports the fit
         options.echo_err(text, self.quiet)
 
     def close(self):
         self.download.close()
+        self.scoring.close()
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vaegen.data.cache import Target, bad_files_error, decoded_folder
+from vaegen.data.cache import Target, bad_files_error, decoded_folder, scan_folder
 from vaegen.data.sets import PLAIN_FOLDER, FolderOptions, ImageSet, Progress
 
 
@@ -36,3 +36,16 @@ def load_image_folder(
         raise bad_files_error(folder, entry.bad)
     return ImageSet(images=entry.images, labels=entry.labels, name=folder.name, classes=entry.classes,
                     skipped=tuple(rel for rel, _ in entry.bad))
+
+
+def image_files(paths) -> list[Path]:
+    """The files `paths` name: a file as given, and a folder as every image
+    file under it, sorted by path (the files a folder dataset reads); a
+    folder without one is a DataError."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += [path / relative for relative, _, _ in scan_folder(path)]
+        else:
+            files.append(path)
+    return files

@@ -9,8 +9,9 @@ Autoencoders", ex-post density estimation) and of pythae's
 GaussianMixtureSampler; with labels, one mixture per class gives
 class-conditional generation from an unconditional model.
 
-The prior is fitted on the training split and the map drawn from the
-held-out split, by the one held-out rule (vaegen.data.load). The choices
+The prior is fitted on the training split, and the map drawn and the
+scores calibrated (vaegen.evaluation.scores) on the held-out split, by the
+one held-out rule (vaegen.data.load). The choices
 below were measured on the shipped models: docs/samples.md.
 
 Runs the encoder through ONNX Runtime (vaegen.api) and fits with
@@ -24,17 +25,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from vaegen.bundle.records import PRIOR_FILE
+from vaegen.bundle.records import PRIOR_FILE, as_stored
 from vaegen.bundle.write import install_prior
 from vaegen.choices import COVARIANCES
 from vaegen.choices import PRIOR_CODES as CODES
 from vaegen.data.load import check_image_shape, split_for_training
-from vaegen.data.sets import FolderOptions, ImageSet, Rows
+from vaegen.data.sets import FolderOptions, ImageSet, Progress, Rows
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
+from vaegen.evaluation.scores import DEFAULT_K, Calibration, calibrate, calibration_rows
 from vaegen.latent.map import LatentMap, map_images
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
 from vaegen.recipes import PRIOR
@@ -175,30 +178,55 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
     return FittedPrior(mixture, classes, per_class, facts)
 
 
-def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str,
-                settings: dict | None = None) -> tuple[FittedPrior, LatentMap | None]:
-    """The prior fitted on a model's training set, and the latent map of its
-    held-out images (None for fewer than three), from `data` as loaded
+class LatentFit(NamedTuple):
+    """What a prior fit adds to a bundle (vaegen.bundle.write.add_records)."""
+
+    prior: FittedPrior
+    latent_map: LatentMap | None  # None for fewer than three held-out images
+    calibration: Calibration | None  # likewise
+
+
+def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str, settings: dict | None = None,
+                scoring: Progress | None = None) -> LatentFit:
+    """The prior fitted on a model's training set, the latent map of its
+    held-out images and the calibration of its scores on them (up to
+    CALIBRATION_IMAGES, at DEFAULT_K importance samples), from `data` as loaded
     (vaegen.data.load.split_for_training; a train run hands on its own).
-    `settings` are PriorSettings' fields by name; the others keep their defaults."""
+    `settings` are PriorSettings' fields by name; the others keep their
+    defaults. `scoring(done, total)` follows the held-out images' scoring
+    (k decodes an image: for a conv decoder on a CPU, about as long as the fit)."""
     train_set, held_out = data
     check_image_shape(train_set, model.image_shape, dataset)
     prior = fit_prior(model, train_set, PriorSettings(**(settings or {})))
-    latent_map = map_images(model, held_out, dataset=dataset) if len(held_out) >= 3 else None
-    return prior, latent_map
+    if len(held_out) < 3:
+        return LatentFit(prior, None, None)
+    latent_map = map_images(model, held_out, dataset=dataset)
+    rows = calibration_rows(len(held_out))
+    facts = {"dataset": dataset, "split": "test", "held_out": len(held_out)}
+    done = [0]
+
+    def told(n: int) -> None:
+        done[0] += n
+        scoring(done[0], len(rows))
+
+    calibration = calibrate(model, held_out.images[rows], prior=as_stored(prior), k=DEFAULT_K, seed=0, facts=facts,
+                            progress=told if scoring else None)
+    return LatentFit(prior, latent_map, calibration)
 
 
 def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings: dict | None = None,
-                     progress=None, skip_bad: bool = False) -> FittedPrior:
+                     progress=None, scoring=None, skip_bad: bool = False) -> FittedPrior:
     """Fit a bundle's prior on its training set (the bundle's own dataset
     unless `dataset` says otherwise; an image folder's held-out tenth stays
-    out, as in training) and install it in the bundle, with the latent map of
-    the held-out images (the test split, or the folder's held-out tenth):
-    vaegen.bundle.write.install_prior writes each file once."""
+    out, as in training) and install it in the bundle, with the latent map
+    and the calibration of the held-out images (the test split, or the
+    folder's held-out tenth): vaegen.bundle.write.install_prior writes each
+    file once. `progress` follows the data's loading and `scoring` the
+    held-out images' scoring, each called as (done, total)."""
     dataset = dataset or model.bundle.dataset
     c, h, w = model.image_shape
     data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress,
                               options=FolderOptions(skip_bad, model.bundle.background))
-    prior, latent_map = fit_latents(model, data, dataset, settings)
-    install_prior(model, prior, latent_map)
-    return prior
+    fitted = fit_latents(model, data, dataset, settings, scoring=scoring)
+    install_prior(model, *fitted)
+    return fitted.prior

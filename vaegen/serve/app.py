@@ -17,6 +17,7 @@ import numpy as np
 
 from vaegen.choices import INTERPOLATIONS
 from vaegen.errors import ArgumentError, ImageError
+from vaegen.evaluation.scores import DEFAULT_K
 from vaegen.fileio import shown_path
 from vaegen.latent.map import LatentMap
 from vaegen.plot import UNLABELLED, class_colors
@@ -79,6 +80,8 @@ class Explorer:
         model.open_sessions()  # now, not on a request thread; the active dimensions too
         self.sliders = model.active_dims(sliders)
         self.classes = list(getattr(model, "classes", []) or [])
+        calibration = model.calibration  # read now, not on a request thread
+        self.score_k = calibration.k if calibration is not None else DEFAULT_K
 
     # ------------------------------------------------------------ endpoints
 
@@ -106,7 +109,12 @@ class Explorer:
 
     def encode(self, request) -> dict:
         """{"width": W, "height": H, "pixels": [H*W numbers in 0..1]} (a
-        drawing, light ink on dark, row by row) -> its reconstruction and place."""
+        drawing, light ink on dark, row by row) -> its reconstruction and
+        place, and its score (see _score) unless "score" is false: the page
+        asks for it when a stroke ends, not at every move of it."""
+        wants_score = _field(request, "score", True, required=False)
+        if not isinstance(wants_score, bool):
+            raise ArgumentError(f"score must be true or false, not {wants_score!r}.")
         width = _integer(_field(request, "width"), "width", 8, MAX_PAD_SIDE)
         height = _integer(_field(request, "height"), "height", 8, MAX_PAD_SIDE)
         pixels = _field(request, "pixels")
@@ -121,6 +129,8 @@ class Explorer:
         mu, _ = self.model.encode(image[None])
         answer = self._answer(mu[0])
         answer["input"] = pixels_payload(image)
+        if wants_score:
+            answer["score"] = self._score(image)
         return answer
 
     def sample(self, request) -> dict:
@@ -158,6 +168,13 @@ class Explorer:
         xy = self.map.projection.project(z[None])[0]
         return {"image": pixels_payload(image), "z": np.round(z.astype(np.float64), 5).tolist(),
                 "xy": np.round(xy.astype(np.float64), 5).tolist()}
+
+    def _score(self, image: np.ndarray) -> dict:
+        """The model input's record from Model.score (bits_per_dim, score,
+        ood_score, percentile, flagged: None without a calibration), with the
+        k it was scored at and whether the bundle has a calibration."""
+        record = self.model.score(image[None], k=self.score_k)[0]
+        return {**record, "k": self.score_k, "calibrated": self.model.calibration is not None}
 
     def _prepare(self, gray: np.ndarray) -> np.ndarray:
         """A drawing as the model's input [C, H, W], prepared as the bundle

@@ -56,6 +56,7 @@ class Reporter:
     def epoch_end(self, metrics: dict) -> None: ...
     def message(self, text: str) -> None: ...
     def download(self, done: int, total: int | None) -> None: ...  # loading or downloading the data
+    def scoring(self, done: int, total: int | None) -> None: ...  # the held-out images scored for the calibration
 
 
 # Called as hook(run, epoch, metrics) after each epoch's checkpoint is written,

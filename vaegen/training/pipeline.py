@@ -159,7 +159,10 @@ def _export(trained: loop.Trained, out: Path, *, fit_prior: bool, reporter: loop
     with building_run_bundle(trained.state, out / "model", extra_training=skipped) as bundle:
         if fit_prior:
             model = Model(bundle, provider="cpu", threads=cfg.threads)
-            prior, latent_map = fit_latents(model, data, cfg.dataset, {"seed": cfg.seed})
-            add_records(model, prior, latent_map)
-            reporter.message(f"Fitted a {prior.facts['components']}-component prior in {prior.facts['fit_seconds']} s")
+            fitted = fit_latents(model, data, cfg.dataset, {"seed": cfg.seed}, scoring=reporter.scoring)
+            add_records(model, *fitted)
+            facts = fitted.prior.facts
+            reporter.message(f"Fitted a {facts['components']}-component prior in {facts['fit_seconds']} s"
+                             + (f"; calibrated the scores on {fitted.calibration.facts['images']} held-out images in "
+                                f"{fitted.calibration.facts['seconds']} s" if fitted.calibration else ""))
     return out / "model"

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 // What the browser tests and the latency benchmark read: pointer event -> new pixels, in ms.
-window.vaegen = { ready: false, latencies: [], decodes: 0, encodes: 0 };
+window.vaegen = { ready: false, latencies: [], decodes: 0, encodes: 0, scores: 0 };
 
 const state = { info: null, z: null, xy: null, ends: { a: null, b: null }, path: null, drawn: null,
   frames: [], seed: 1, dots: null };
@@ -240,8 +240,28 @@ function showDrawing(answer, started) {
   state.drawn = answer.xy;
   drawPixels($("input"), answer.input);
   drawPixels($("recon"), answer.image);
+  if (answer.score) showScore(answer.score);
   window.vaegen.encodes += 1;
   show(answer, started);
+}
+
+// The drawing's likelihood beside its reconstruction: bits/dim, its percentile among the
+// held-out images, and the flag (Model.score's record).
+function showScore(score) {
+  const box = $("score"), bits = document.createElement("strong");
+  bits.textContent = `${score.bits_per_dim.toFixed(3)} bits/dim`;
+  box.replaceChildren(bits, ` (k=${score.k})`, document.createElement("br"));
+  if (!score.calibrated || score.percentile === null) {
+    box.append("no calibration in this bundle: `vaegen fit-prior` adds one");
+  } else {
+    box.append(`${score.score}: percentile ${score.percentile.toFixed(1)} of the held-out images`,
+      document.createElement("br"));
+    const verdict = document.createElement("span");
+    verdict.className = score.flagged ? "flag" : "";
+    verdict.textContent = score.flagged ? "flagged: unlike the training data" : "like the training data";
+    box.append(verdict);
+  }
+  window.vaegen.scores += 1;
 }
 
 function setupPad() {
@@ -265,7 +285,7 @@ function setupPad() {
     ctx.stroke();
     last = here;
     const body = padPixels();
-    if (body) request("/api/encode", body, event.timeStamp, showDrawing);
+    if (body) request("/api/encode", { ...body, score: false }, event.timeStamp, showDrawing);
   };
   pad.addEventListener("pointerdown", (event) => {
     pad.setPointerCapture(event.pointerId);
@@ -273,9 +293,14 @@ function setupPad() {
     stroke(event);
   });
   pad.addEventListener("pointermove", (event) => { if (event.buttons & 1) stroke(event); });
-  pad.addEventListener("pointerup", () => { last = null; });
+  pad.addEventListener("pointerup", (event) => {
+    last = null;
+    const body = padPixels();  // the finished stroke is scored once: k decodes are too many for every move
+    if (body) request("/api/encode", body, event.timeStamp, showDrawing);
+  });
   $("clear").addEventListener("click", () => {
     clear();
+    $("score").replaceChildren();
     state.drawn = null;
     drawMap();
   });
