@@ -7,7 +7,7 @@ anchor's unloaded speed (~240 img/s on 2 cores: issue 29's 7 epochs of 6,806 ima
 spent descheduled does not inflate; measured here it agreed within ~10% with 2-thread wall speeds
 taken in a quiet moment, and was stable to ~2% between rounds.
 
-  /work/main/.venv/bin/python measure_cpu.py --threads 1 --configs anchor,base,mix5,wide
+  .venv/bin/python measure_cpu.py --threads 1 --configs anchor,base,mix5,wide
 """
 
 import argparse

@@ -10,7 +10,7 @@ layout="NHWC"), labels [N], classes [K], with np.savez_compressed: NHWC
 compresses to 19.8 MB where NCHW takes 24.5 MB (the sweep transposes on load).
 Imports numpy and Pillow only.
 
-  python prep_emoji.py --folder /work/shared/data/emoji --out emoji.npz [--background 0]
+  python prep_emoji.py --folder ../shared/data/emoji --out emoji.npz [--background 0]
   python prep_emoji.py --out emoji.npz.xz     # the same arrays, 12.9 MB (colour_sweep.py reads both)
 """
 
@@ -43,7 +43,7 @@ def load_folder(folder: Path, background: int, size: int = 64):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folder", default="/work/shared/data/emoji")
+    parser.add_argument("--folder", default="../shared/data/emoji")
     parser.add_argument("--out", default="emoji.npz")
     parser.add_argument("--background", type=int, default=255, help="grey level under transparency (default 255)")
     args = parser.parse_args()
