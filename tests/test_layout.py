@@ -106,3 +106,13 @@ def test_only_the_registries_switch_on_an_architecture_or_likelihood_name():
                 constants = [c.value for c in (node.left, *node.comparators) if isinstance(c, ast.Constant)]
                 found += [f"{path.relative_to(ROOT)}:{node.lineno}" for c in constants if c in names]
     assert found == []
+
+
+def test_the_wheel_lists_every_package():
+    """pyproject.toml names the packages a wheel carries; a package left out imports in a checkout (the
+    editable install finds it) and fails in an installed wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "vaegen").rglob("__init__.py")}
+    assert found <= listed
