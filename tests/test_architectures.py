@@ -206,3 +206,24 @@ def test_a_resnet_trains_exports_with_parity_and_samples_in_colour(tmp_path):
     meta = model.bundle.meta
     assert meta["architecture"]["res_channels"] == "8,16" and max(meta["parity_max_abs_diff"].values()) < 1e-4
     assert model.sample(3, seed=0).shape == (3, 3, 16, 16)
+
+
+def test_a_resnet_run_keeps_its_own_settings_on_resume(tmp_path):
+    """The resume policy knows every architecture's settings from vaegen.archs: a resnet's channels may be
+    repeated but not changed, and a resume without them rebuilds the run's own model."""
+    import numpy as np
+    from PIL import Image
+
+    import vaegen
+    from vaegen.errors import TrainingError
+
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        (tmp_path / "icons" / "a").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "icons" / "a" / f"{i}.png")
+    common = dict(arch="resnet", image_size=8, channels=3, latent_dim=2, batch_size=8, threads=1, fit_prior=False)
+    vaegen.train(tmp_path / "icons", tmp_path / "run", res_channels="4", epochs=1, **common)
+    with pytest.raises(TrainingError, match="--res-channels cannot change when resuming"):
+        vaegen.train(tmp_path / "icons", tmp_path / "run", resume=True, res_channels="8", epochs=2, **common)
+    model = vaegen.train(None, tmp_path / "run", resume=True, epochs=2, threads=1, fit_prior=False)
+    assert model.bundle.meta["architecture"]["res_channels"] == "4"

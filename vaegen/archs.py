@@ -12,3 +12,5 @@ ARCH_SETTINGS: dict[str, tuple[str, ...]] = {
     "resnet": ("res_channels", "res_blocks"),
 }
 ARCHS = tuple(ARCH_SETTINGS)
+# Every architecture's settings, each once, in the order above: the model options a run names.
+SETTING_NAMES = tuple(dict.fromkeys(name for own in ARCH_SETTINGS.values() for name in own))

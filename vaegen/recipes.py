@@ -13,7 +13,7 @@ library only: the CLI reads it for --help without importing torch or numpy.
 
 from __future__ import annotations
 
-from vaegen.archs import ARCH_SETTINGS
+from vaegen.archs import ARCH_SETTINGS, SETTING_NAMES
 
 # MNIST's recipe, and every dataset's unless it has its own: the best NLL per
 # minute measured (docs/training.md, "Time to quality"; the mlp decoder's depth too).
@@ -81,7 +81,7 @@ def run_settings(dataset: str, given: dict, gpu: bool) -> tuple[dict, bool]:
 
 
 def _other_archs_settings(arch: str) -> set[str]:
-    return {k for own in ARCH_SETTINGS.values() for k in own} - set(ARCH_SETTINGS.get(arch, ()))
+    return set(SETTING_NAMES) - set(ARCH_SETTINGS.get(arch, ()))
 
 
 def _arch_implied_by(given: dict) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from vaegen.archs import SETTING_NAMES
 from vaegen.errors import TrainingError
 from vaegen.recipes import COMMON, GENERIC
 from vaegen.training.model import ModelConfig
@@ -47,8 +48,7 @@ class TrainConfig:
 
 # The train options that name a model setting (option name -> ModelConfig field):
 # a resume may repeat them but not change them.
-MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", "hidden": "hidden", "decoder_layers": "decoder_layers",
-                 "conv_channels": "conv_channels", "conv_blocks": "conv_blocks",
+MODEL_OPTIONS = {"arch": "arch", "latent_dim": "latent_dim", **{name: name for name in SETTING_NAMES},
                  "image_size": "height", "channels": "channels", "likelihood": "likelihood", "binarize": "likelihood"}
 # What every resume takes from this command, given or not: how long and where
 # to run. (A resume without epochs takes the run's own total: saved_settings.)
@@ -61,12 +61,14 @@ OVERRIDABLE = {*MODEL_OPTIONS, "dataset", "batch_size", "lr", "lr_schedule", "be
 
 def saved_settings(state: dict) -> dict:
     """What a resume takes from its checkpoint `state` before anything else
-    is decided: its total epochs (a resume without epochs finishes the run)
-    and its model's shape, so that neither today's recipe nor this machine's
-    device can build another model before resumed_config checks it."""
-    shape = ("arch", "latent_dim", "hidden", "decoder_layers", "conv_channels", "conv_blocks")
-    return {"epochs": TrainConfig.from_dict(state["train_config"]).epochs,
-            **{k: state["model_config"][k] for k in shape if k in state["model_config"]}}
+    is decided: its total epochs (a resume without epochs finishes the run),
+    its dataset, and its model's shape (image size, channels and every
+    architecture setting, vaegen.archs), so that neither today's recipe nor
+    this machine's device can build another model before resumed_config checks it."""
+    shape, saved = ("arch", "latent_dim", "channels", *SETTING_NAMES), state["model_config"]
+    run = TrainConfig.from_dict(state["train_config"])
+    return {"epochs": run.epochs, "dataset": run.dataset, "image_size": saved.get("height"),
+            **{k: saved[k] for k in shape if k in saved}}
 
 
 def resumed_config(state: dict, cfg: TrainConfig, model_cfg: ModelConfig,

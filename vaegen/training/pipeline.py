@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vaegen.api import Model, load_model
-from vaegen.archs import ARCH_SETTINGS
+from vaegen.archs import SETTING_NAMES
 from vaegen.bundle.write import add_records
 from vaegen.choices import CHANNELS, DEVICES, IW_ESTIMATORS, LR_SCHEDULES, PRECISIONS
 from vaegen.data.named import DATASETS
@@ -40,8 +40,7 @@ from vaegen.training.model import ModelConfig
 
 # The settings train() takes by name: the model's, then the run's (each a
 # `vaegen train` option). Left out or None, a setting takes the recipe's value.
-ARCH_SETTINGS_ALL = tuple(dict.fromkeys(k for own in ARCH_SETTINGS.values() for k in own))  # every arch's, once
-MODEL_SETTINGS = ("arch", "latent_dim", *ARCH_SETTINGS_ALL, "image_size", "channels", "likelihood", "binarize")
+MODEL_SETTINGS = ("arch", "latent_dim", *SETTING_NAMES, "image_size", "channels", "likelihood", "binarize")
 RUN_SETTINGS = ("epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_warmup", "iw_samples", "iw_estimator", "seed",
                 "device", "precision", "threads", "flip", "skip_bad", "background")
 CHOICES = {"lr_schedule": LR_SCHEDULES, "iw_estimator": IW_ESTIMATORS, "device": DEVICES, "precision": PRECISIONS,
@@ -106,9 +105,9 @@ def plan_run(given: dict, state: dict | None = None, *, data_dir=None, command: 
     """The configs of a run with the settings `given` (with "dataset"): a
     resume's saved shape and total epochs first (`state`: its checkpoint),
     then the dataset's recipe, on this machine's device, for the rest."""
-    dataset = given.get("dataset", "mnist")
-    device = "cuda" if cuda_chosen(given.get("device", "auto")) else "cpu"  # decided here, once
     wanted = {**saved_settings(state), **given} if state is not None else given
+    dataset = wanted.get("dataset", "mnist")
+    device = "cuda" if cuda_chosen(given.get("device", "auto")) else "cpu"  # decided here, once
     s, on_gpu = run_settings(dataset, wanted, gpu=device == "cuda")
     if on_gpu and command and s["device"] == "auto":
         command += " --device cuda"  # the command as recorded must make this model anywhere: auto takes the CPU recipe
@@ -117,7 +116,7 @@ def plan_run(given: dict, state: dict | None = None, *, data_dir=None, command: 
         likelihood = likelihood_for(dataset, s.get("binarize"), s.get("likelihood"))
         model_cfg = ModelConfig(arch=s["arch"], channels=int(s["channels"]), height=size, width=size,
                                 latent_dim=s["latent_dim"], likelihood=likelihood,
-                                **{name: s.get(name) for name in ARCH_SETTINGS_ALL})
+                                **{name: s.get(name) for name in SETTING_NAMES})
     except ValueError as exc:
         raise ArgumentError(str(exc)) from None
     run = {name: s[name] for name in RUN_SETTINGS}
