@@ -277,12 +277,17 @@ def _finish_entry(tmp: Path, files, bad: dict, name: str, target: Target) -> Non
     (tmp / "index.json").write_text(json.dumps(facts), encoding="utf-8")
 
 
+def first_few(items: list[str], separator: str) -> str:
+    """The first SHOWN_BAD of `items` joined by `separator`, and a count of the rest: how bad files are named."""
+    more = f"{separator}and {len(items) - SHOWN_BAD} more" if len(items) > SHOWN_BAD else ""
+    return separator.join(items[:SHOWN_BAD]) + more
+
+
 def bad_files_error(folder: Path, bad: list[tuple[str, str]]) -> DataError:
     """One line naming every bad file (the first SHOWN_BAD in full, the rest counted) and the way on."""
-    shown = "; ".join(reason.rstrip(".") for _, reason in bad[:SHOWN_BAD])
-    more = f"; and {len(bad) - SHOWN_BAD} more" if len(bad) > SHOWN_BAD else ""
     files = "file" if len(bad) == 1 else "files"
-    return DataError(f"{folder} holds {len(bad)} {files} that cannot be read as images: {shown}{more}. "
+    return DataError(f"{folder} holds {len(bad)} {files} that cannot be read as images: "
+                     f"{first_few([reason.rstrip('.') for _, reason in bad], '; ')}. "
                      "Remove or fix them, or leave them out (skip_bad=True).", argument="skip_bad")
 
 

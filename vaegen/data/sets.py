@@ -72,7 +72,7 @@ class Rows:
         rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
         picked = self.index[rows]
         out = np.asarray(self.base[int(picked)]) if np.ndim(picked) == 0 else self.base[picked]
-        return out[(slice(None), *rest)] if rest and np.ndim(picked) else (out[rest] if rest else out)
+        return out[(slice(None), *rest)] if np.ndim(picked) else out[rest]  # rows picked: keep that axis
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = self.base[self.index]

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from vaegen.data.cache import first_few
 from vaegen.data.load import check_image_shape, split_for_training
 from vaegen.data.sets import FolderOptions, ImageSet, Rows
 from vaegen.errors import TrainingError
@@ -294,11 +295,10 @@ def _load_images(cfg: TrainConfig, model_cfg: ModelConfig, ddp: Distributed,
     return train_set.images, test_set.images, (train_set, test_set)
 
 
-def skipped_note(skipped: tuple[str, ...], shown: int = 5) -> str:
-    """The line that names the files a skip_bad run left out: the first `shown`, and a count of the rest."""
-    more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
+def skipped_note(skipped: tuple[str, ...]) -> str:
+    """The line that names the files a skip_bad run left out, as the error without skip_bad names them."""
     return (f"Skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} that cannot be read as images: "
-            f"{', '.join(skipped[:shown])}{more}.")
+            f"{first_few(list(skipped), ', ')}.")
 
 
 def mean_image(images: np.ndarray | Rows, chunk: int = 4096) -> np.ndarray:
