@@ -83,6 +83,21 @@ def prior_bundle(tiny_bundle, tmp_path_factory) -> Path:
     return copy
 
 
+@pytest.fixture(scope="session")
+def colour_bundle(tmp_path_factory) -> Path:
+    """A tiny resnet VAE of a labelled 32x32 RGBA folder (three coloured shapes), one epoch, with its prior."""
+    pytest.importorskip("torch", reason="making the colour bundle needs the train extra")
+    pytest.importorskip("sklearn")
+    import vaegen
+    from tests.support import write_colour_folder
+
+    root = tmp_path_factory.mktemp("colour-run")
+    folder = write_colour_folder(root / "shapes", 90, size=32)
+    model = vaegen.train(str(folder), root / "run", epochs=1, image_size=32, channels=3, arch="resnet",
+                         res_channels="8,16", latent_dim=8, batch_size=32, threads=1)
+    return model.bundle.path
+
+
 # ---------------------------------------------------------------- the CLI
 
 

@@ -299,3 +299,27 @@ def train_tiny(root: Path, model_cfg, n: int = 64) -> Path:
         Image.fromarray(img).save(root / "digits" / f"{i}.png")
     train(TrainConfig(dataset=str(root / "digits"), epochs=1, batch_size=16, seed=0, threads=1), model_cfg, root / "run")
     return export_run(root / "run")
+
+
+def write_colour_folder(folder: Path, n: int, size: int = 32, seed: int = 0) -> Path:
+    """A folder of n RGBA PNGs in class subfolders (red discs, green squares, blue
+    bars, at jittered places on a transparent ground): a labelled colour folder."""
+    rng = np.random.default_rng(seed)
+    shapes = ("disc", "square", "bar")
+    colours = ((220, 40, 40), (40, 190, 60), (40, 70, 220))
+    for i in range(n):
+        label = i % len(shapes)
+        img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(img)
+        x, y = (int(v) for v in rng.integers(size // 8, size // 3, 2))
+        box = [x, y, x + size // 2, y + size // 2]
+        fill = (*(int(min(255, c + rng.integers(-20, 21))) for c in colours[label]), 255)
+        if label == 0:
+            draw.ellipse(box, fill=fill)
+        elif label == 1:
+            draw.rectangle(box, fill=fill)
+        else:
+            draw.rectangle([box[0], box[1] + size // 6, box[2], box[3] - size // 6], fill=fill)
+        (folder / shapes[label]).mkdir(parents=True, exist_ok=True)
+        img.save(folder / shapes[label] / f"{i:04d}.png")
+    return folder

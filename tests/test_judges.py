@@ -251,22 +251,22 @@ def test_the_judge_runs_without_torch(tmp_path, judge_copy):
 @pytest.mark.torch
 def test_tiny_judge_training_exports_with_parity(tmp_path):
     torch = pytest.importorskip("torch")
-    from vaegen.training.judge import export_judge, train_judge
+    from vaegen.training.judge import export_judge, fit_judge
 
     torch.set_num_threads(1)
     images, labels = draw_digits(48, seed=7)
-    model = train_judge(images[:, None], labels, epochs=1, batch_size=16, seed=0)
-    again = train_judge(images[:, None], labels, epochs=1, batch_size=16, seed=0)
+    model = fit_judge(images[:, None], labels, epochs=1, batch_size=16, seed=0)
+    again = fit_judge(images[:, None], labels, epochs=1, batch_size=16, seed=0)
     for (name, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), f"{name} differs between two runs with one seed"
     held_out = {"test_images": images[:16, None], "test_labels": labels[:16], "reference_images": images[16:32, None],
-                "reference_start": 16}
+                "reference": {"start": 16}}
     out = export_judge(model, tmp_path / "judge", dataset="mnist", classes=[str(d) for d in range(4)],
                        held_out=held_out, training={"command": "test"})
     meta = json.loads((out / JUDGE_META).read_text())
     assert max(meta["parity_max_abs_diff"].values()) < 1e-4
     assert set(meta["metrics"]) == {"test_accuracy", "test_accuracy_binarized", "test_accuracy_blurred"}
-    assert meta["reference"] == {"split": "train", "start": 16, "count": 16} and meta["floor"]["count"] == 16
+    assert meta["reference"] == {"split": "train", "start": 16, "step": 1, "count": 16} and meta["floor"]["count"] == 16
     assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", JUDGE_FILE, JUDGE_META])  # no temporary file
     judge = load_judge(out, provider="cpu", threads=1)
     probs, features = judge.predict(images[:4, None])
@@ -297,8 +297,131 @@ def test_a_judge_graph_that_disagrees_with_torch_is_not_kept(tmp_path, monkeypat
     torch.manual_seed(0)
     images, labels = draw_digits(8, seed=8)
     held_out = {"test_images": images[:, None], "test_labels": labels, "reference_images": images[:, None],
-                "reference_start": 0}
+                "reference": {"start": 0}}
     with pytest.raises(ExportError, match="Parity check failed: the judge's (logits|features) differ from torch"):
         judge_module.export_judge(judge_module.JudgeNet(), tmp_path / "judge", dataset="mnist",
                                   classes=[str(d) for d in range(10)], held_out=held_out)
     assert list((tmp_path / "judge").iterdir()) == []  # no judge.onnx, no temporary file
+
+
+# ---------------------------------------------------------------- a labelled folder's judge
+
+
+@pytest.fixture(scope="module")
+def colour_folder(tmp_path_factory) -> Path:
+    from tests.support import write_colour_folder
+
+    return write_colour_folder(tmp_path_factory.mktemp("shapes") / "shapes", 120, size=32)
+
+
+@pytest.fixture(scope="module")
+def colour_judge(colour_folder, tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    import torch
+
+    from vaegen.training.judge import train_judge
+
+    torch.set_num_threads(1)
+    return train_judge(colour_folder, tmp_path_factory.mktemp("j") / "judge", image_size=32, channels=3, epochs=4,
+                       batch_size=16)
+
+
+@pytest.mark.torch
+def test_a_folder_judge_learns_the_folders_classes_from_its_training_split(colour_folder, colour_judge):
+    from vaegen.data.load import dataset_fingerprint
+
+    judge = load_judge(colour_judge, provider="cpu", threads=1)
+    meta = judge.meta
+    assert judge.image_shape == (3, 32, 32) and judge.classes == ["bar", "disc", "square"]
+    assert meta["dataset"] == "shapes" and meta["dataset_fingerprint"] == dataset_fingerprint(str(colour_folder))
+    # 120 images: 12 held out (the floor), 108 to train; every 4th of those (27) is the reference, the judge saw 81
+    assert meta["reference"] == {"split": "train", "start": 3, "step": 4, "count": 27}
+    assert meta["training"]["train_images"] == 81 and meta["floor"]["count"] == 12
+    assert meta["floor"]["reference"] == "shapes train [3::4] (27)"
+    assert meta["metrics"]["test_accuracy"] >= 0.9  # three shapes in three colours: easy
+    assert not any(str(colour_folder) in str(v) for v in meta["training"].values())  # no machine paths
+    assert "[N, 3, 32, 32]" in (colour_judge / "README.md").read_text()
+
+
+@pytest.mark.torch
+def test_a_judge_is_refused_for_a_folder_without_classes(tmp_path):
+    from PIL import Image
+
+    from vaegen.training.judge import train_judge
+
+    (tmp_path / "flat").mkdir()
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i * 60, 0, 0)).save(tmp_path / "flat" / f"{i}.png")
+    with pytest.raises(BundleError, match="its images are in no class subfolders.*nothing to train it on"):
+        train_judge(tmp_path / "flat", tmp_path / "judge", image_size=8, channels=3)
+    assert not (tmp_path / "judge").exists()
+
+
+def test_evaluate_names_why_an_unlabelled_folder_has_no_judge(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from vaegen.evaluation.judges import judge_dir
+
+    monkeypatch.delenv("VAEGEN_JUDGE", raising=False)
+    (tmp_path / "flat" / "only").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "only" / "a.png")
+    with pytest.raises(BundleError, match="it has one class subfolder"):
+        judge_dir(None, str(tmp_path / "flat"))
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "b.png")
+    (tmp_path / "flat" / "other").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "other" / "c.png")
+    with pytest.raises(BundleError, match="1 of its images sit outside any class subfolder"):
+        judge_dir(None, str(tmp_path / "flat"))
+
+
+@pytest.mark.torch
+def test_a_shipped_folder_judge_is_found_by_the_folders_content(colour_folder, colour_judge, tmp_path, monkeypatch):
+    from vaegen.evaluation import judges as judges_module
+
+    monkeypatch.delenv("VAEGEN_JUDGE", raising=False)
+    shipped = tmp_path / "weights" / "judges"
+    shutil.copytree(colour_judge, shipped / "shapes")
+    monkeypatch.setattr(judges_module, "shipped_models", lambda kind, marker: ["shapes"])
+    monkeypatch.setattr(judges_module, "shipped_model_dir", lambda name, marker: tmp_path / "weights" / name)
+    copy = tmp_path / "elsewhere" / "my-shapes"
+    shutil.copytree(colour_folder, copy)
+    assert judges_module.judge_dir(None, str(copy)) == shipped / "shapes"  # same content, another place and name
+    (copy / "disc" / "extra.png").write_bytes((copy / "disc" / "0000.png").read_bytes())
+    with pytest.raises(BundleError, match="No judge for .*my-shapes: train one .*`vaegen judge --dataset"):
+        judges_module.judge_dir(None, str(copy))
+
+
+@pytest.mark.torch
+def test_evaluate_samples_on_a_colour_folder_model_with_its_judge(colour_folder, colour_judge, tmp_path, clean_env):
+    import vaegen
+
+    model = vaegen.train(str(colour_folder), tmp_path / "run", epochs=1, image_size=32, channels=3, arch="mlp", hidden=32,
+                         latent_dim=4, batch_size=32, threads=1, progress=False)
+    result = subprocess.run([sys.executable, "-m", "vaegen", "evaluate", "--model", str(model.bundle.path),
+                             "--dataset", str(colour_folder), "--samples", "12", "--judge", str(colour_judge),
+                             "--json"], capture_output=True, text=True, env=clean_env)
+    assert result.returncode == 0, result.stderr
+    quality = json.loads(result.stdout)["quality"]
+    assert quality["real held-out"]["count"] == 12 and quality["real held-out"]["label_agreement"] >= 0.9
+    assert quality["reconstructions"]["frechet_distance"] > quality["real held-out"]["frechet_distance"]
+    assert "fitted prior, per class" in quality  # the model's classes are the judge's
+
+
+@pytest.mark.torch
+def test_the_judge_command_trains_a_folders_judge_or_says_why_not(colour_folder, tmp_path, clean_env):
+    from PIL import Image
+
+    out = tmp_path / "judge"
+    run = lambda *args: subprocess.run([sys.executable, "-m", "vaegen", "judge", *map(str, args)],  # noqa: E731
+                                       capture_output=True, text=True, env=clean_env)
+    result = run("--dataset", colour_folder, "--image-size", 16, "--channels", 3, "--epochs", 1, "--threads", 1,
+                 "--out", out, "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["classes"] == ["bar", "disc", "square"] and facts["out"] == str(out)
+    assert json.loads((out / JUDGE_META).read_text())["input"]["shape"] == ["N", 3, 16, 16]
+    (tmp_path / "flat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "a.png")
+    result = run("--dataset", tmp_path / "flat", "--out", tmp_path / "never")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "no class subfolders" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "never").exists()

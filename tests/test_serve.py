@@ -4,6 +4,7 @@ itself (its URL, Ctrl-C and SIGTERM, a port in use). 127.0.0.1 only."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -66,8 +67,6 @@ def raw_request(served, text: bytes) -> tuple[int, bytes]:
 
 
 def pixels(image: dict) -> np.ndarray:
-    import base64
-
     data = np.frombuffer(base64.b64decode(image["data"]), np.uint8)
     return data.reshape(image["channels"], image["height"], image["width"])
 
@@ -119,6 +118,32 @@ def test_encode_a_drawing(served):
     assert score["percentile"] is None and score["flagged"] is None and score["score"] == "complexity+latent"
     status, quick = call(served, "POST", "/api/encode", {**drawing(), "score": False})
     assert status == 200 and "score" not in quick and quick["z"] == answer["z"]
+
+
+def test_encode_a_file_as_vaegen_reconstruct_reads_it(served, digits):
+    from vaegen.api import load_model
+
+    data = base64.b64encode(digits[0].read_bytes()).decode()
+    status, answer = call(served, "POST", "/api/encode", {"file": data, "name": digits[0].name, "score": False})
+    assert status == 200, answer
+    model = load_model(served[2].model.bundle.path, threads=1)
+    want = np.round(model.load_images([digits[0]]).images[0] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(pixels(answer["input"]), want)  # the same preparation as the CLI's
+
+
+def test_a_colour_explorer_asks_for_pictures_and_encodes_one_in_colour(colour_bundle, tmp_path):
+    from tests.support import write_colour_folder
+
+    model = vaegen.load_model(colour_bundle, threads=1)
+    explorer = Explorer(model, encode_map(model, limit=50))
+    info = explorer.info()
+    assert info["drawing"] is False and info["image_shape"] == [3, 32, 32]
+    picture = sorted(write_colour_folder(tmp_path / "p", 1, size=64).rglob("*.png"))[0]
+    answer = explorer.encode({"file": base64.b64encode(picture.read_bytes()).decode(), "name": picture.name})
+    seen = pixels(answer["input"])
+    assert seen.shape == (3, 32, 32) and (seen[0].astype(int) - seen[2]).max() > 100  # a red disc, in colour
+    assert np.all(seen[:, 0, 0] == model.bundle.background)  # transparency on the bundle's grey
+    assert pixels(answer["image"]).shape == (3, 32, 32) and answer["score"]["bits_per_dim"] > 0
 
 
 def test_a_calibrated_explorer_gives_the_drawing_a_percentile_and_a_flag(prior_bundle):
@@ -198,6 +223,11 @@ BAD_REQUESTS = [
     ("/api/encode", json.dumps({"width": 8, "height": 8, "pixels": [2] * 64}).encode(), "from 0 to 1"),
     ("/api/encode", json.dumps({"width": 8, "height": 8, "pixels": ["a"] * 64}).encode(), "must all be numbers"),
     ("/api/encode", json.dumps({"width": 8, "height": 8, "pixels": [0] * 64, "score": 1}).encode(), "true or false"),
+    ("/api/encode", b'{"file": "not base64!"}', "not valid base64"),
+    ("/api/encode", b'{"file": 12}', "bytes in base64"),
+    ("/api/encode", b'{"file": ""}', "1 to 1,500,000 bytes"),
+    ("/api/encode", json.dumps({"file": base64.b64encode(b"plain text").decode()}).encode(), "not an image"),
+    ("/api/encode", json.dumps({"file": "AAAA", "name": ["x"]}).encode(), "must be a file name"),
     ("/api/sample", b'{"seed": -1}', "seed must be an integer"),
     ("/api/sample", b'{"seed": 1.5}', "seed must be an integer"),
     ("/api/interpolate", b'{"a": [0,0,0,0], "b": [0,0,0,0], "steps": 100000}', "steps must be an integer"),

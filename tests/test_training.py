@@ -285,6 +285,26 @@ def test_fashion_mnist_on_a_gpu_takes_its_gpu_recipe(monkeypatch, tmp_path):
     assert "fashion-mnist on a GPU: conv" in default_note("arch")
 
 
+def test_a_folder_in_colour_takes_the_colour_recipe_whatever_its_name(monkeypatch, tmp_path):
+    """--channels 3 on any folder: the resnet at 64x64 (vaegen.recipes.COLOUR); in grey the mlp at 28;
+    another arch asked for in colour takes the generic recipe at the size given."""
+    from tests.support import write_colour_folder
+    from vaegen.recipes import COLOUR
+
+    folder = write_colour_folder(tmp_path / "holiday photos", 12, size=16)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder), "--channels", "3")
+    assert (model.arch, model.height, model.channels, model.latent_dim) == ("resnet", 64, 3, COLOUR["latent_dim"])
+    assert (model.res_channels, cfg.epochs, cfg.beta) == (COLOUR["res_channels"], COLOUR["epochs"], COLOUR["beta"])
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder))
+    assert (model.arch, model.height, model.channels, cfg.beta) == ("mlp", 28, 1, 1.0)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder), "--channels", "3", "--arch", "mlp",
+                              "--image-size", "32")
+    assert (model.arch, model.height, model.latent_dim, cfg.beta) == ("mlp", 32, 32, 1.0)
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder), "--channels", "3", "--beta", "0.5")
+    assert (model.arch, cfg.beta) == ("resnet", 0.5)
+    assert "colour folders: resnet" in default_note("arch")
+
+
 def test_a_gpu_recipe_is_recorded_with_its_device(monkeypatch, tmp_path):
     """--device auto took the GPU recipe: the recorded command says cuda, so
     that it makes the same model on a machine where auto means the CPU."""

@@ -24,7 +24,7 @@ from vaegen.evaluation.judges import JUDGE_META, REFERENCE_IMAGES
 from vaegen.fileio import shown_path
 from vaegen.likelihoods import binarized_by_default
 from vaegen.runtime import describe_machine
-from vaegen.training.judge import export_judge, train_judge
+from vaegen.training.judge import export_judge, fit_judge
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         test = load_idx_dataset(args.dataset, "test", args.data_dir)
         n = args.train_images
         start = time.perf_counter()
-        model = train_judge(train.images[:n], train.labels[:n], epochs=args.epochs, seed=args.seed,
+        model = fit_judge(train.images[:n], train.labels[:n], epochs=args.epochs, seed=args.seed,
                             batch_size=args.batch_size, lr=args.lr, binarized=binarized, progress=report)
         seconds = time.perf_counter() - start
         command = (f"python tools/train_judge.py --dataset {args.dataset} --out {shown_path(out)} --epochs {args.epochs} "
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             "hardware": describe_machine(),
         }
         held_out = {"test_images": test.images, "test_labels": test.labels,
-                    "reference_images": train.images[n : n + REFERENCE_IMAGES], "reference_start": n}
+                    "reference_images": train.images[n : n + REFERENCE_IMAGES], "reference": {"start": n}}
         export_judge(model, out, dataset=args.dataset, classes=list(CLASS_NAMES[args.dataset]), held_out=held_out,
                      training=training, binarized=binarized)
     except VaegenError as exc:

@@ -5,6 +5,7 @@
     images = model.sample(64, seed=0)       # float32 [64, 1, 28, 28] in [0, 1]
     vaegen.save_grid(images, "grid.png")
     model = vaegen.train("photos/", epochs=1)  # a whole training run (needs the train extra: torch)
+    vaegen.train_judge("photos/", "judge/")    # a classifier of photos/'s subfolders, for evaluate --samples
 
 The public names are loaded on first use, so `import vaegen` (and every CLI
 command's start-up) imports nothing heavy. torch lives in vaegen.training
@@ -23,6 +24,7 @@ _LAZY = {
     "load_model": "vaegen.api",
     "save_grid": "vaegen.api",
     "train": "vaegen.training.pipeline",
+    "train_judge": "vaegen.training.judge",
     "load_bundle": "vaegen.bundle.read",
     "Bundle": "vaegen.bundle.read",
     "VaegenError": "vaegen.errors",
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # for type checkers and editors; never run
         ProviderError,
         VaegenError,
     )
+    from vaegen.training.judge import train_judge  # noqa: F401
     from vaegen.training.pipeline import train  # noqa: F401
 
 

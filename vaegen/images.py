@@ -49,11 +49,23 @@ def load_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
         raise ImageError(f"Image {path} does not exist.")
     if path.is_dir():
         raise ImageError(f"{path} is a folder, not an image.")
+    return _decode(path, path, draft)
+
+
+def load_image_bytes(data: bytes, name: str = "the image", *, draft: tuple[int, int] | None = None) -> Image.Image:
+    """load_image() of a file's bytes (the explorer's dropped file), its errors naming `name`."""
+    import io
+
+    return _decode(io.BytesIO(data), name, draft)
+
+
+def _decode(source, path, draft: tuple[int, int] | None) -> Image.Image:
+    """load_image()'s decode of `source` (a path or a file object), its errors naming `path`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": stderr stays one line
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 width, height = img.size
                 if width * height > MAX_PIXELS:
                     raise ImageError(
@@ -195,6 +207,13 @@ def prepare_image(path: str | os.PathLike, *, image_shape: tuple[int, int, int],
     A JPEG is decoded at a reduced scale as the training folder's were (load_image's draft)."""
     channels, height, width = image_shape
     img = load_image(path, draft=(height, width) if preprocessing != "mnist" else None)
+    return prepare_decoded(img, path, image_shape=image_shape, preprocessing=preprocessing, background=background)
+
+
+def prepare_decoded(img: Image.Image, path, *, image_shape: tuple[int, int, int], preprocessing: str,
+                    background: int = 255) -> np.ndarray:
+    """prepare_image() of an image already decoded (load_image, load_image_bytes); errors name `path`."""
+    channels, height, width = image_shape
     if preprocessing == "mnist":
         try:
             return prepare_gray(to_gray_array(img), image_shape=image_shape, preprocessing=preprocessing)

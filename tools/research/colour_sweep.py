@@ -803,7 +803,8 @@ def main():
             running[c["name"]] = proc
             results[c["name"]]["status"] = "running"
 
-    launch()
+    if dev.type == "cuda":
+        launch()  # on a CPU the judge trains first: alongside a config, both crawl on two cores
     judge = None
     try:
         t = time.time()
@@ -824,6 +825,7 @@ def main():
         log(f"judge failed: {err}")
     save()
 
+    launch()
     hard_deadline = start + args.budget_s - final_reserve
     while (running or queue) and time.time() < hard_deadline:
         for name, proc in list(running.items()):

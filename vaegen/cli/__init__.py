@@ -7,7 +7,7 @@ family) has its own module, imported only when that command runs or is listed.
 Errors raised by vaegen become one line `Error: ...` with exit code 1 (2 for
 usage errors), naming this command's options where the library named its
 Python arguments. Set VAEGEN_DEBUG=1 to let tracebacks through. torch is imported
-only inside `train` and `export`.
+only inside `train`, `export` and `judge`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ COMMANDS = {
     "info": "vaegen.cli.info",
     "score": "vaegen.cli.score",
     "evaluate": "vaegen.cli.evaluate",
+    "judge": "vaegen.cli.judge",
     "map": "vaegen.cli.map",
     "serve": "vaegen.cli.serve",
     "fit-prior": "vaegen.cli.fit_prior",

@@ -126,7 +126,8 @@ def recipe_help(f):
                    "of each 8-bit value (Salimans et al. 2017). [default: bernoulli for mnist (binarized), "
                    "logistic for fashion-mnist and image folders]")
 @click.option("--image-size", type=click.IntRange(min=4), default=COMMON["image_size"],
-              help="Side of the square images (image folders).")
+              help="Side of the square images (image folders). [default: 64 for a folder in colour "
+                   "(--channels 3), 28 otherwise]")
 @click.option("--channels", type=click.Choice([str(c) for c in CHANNELS]), default=str(COMMON["channels"]),
               help="1 for grayscale, 3 for RGB (image folders).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,

@@ -67,6 +67,11 @@ def load_dataset(
     return whole if split == "all" else folder_split(whole, split)
 
 
+def is_folder(dataset: str) -> bool:
+    """Whether `dataset` names an image folder (a path) rather than a named dataset."""
+    return dataset not in DATASETS and _folder(dataset) is not None
+
+
 def _folder(dataset: str) -> Path | None:
     """The folder `dataset` names, when it reads as a path rather than a dataset's name."""
     path = Path(dataset).expanduser()

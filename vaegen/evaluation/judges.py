@@ -1,8 +1,10 @@
 """Sample quality without torch: the judge classifier and the figures it gives.
 
-A judge (weights/judges/<dataset>, trained by tools/train_judge.py) is a
-small classifier of one dataset exported to ONNX: input `image` float32
-[N, 1, 28, 28] in [0, 1], outputs `logits` [N, K] and `features` [N, F], its
+A judge (weights/judges/<dataset>, trained by tools/train_judge.py for a
+named dataset and by `vaegen judge` for a labelled image folder) is a small
+classifier of one dataset exported to ONNX: input `image` float32
+[N, C, H, W] in [0, 1] (the shape its judge.json records; [N, 1, 28, 28]
+when it records none), outputs `logits` [N, K] and `features` [N, F], its
 penultimate layer. It never saw the images the figures compare: the
 reference is the part of the training split it was not trained on, the
 floor's real set the test split. Over a set of generated images it gives:
@@ -22,6 +24,7 @@ onnxruntime (through vaegen.runtime) and vaegen's torch-free modules only.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -30,6 +33,9 @@ import onnxruntime as ort
 
 from vaegen.bundle.card import FITTED, PER_CLASS, REAL, RECONSTRUCTIONS, STANDARD
 from vaegen.bundle.read import read_checked, read_json_object, shipped_model_dir, shipped_models
+from vaegen.data.cache import scan_folder
+from vaegen.data.load import dataset_fingerprint, is_folder
+from vaegen.data.named import DATASETS
 from vaegen.errors import ArgumentError, BundleError
 from vaegen.runtime import DEFAULT_BATCH, check_io, make_session
 
@@ -37,16 +43,17 @@ JUDGE_FORMAT = 1
 JUDGE_FILE = "judge.onnx"
 JUDGE_META = "judge.json"
 JUDGES = "judges"  # weights/judges/<dataset>
-IMAGE_SHAPE = (1, 28, 28)
+IMAGE_SHAPE = (1, 28, 28)  # a judge.json that records no input shape: the named datasets' judges
 CONFIDENT = 0.9
 REFERENCE_IMAGES = 10_000  # the training images a judge is not trained on: the reference of its figures
 
 
 def judge_session(path, provider: str = "auto", threads: int | None = None, graph: bytes | None = None,
-                  feature_dim: int | None = None, classes: int | None = None) -> ort.InferenceSession:
+                  feature_dim: int | None = None, classes: int | None = None,
+                  image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> ort.InferenceSession:
     """An ONNX Runtime session on a judge graph, its inputs and outputs checked."""
     session = make_session(path, provider, threads, graph=graph)
-    check_io(session, {"image": [None, *IMAGE_SHAPE]}, {"logits": [None, classes], "features": [None, feature_dim]},
+    check_io(session, {"image": [None, *image_shape]}, {"logits": [None, classes], "features": [None, feature_dim]},
              Path(path).name)
     return session
 
@@ -67,16 +74,22 @@ class Judge:
         return list(self.meta.get("classes", [str(d) for d in range(10)]))
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) of the images it takes."""
+        return input_shape(self.meta)
+
+    @property
     def feature_dim(self) -> int:
         shape = next(o.shape for o in self.session.get_outputs() if o.name == "features")
         return int(self.meta.get("feature_dim") or shape[1])
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """images [N, 1, 28, 28] (float in [0, 1], or uint8 0-255) -> class
+        """images [N, C, H, W] (float in [0, 1], or uint8 0-255) -> class
         probabilities [N, K] (softmax of the logits, float64) and features [N, F] (float64)."""
         images = np.asarray(images)
-        if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
-            raise ArgumentError(f"The judge takes images [N, 1, 28, 28], not {list(images.shape)}.")
+        shape = self.image_shape
+        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+            raise ArgumentError(f"The judge takes images [N, {', '.join(map(str, shape))}], not {list(images.shape)}.")
         scale = 255.0 if images.dtype == np.uint8 else 1.0
         feature_dim = self.feature_dim
         probs, features = np.zeros((len(images), len(self.classes))), np.zeros((len(images), feature_dim))
@@ -90,6 +103,14 @@ class Judge:
         return probs, features
 
 
+def input_shape(meta: dict) -> tuple[int, int, int]:
+    """The (C, H, W) a judge takes, from its judge.json facts ([N, 1, 28, 28] when they record none)."""
+    shape = (meta.get("input") or {}).get("shape")
+    if isinstance(shape, list) and len(shape) == 4 and all(isinstance(v, int) and v > 0 for v in shape[1:]):
+        return tuple(shape[1:])
+    return IMAGE_SHAPE
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by each row's maximum so that exp never overflows."""
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -98,14 +119,56 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def judge_dir(path: str | os.PathLike | None = None, dataset: str = "mnist") -> Path:
-    """`path`, else $VAEGEN_JUDGE, else the shipped judge of `dataset` (weights/judges/<dataset>)."""
+    """`path`, else $VAEGEN_JUDGE, else the shipped judge of `dataset`
+    (weights/judges/<dataset>; for an image folder, the shipped judge trained
+    on a folder of the same content: folder_judge())."""
     given = _given_judge(path)
-    return Path(given).expanduser() if given is not None else shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
+    if given is not None:
+        return Path(given).expanduser()
+    if dataset not in DATASETS and is_folder(dataset):
+        return folder_judge(dataset)
+    return shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
 
 
 def _given_judge(path: str | os.PathLike | None) -> str | os.PathLike | None:
     """The judge folder the caller or $VAEGEN_JUDGE names; None: the dataset's shipped one."""
     return path if path is not None else os.environ.get("VAEGEN_JUDGE") or None
+
+
+def folder_judge(folder: str | os.PathLike) -> Path:
+    """The shipped judge whose judge.json records the fingerprint of `folder`'s
+    content (vaegen.data.load.dataset_fingerprint); else a BundleError that says
+    how to train one, or, for a folder without class subfolders, why there is none."""
+    fingerprint = dataset_fingerprint(str(folder))
+    for name in shipped_models(JUDGES, JUDGE_META):
+        candidate = shipped_model_dir(f"{JUDGES}/{name}", marker=JUDGE_META)
+        try:
+            recorded = json.loads((candidate / JUDGE_META).read_text()).get("dataset_fingerprint")
+        except (OSError, ValueError):
+            continue
+        if fingerprint is not None and recorded == fingerprint:
+            return candidate
+    reason = unlabelled_reason(folder)
+    if reason:
+        raise BundleError(reason)
+    raise BundleError(f"No judge for {folder}: train one on its own training split with "
+                      f"`vaegen judge --dataset {folder} --out DIR` and pass --judge DIR.")
+
+
+def unlabelled_reason(folder: str | os.PathLike) -> str | None:
+    """Why `folder` can have no judge, or None when it can: a judge is a
+    classifier of the folder's classes, its first-level subfolders, so every
+    image must sit in one and there must be two of them."""
+    files = [relative for relative, _, _ in scan_folder(Path(folder).expanduser())]
+    classes = {f.split("/")[0] for f in files if "/" in f}
+    loose = sum("/" not in f for f in files)
+    if len(classes) < 2 or loose:
+        found = (f"{loose} of its images sit outside any class subfolder" if loose and classes else
+                 "its images are in no class subfolders" if not classes else "it has one class subfolder")
+        return (f"No judge for {folder}: {found}. A judge is a classifier of a folder's classes (its first-level "
+                "subfolders, at least two, every image in one), and its features are what the Frechet distance "
+                "compares; without labels there is nothing to train it on.")
+    return None
 
 
 def load_judge(path: str | os.PathLike | None = None, *, dataset: str = "mnist", provider: str = "auto",
@@ -117,7 +180,7 @@ def load_judge(path: str | os.PathLike | None = None, *, dataset: str = "mnist",
     if _given_judge(path) is None and not (folder / JUDGE_META).is_file():
         shipped = ", ".join(shipped_models(JUDGES, JUDGE_META)) or "no dataset"
         raise BundleError(f"No judge for {dataset}: vaegen ships judges for {shipped}; "
-                          "train one with tools/train_judge.py and pass its folder as the judge.")
+                          "train one with `vaegen judge` and pass its folder as the judge.")
     meta_path = folder / JUDGE_META
     meta = read_json_object(folder, JUDGE_META, "a judge folder")
     if not isinstance(meta.get("format"), int):
@@ -132,7 +195,7 @@ def load_judge(path: str | os.PathLike | None = None, *, dataset: str = "mnist",
     graph = read_checked(folder / JUDGE_FILE, entry, listed_in=JUDGE_META,
                          remedy="retrain it with tools/train_judge.py")
     session = judge_session(folder / JUDGE_FILE, provider, threads, graph=graph, feature_dim=meta.get("feature_dim"),
-                            classes=len(meta["classes"]))
+                            classes=len(meta["classes"]), image_shape=input_shape(meta))
     return Judge(session, meta)
 
 
@@ -296,22 +359,41 @@ def judging_data(model, judge: Judge, dataset: str, data_dir=None, *, split: str
                  skip_bad: bool = False) -> dict:
     """The real images compare_priors() needs, from `dataset`, its splits by
     the held-out rule (vaegen.data.load): the floor's set is the `split`
-    (with labels when every image has one), the reference REFERENCE_IMAGES
-    training images the judge never saw: for the judge's own dataset, those
-    after the ones it was trained on (judge.json's "reference"); for another,
-    the first. The two sets never share an image, so the floor is not flattered,
-    and the test split is one the model never saw (its own folder's held-out
-    tenth, or any of a folder it never saw). What `vaegen evaluate --samples N`
+    (with labels when every image has one), the reference up to
+    REFERENCE_IMAGES training images the judge never saw: for the judge's own
+    dataset, those judge.json's "reference" names (a named dataset's after
+    the ones it was trained on; a folder's every `step`-th, since a folder's
+    images come sorted by class); for another, the first (of a folder: spread
+    over it). The two sets never share an image, so the floor is not
+    flattered, and the test split is one the model never saw (its own
+    folder's held-out tenth, or any of a folder it never saw). A folder's
+    floor set is shuffled (seeded), so that its first n images are every
+    class's and not the first classes'. What `vaegen evaluate --samples N`
     judges against, and tools/ship.py with it."""
     from vaegen.data.load import load_for_model
     from vaegen.data.sets import FolderOptions
 
     options = FolderOptions(skip_bad, model.bundle.background)
-    where = {"start": 0, "count": REFERENCE_IMAGES}
-    if judge.meta.get("dataset") == dataset and isinstance(judge.meta.get("reference"), dict):
-        where = judge.meta["reference"]
+    folder = is_folder(dataset)
     train = load_for_model(dataset, "train", data_dir, model.image_shape, progress=progress, options=options)
     held = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress, options=options)
-    start = int(where["start"])
-    return {"reference_images": train.images[start : start + int(where["count"])], "real_images": np.asarray(held.images),
-            "real_labels": held.labels if (held.labels >= 0).all() else None}
+    where = {"start": 0, "count": REFERENCE_IMAGES}
+    if folder:
+        where["step"] = max(1, -(-len(train) // REFERENCE_IMAGES))
+    if _judge_knows(judge, dataset) and isinstance(judge.meta.get("reference"), dict):
+        where = judge.meta["reference"]
+    start, step = int(where["start"]), int(where.get("step", 1))
+    reference = train.images[start : start + step * int(where["count"]) : step]
+    order = np.random.default_rng(0).permutation(len(held)) if folder else np.arange(len(held))
+    real = np.asarray(held.images)[order]
+    labels = held.labels[order]
+    return {"reference_images": np.asarray(reference), "real_images": real,
+            "real_labels": labels if (labels >= 0).all() else None}
+
+
+def _judge_knows(judge: Judge, dataset: str) -> bool:
+    """Whether `dataset` is the one the judge was trained on (a folder: by its content's fingerprint)."""
+    if dataset in DATASETS:
+        return judge.meta.get("dataset") == dataset
+    recorded = judge.meta.get("dataset_fingerprint")
+    return bool(recorded) and recorded == dataset_fingerprint(dataset)

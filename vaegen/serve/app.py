@@ -27,6 +27,7 @@ from vaegen.plot import UNLABELLED, class_colors
 MAX_COORDINATE = 1e3
 MAX_STEPS = 32  # frames of an interpolation
 MAX_PAD_SIDE = 512  # pixels per side of a drawing
+MAX_FILE_BYTES = 1_500_000  # a dropped image file, before base64 (the page shrinks larger pictures to 512 px first)
 MAX_SEED = 2**63 - 1
 SLIDERS = 8
 
@@ -97,6 +98,9 @@ class Explorer:
             "map_classes": m.classes, "colors": class_colors(len(m.classes)), "unlabelled": UNLABELLED,
             "map_note": m.note,
             "sliders": self.sliders, "classes": self.classes, "max_steps": MAX_STEPS, "max_pad_side": MAX_PAD_SIDE,
+            "max_file_bytes": MAX_FILE_BYTES,
+            # A colour model takes a picture from disk (dropped or chosen); a grey one a drawing, or a file too.
+            "drawing": self.model.image_shape[0] == 1,
         }
 
     def decode(self, request) -> dict:
@@ -109,12 +113,48 @@ class Explorer:
 
     def encode(self, request) -> dict:
         """{"width": W, "height": H, "pixels": [H*W numbers in 0..1]} (a
-        drawing, light ink on dark, row by row) -> its reconstruction and
-        place, and its score (see _score) unless "score" is false: the page
-        asks for it when a stroke ends, not at every move of it."""
+        drawing, light ink on dark, row by row), or {"file": base64 of an
+        image file's bytes, "name": its name} (a picture dropped or chosen on
+        the page) -> its reconstruction and place, and its score (see
+        _score) unless "score" is false: the page asks for it when a stroke
+        ends, not at every move of it."""
         wants_score = _field(request, "score", True, required=False)
         if not isinstance(wants_score, bool):
             raise ArgumentError(f"score must be true or false, not {wants_score!r}.")
+        if _field(request, "file", required=False) is not None:
+            image = self._read_file(request["file"], _field(request, "name", "the file", required=False))
+        else:
+            image = self._read_drawing(request)
+        mu, _ = self.model.encode(image[None])
+        answer = self._answer(mu[0])
+        answer["input"] = pixels_payload(image)
+        if wants_score:
+            answer["score"] = self._score(image)
+        return answer
+
+    def _read_file(self, data, name) -> np.ndarray:
+        """A dropped image file (base64) as the model's input, prepared as `vaegen reconstruct` prepares one."""
+        from vaegen.images import load_image_bytes, prepare_decoded
+
+        if not isinstance(name, str) or len(name) > 255:
+            raise ArgumentError("name must be a file name (a string of at most 255 characters).")
+        if not isinstance(data, str):
+            raise ArgumentError("file must be the image file's bytes in base64.")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise ArgumentError("file is not valid base64.") from None
+        if not raw or len(raw) > MAX_FILE_BYTES:
+            raise ArgumentError(f"file must hold 1 to {MAX_FILE_BYTES:,} bytes, not {len(raw):,}.")
+        shape = self.model.image_shape
+        try:
+            img = load_image_bytes(raw, name, draft=shape[1:] if self.model.bundle.preprocessing != "mnist" else None)
+            return prepare_decoded(img, name, image_shape=shape, preprocessing=self.model.bundle.preprocessing,
+                                   background=self.model.bundle.background)
+        except ImageError as exc:
+            raise ArgumentError(str(exc).rstrip(".") + ".") from None
+
+    def _read_drawing(self, request) -> np.ndarray:
         width = _integer(_field(request, "width"), "width", 8, MAX_PAD_SIDE)
         height = _integer(_field(request, "height"), "height", 8, MAX_PAD_SIDE)
         pixels = _field(request, "pixels")
@@ -125,13 +165,7 @@ class Explorer:
         gray = np.asarray(pixels, dtype=np.float64).reshape(height, width)
         if not np.isfinite(gray).all() or gray.min() < 0 or gray.max() > 1:
             raise ArgumentError("pixels must be numbers from 0 to 1.")
-        image = self._prepare(gray.astype(np.float32))
-        mu, _ = self.model.encode(image[None])
-        answer = self._answer(mu[0])
-        answer["input"] = pixels_payload(image)
-        if wants_score:
-            answer["score"] = self._score(image)
-        return answer
+        return self._prepare(gray.astype(np.float32))
 
     def sample(self, request) -> dict:
         """{"class": name or index or null, "seed": int} -> a draw from that

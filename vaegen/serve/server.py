@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from vaegen.errors import ArgumentError, VaegenError
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_BODY = 2 * 1024 * 1024  # a 512x512 drawing as JSON numbers is about 1.6 MB
+MAX_BODY = 2 * 1024 * 1024  # a 512x512 drawing as JSON numbers is about 1.6 MB; a 1.5 MB file in base64, 2.0 MB
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 # The page's scripts and styles come from this server alone; images may be data: URLs.

@@ -306,6 +306,62 @@ function setupPad() {
   });
 }
 
+// ------------------------------------------------------------------ a picture from disk
+
+// A file's bytes as base64, in chunks (String.fromCharCode takes a bounded argument list).
+function base64Of(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+// A file over the server's limit is drawn to at most 512 px a side first (as a PNG: transparency kept);
+// the server prepares it as `vaegen reconstruct` prepares a file.
+async function fileBytes(file) {
+  if (file.size <= state.info.max_file_bytes) return file.arrayBuffer();
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, 512 / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+  canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  return blob.arrayBuffer();
+}
+
+async function encodeFile(file, started) {
+  if (!file) return;
+  $("file-name").textContent = file.name;
+  try {
+    const body = { file: base64Of(await fileBytes(file)), name: file.name };
+    request("/api/encode", body, started, showDrawing);
+  } catch (error) {
+    status(`${file.name}: ${error.message}`);
+  }
+}
+
+function setupFile() {
+  const drop = $("drop");
+  $("file").addEventListener("change", (event) => encodeFile(event.target.files[0], event.timeStamp));
+  for (const target of [drop, $("pad")]) {
+    target.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+    target.addEventListener("dragleave", () => drop.classList.remove("over"));
+    target.addEventListener("drop", (event) => {
+      event.preventDefault();
+      drop.classList.remove("over");
+      encodeFile(event.dataTransfer.files[0], event.timeStamp);
+    });
+  }
+  if (!state.info.drawing) {  // a colour model takes pictures, not drawings
+    $("pad").style.display = "none";  // (the stylesheet's display would win over `hidden`)
+    $("clear").style.display = "none";
+    $("pad-title").textContent = "Encode a picture";
+    $("pad-hint").textContent = "Drop or choose an image: the model reads it (resized, transparency on its " +
+      "background) and shows what it keeps.";
+  }
+}
+
 // ------------------------------------------------------------------ interpolation
 
 function setEnd(end) {
@@ -356,6 +412,7 @@ async function start() {
   setupSliders();
   setupClasses();
   setupPad();
+  setupFile();
   $("set-a").addEventListener("click", () => setEnd("a"));
   $("set-b").addEventListener("click", () => setEnd("b"));
   animate();
