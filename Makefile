@@ -7,7 +7,7 @@
 #                 BENCH_ARGS=--sections=ttq runs one part)
 #   make screenshots  the README's explorer pictures (docs/map.png, docs/serve.png; needs MNIST and chromium)
 #   make weights  retrain the shipped models and their judges (hours on a 2-core CPU; weights-mnist,
-#                 weights-fashion-mnist and judges do one part each)
+#                 weights-fashion-mnist, weights-emoji and judges do one part each)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -17,7 +17,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
 .DEFAULT_GOAL := test
-.PHONY: install run test test-all lint bench screenshots weights weights-mnist weights-fashion-mnist judges clean
+.PHONY: install run test test-all lint bench screenshots weights weights-mnist weights-fashion-mnist weights-emoji judges clean
 
 install: $(STAMP)
 
@@ -49,11 +49,14 @@ screenshots: install
 
 # The judges of sample quality (weights/judges/<dataset>): each trained on the first 50,000
 # training images, so that the other 10,000 and the test set, which its figures compare, are unseen.
+# The emoji folder's judge: its training split but every 4th image (the reference), `vaegen judge`.
+EMOJI ?= ../shared/data/emoji
 judges: install
 	$(BIN)/python tools/train_judge.py --dataset mnist --epochs 5
 	$(BIN)/python tools/train_judge.py --dataset fashion-mnist --epochs 10
+	$(BIN)/vaegen judge --dataset $(EMOJI) --image-size 64 --channels 3 --epochs 8 --threads 1 --out weights/judges/emoji
 
-weights: weights-mnist weights-fashion-mnist
+weights: weights-mnist weights-fashion-mnist weights-emoji
 
 # The shipped MNIST model: two seeded stages, then a full evaluation, the prior and the card.
 # Stage 1 trains the VAE; stage 2 fine-tunes it on the importance-weighted bound
@@ -88,6 +91,19 @@ weights-fashion-mnist: install $(FASHION_RUN)/train.done
 
 $(FASHION_RUN)/train.done:
 	$(BIN)/vaegen train $(FASHION) --out $(FASHION_RUN) $(if $(wildcard $(FASHION_RUN)/checkpoint.pt),--resume,)
+	touch $@
+
+# The shipped emoji model: the default colour recipe, `vaegen train --dataset <folder> --channels 3` as any
+# user runs it (about 25 min on 2 CPU cores; resumed if interrupted), then shipped under the folder's name with
+# its designs' licences on the card, judged by weights/judges/emoji (make judges).
+EMOJI_RUN ?= runs/weights-emoji
+weights-emoji: install $(EMOJI_RUN)/train.done
+	$(BIN)/python tools/ship.py bundle $(EMOJI_RUN) weights/emoji --folder $(EMOJI) --k 100 --components 50 \
+		--class-components 5
+
+$(EMOJI_RUN)/train.done:
+	$(BIN)/vaegen train --dataset $(EMOJI) --channels 3 --threads 2 --out $(EMOJI_RUN) \
+		$(if $(wildcard $(EMOJI_RUN)/checkpoint.pt),--resume,)
 	touch $@
 
 clean:

@@ -13,7 +13,7 @@ from pathlib import Path
 from training import STAGE1_ROW, stage2_row
 from ttq import DEFAULT
 
-SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "folders", "score", "ttq")
+SECTIONS = ("cold", "decoder", "training", "explorer", "prior", "evaluate", "folders", "score", "ttq", "colour")
 
 
 def markdown(r: dict) -> str:
@@ -48,6 +48,8 @@ def markdown(r: dict) -> str:
         lines += _score(r["score"])
     if r.get("time_to_quality"):
         lines += _time_to_quality(r["time_to_quality"])
+    if r.get("colour"):
+        lines += _colour(r["colour"])
     return "\n".join(lines) + "\n"
 
 
@@ -64,6 +66,23 @@ def _folders(f: dict) -> list[str]:
         lines.append(f"A whole `vaegen train --epochs 1 {run.get('model_args', '')}` on {run['images']:,} 64x64 RGB PNGs "
                      f"({run['uint8_mib']:.0f} MiB as uint8) peaked at **{run['peak_anon_mib']:.0f} MiB** of "
                      f"private memory ({run['seconds']:.0f} s).")
+    return lines
+
+
+def _colour(c: dict) -> list[str]:
+    """vaegen's default colour recipe against the anchor (benchmarks/anchor.py)."""
+    ours, theirs = c["vaegen"], c["anchor"]
+    lines = ["", f"**Colour** (benchmarks/anchor.py): on the {c['dataset']} folder, vaegen's default colour command "
+                 f"(`{ours['recipe']}`, {c['seconds'] / 60:.1f} min in all) against PyTorch-VAE's VanillaVAE recipe "
+                 f"trained for as long ({theirs['epochs']:.1f} epochs), both judged by the folder's judge on "
+                 f"{c['images']} images a row (Frechet distance, lower is better):", "",
+             "| images | vaegen | anchor | vaegen / anchor |", "|---|---|---|---|"]
+    for row, value in ours["frechet_distance"].items():
+        other = theirs["frechet_distance"].get(row)
+        ratio = c["fd_ratio"].get(row)
+        lines.append(f"| {row} | {value:.2f} | {other:.2f} | " + (f"**{ratio:.2f}x** |" if ratio else "(the floor) |"))
+    lines += ["", f"Training throughput: {ours['images_per_s']:.0f} against {theirs['images_per_s']:.0f} images/s "
+                  f"(**{c['throughput_ratio']:.2f}x**)."]
     return lines
 
 

@@ -29,7 +29,12 @@ The sections (`--sections` names), each measured in its own module:
 - ttq (ttq.py): time to quality, whole `vaegen train` commands (training,
   export, prior fit) against the classic recipe's 10 epochs, with test NLL
   (IW k=100, the first 2,000 test images) after every epoch against
-  wall-clock seconds; a chart in benchmarks/results/time_to_quality.png.
+  wall-clock seconds; a chart in benchmarks/results/time_to_quality.png;
+- colour (anchor.py): the default colour recipe's whole command on the emoji
+  folder (--colour-folder) against the anchor, PyTorch-VAE's VanillaVAE
+  recipe (anchor_vae.py), trained for the same wall time, both judged by the
+  folder's judge: Frechet distance of each row and training images/s, as
+  ratios (about an hour on 2 cores).
 
 `--sections` runs some of them and keeps the others' last results. The
 tables and the chart are drawn by report.py; timing.py holds how a figure is
@@ -49,6 +54,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's vaegen and tools/
 
+from anchor import bench_anchor  # noqa: E402
 from commands import bench_evaluate, bench_explorer, bench_prior_fit  # noqa: E402
 from folders import bench_folders  # noqa: E402
 from report import SECTIONS, markdown, ttq_chart  # noqa: E402
@@ -94,6 +100,8 @@ def parse_args() -> tuple[argparse.Namespace, set[str]]:
                         help="comma-separated, of: " + ", ".join(SECTIONS) + "; the others keep their last results")
     parser.add_argument("--folder-images", type=int, default=20_000,
                         help="64x64 PNGs for the folders section's training and memory figures (200000: the big one)")
+    parser.add_argument("--colour-folder", default=str(ROOT.parent / "shared" / "data" / "emoji"),
+                        help="the labelled colour folder of the colour section (with a shipped judge)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -136,6 +144,12 @@ def measure(report: dict, sections: set[str], args: argparse.Namespace, repeats:
                   lambda: bench_time_to_quality(args.data_dir, recipes, classic_epochs=1 if args.quick else 10))
         if report["time_to_quality"]:
             ttq_chart(report["time_to_quality"], RESULTS / "time_to_quality.png")
+    if "colour" in sections:
+        import tempfile
+
+        work = Path(tempfile.gettempdir()) / "vaegen-bench-colour"
+        _optional(report, "colour", "colour: the default recipe against the anchor (about an hour)",
+                  lambda: bench_anchor(args.colour_folder, work))
 
 
 def _optional(report: dict, key: str, label: str, bench) -> None:

@@ -1,6 +1,7 @@
 """Ship a trained run as a model bundle with a full model card (`make weights`).
 
     python tools/ship.py bundle RUN_DIR DEST [--k 1000] [--limit N] [--data-dir DIR] [--docs docs]
+    python tools/ship.py bundle RUN_DIR weights/emoji --folder ../shared/data/emoji   # a folder's model
     python tools/ship.py prior DEST [--components 100] [--class-components 10] [--purity 0.99]
     python tools/ship.py calibrate DEST [--data-dir DIR] [--images 1000]
 
@@ -21,6 +22,12 @@ for the card (`vaegen evaluate --ood`: the other shipped dataset, the
 held-out images upside down, noise) and the flag's share on every held-out
 image the calibration did not see.
 
+A folder's model (--folder: where its images are here) is shipped under the
+folder's name alone, with its fingerprint (no path of this machine in the
+bundle), its data's source and licences on the card (DATA_NOTES), judged by
+its shipped judge (found by the folder's content) on the held-out tenth, and
+pictured by reconstructions and an interpolation of held-out images as well.
+
 A release step, not library code: it lives outside the vaegen package, and
 may print. It imports the exporter (torch) and the Python API (vaegen.api).
 """
@@ -38,9 +45,10 @@ from PIL import Image
 from vaegen.api import Model, save_grid
 from vaegen.bundle.read import load_bundle
 from vaegen.bundle.records import read_map
-from vaegen.bundle.write import install_calibration, record_prior_quality
-from vaegen.data.load import evaluation_images
+from vaegen.bundle.write import install_calibration, install_prior, record_prior_quality
+from vaegen.data.load import evaluation_images, split_for_training
 from vaegen.data.named import load_idx_dataset
+from vaegen.data.sets import FolderOptions
 from vaegen.evaluation.detection import made_set, ood_report
 from vaegen.evaluation.judges import compare_priors, judging_data, load_judge
 from vaegen.evaluation.metrics import evaluate
@@ -54,7 +62,7 @@ from vaegen.evaluation.scores import (
     score_terms,
 )
 from vaegen.images import make_grid, prepare_image, save_gif, save_image, there_and_back
-from vaegen.latent.fit import fit_bundle_prior
+from vaegen.latent.fit import fit_bundle_prior, fit_latents
 from vaegen.latent.sampling import slerp, traversal
 from vaegen.plot import scatter_map
 from vaegen.runtime import describe_machine
@@ -62,6 +70,18 @@ from vaegen.training.checkpoint import CHECKPOINT
 from vaegen.training.export import export_checkpoint
 
 JUDGED = 10_000
+# What a shipped folder model's card says of its images, by the folder's name.
+DATA_NOTES = {
+    "emoji": {
+        "data_source": "The Google (Noto Emoji) and Twitter (Twemoji) emoji designs at 64x64, from the npm packages "
+                       "emoji-datasource-google and emoji-datasource-twitter 16.0.0 (MIT-licensed packages): 7,562 "
+                       "RGBA images in 9 category folders, transparency composited onto mid grey.",
+        "data_licences": ["Noto Emoji designs (3,781 images): Apache-2.0.",
+                          "Twemoji designs (3,781 images): CC-BY 4.0. Twemoji by Twitter, Inc and other contributors "
+                          "(https://github.com/twitter/twemoji), licensed under CC-BY 4.0; this model was trained on "
+                          "them and its samples are derived from them."],
+    },
+}
 OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}  # each shipped model's foreign shipped dataset
 
 
@@ -101,8 +121,9 @@ def draw_mnist_pictures(model: Model, docs: Path, data_dir: str | None) -> None:
              docs / "traverse.png", scale=2)
 
 
-def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
-    """Samples, a row per class and the map, in docs/ (MNIST's at its top, another dataset's in docs/<dataset>/)."""
+def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None, folder: str | None = None) -> None:
+    """Samples, a row per class and the map, in docs/ (MNIST's at its top, another dataset's in docs/<dataset>/);
+    for a folder's model, reconstructions and an interpolation of its held-out images too."""
     model = Model(load_bundle(bundle_dir), provider="cpu")
     dataset = model.bundle.dataset
     out = docs if dataset == "mnist" else docs / dataset
@@ -117,29 +138,68 @@ def draw_pictures(bundle_dir: Path, docs: Path, data_dir: str | None) -> None:
                              title=title, axes=latent_map.projection.axes), out / "map.png")
     if dataset == "mnist":
         draw_mnist_pictures(model, docs, data_dir)
+    if folder:
+        draw_folder_pictures(model, folder, out)
 
 
-def fit_and_judge_prior(dest: Path, data_dir: str | None, settings: dict) -> None:
+def draw_folder_pictures(model: Model, folder: str, out: Path) -> None:
+    """Two held-out images of each class over their reconstructions, and an interpolation between two of them."""
+    c, h, w = model.image_shape
+    held = split_for_training(folder, channels=c, size=(h, w), options=FolderOptions(background=model.bundle.background))[1]
+    picks = [i for label in range(len(held.classes)) for i in np.flatnonzero(held.labels == label)[[0, -1]]]
+    seen = np.asarray(held.images[np.array(picks)], np.float32) / 255
+    recon = model.reconstruct(seen)
+    n = len(picks)
+    save_image(make_grid(np.concatenate([seen[: n // 2 * 2 : 2], recon[: n // 2 * 2 : 2],
+                                         seen[1::2], recon[1::2]]), nrow=n // 2), out / "reconstruct.png", scale=2)
+    a, b = model.encode(seen[[0, -1]])[0]
+    frames = model.decode(slerp(a, b, 10))
+    save_image(make_grid(np.concatenate([seen[:1], frames, seen[-1:]]), nrow=12), out / "interpolate.png", scale=2)
+
+
+def fit_and_judge_prior(dest: Path, data_dir: str | None, settings: dict, folder: str | None = None) -> None:
     """The shipped prior: fitted on every training code, then judged as
-    `vaegen evaluate --model DEST --samples 10000` judges it."""
+    `vaegen evaluate --model DEST --samples N` judges it (N: 10,000; a
+    folder's, as many as its held-out images)."""
     model = Model(load_bundle(dest), provider="cpu")
-    fit_bundle_prior(model, None, data_dir, {"class_max_codes": None, **settings})
     dataset = model.bundle.dataset
-    judge = load_judge(dataset=dataset, provider="cpu")
-    rows = compare_priors(model, judge, n=JUDGED, seed=0, **judging_data(model, judge, dataset, data_dir))
-    record_prior_quality(model, rows, f"vaegen evaluate --model {dest} --samples {JUDGED}")
+    settings = {"class_max_codes": None, **settings}
+    if folder:  # fitted from the folder here, recorded under the bundle's name for it
+        c, h, w = model.image_shape
+        data = split_for_training(folder, channels=c, size=(h, w),
+                                  options=FolderOptions(background=model.bundle.background))
+        install_prior(model, *fit_latents(model, data, dataset, settings))
+    else:
+        fit_bundle_prior(model, None, data_dir, settings)
+    source = folder or dataset
+    judge = load_judge(dataset=source, provider="cpu")
+    real = judging_data(model, judge, source, data_dir)
+    n = min(JUDGED, len(real["real_images"]))
+    rows = compare_priors(model, judge, n=n, seed=0, **real)
+    where = f" --dataset {shown_folder(folder)}" if folder else ""
+    record_prior_quality(model, rows, f"vaegen evaluate --model {dest}{where} --samples {n}")
     print(json.dumps({name: {k: v for k, v in row.items() if k != "class_shares"} for name, row in rows.items()},
                      indent=1))
+
+
+def shown_folder(folder: str) -> str:
+    """A folder as a recorded command names it: as given when relative (the checkout's ../shared/data/emoji),
+    else by its name alone (no path of this machine)."""
+    return folder if not Path(folder).is_absolute() else Path(folder).name
 
 
 def ship_bundle(args: argparse.Namespace) -> None:
     checkpoint = args.run / CHECKPOINT
     with tempfile.TemporaryDirectory() as tmp:
         model = Model(load_bundle(export_checkpoint(checkpoint, Path(tmp) / "bundle")), provider="cpu")
-        images = evaluation_images(model.bundle.dataset, "test", args.data_dir, model.image_shape,
-                                   likelihood=model.bundle.likelihood, limit=args.limit)
+        source = args.folder or model.bundle.dataset
+        images = evaluation_images(source, "test", args.data_dir, model.image_shape,
+                                   likelihood=model.bundle.likelihood, limit=args.limit,
+                                   options=FolderOptions(background=model.bundle.background))
         result = evaluate(model, images, k=args.k, seed=0)
-    command = f"vaegen evaluate --model {args.dest} --k {args.k}" + (f" --limit {args.limit}" if args.limit else "")
+    name = Path(args.folder).resolve().name if args.folder else None
+    where = f" --dataset {shown_folder(args.folder)}" if name else ""
+    command = f"vaegen evaluate --model {args.dest}{where} --k {args.k}" + (f" --limit {args.limit}" if args.limit else "")
     metrics = {
         f"test_nll_k{args.k}": result["nll"],
         "test_nll_bits_per_dim": result["nll_bits_per_dim"],
@@ -151,9 +211,10 @@ def ship_bundle(args: argparse.Namespace) -> None:
         "eval_seconds": round(result["seconds"], 1),
         "eval_command": command,
     }
-    export_checkpoint(checkpoint, args.dest, extra_metrics=metrics, extra_training={"evaluated_on": describe_machine()})
-    fit_and_judge_prior(args.dest, args.data_dir, prior_settings(args))
-    draw_pictures(args.dest, args.docs, args.data_dir)
+    training = {"evaluated_on": describe_machine(), **({"dataset": name, **DATA_NOTES.get(name, {})} if name else {})}
+    export_checkpoint(checkpoint, args.dest, extra_metrics=metrics, extra_training=training)
+    fit_and_judge_prior(args.dest, args.data_dir, prior_settings(args), args.folder)
+    draw_pictures(args.dest, args.docs, args.data_dir, args.folder)
     print(json.dumps(metrics, indent=2))
 
 
@@ -197,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     bundle.add_argument("--k", type=int, default=1000)
     bundle.add_argument("--limit", type=int, default=None)
     bundle.add_argument("--docs", type=Path, default=Path("docs"))
+    bundle.add_argument("--folder", default=None, help="the image folder the run trained on, where it is here")
     prior = steps.add_parser("prior", help="refit a shipped bundle's prior and judge it")
     prior.add_argument("dest", type=Path)
     for step in (bundle, prior):

@@ -35,6 +35,7 @@ def model_card(meta: dict) -> str:
         "`vaegen sample --model <this folder>`.",
         "",
         *_training(meta),
+        *_data_licence(meta.get("training", {})),
         *_metrics(meta.get("metrics", {}), bool(likelihood and likelihood.binarized)),
     ]
     if meta.get("prior"):
@@ -60,6 +61,17 @@ def _training(meta: dict) -> list[str]:
     lines += [f"- {k}: {training[k]}" for k in TRAINING_KEYS if k in training]
     lines += [f"- {k.replace('_', ' ')}: {training[k]}" for k in ("wall_time", "trained_on", "hardware", "evaluated_on")
               if k in training]
+    return lines + [""]
+
+
+def _data_licence(training: dict) -> list[str]:
+    """Where the training images came from and their licences (a shipped model of others' designs names them)."""
+    if not training.get("data_source") and not training.get("data_licences"):
+        return []
+    lines = ["## Training data and its licences", ""]
+    if training.get("data_source"):
+        lines += [training["data_source"], ""]
+    lines += [f"- {line}" for line in training.get("data_licences", [])]
     return lines + [""]
 
 

@@ -124,8 +124,9 @@ def model_id(model: VAE) -> str:
 
 
 def bundle_facts(model: VAE, *, dataset: str, training: dict | None, metrics: dict | None,
-                 preprocessing: str | None, fp16: bool) -> dict:
-    """What vaegen.json says of `model` before its files are made (they add their own)."""
+                 preprocessing: str | None, fp16: bool, fingerprint: str | None = None) -> dict:
+    """What vaegen.json says of `model` before its files are made (they add their own).
+    `fingerprint`: of the training folder's content, when `dataset` names it by a name and not its path."""
     if preprocessing is None:
         # MNIST's own preprocessing (crop the digit, centre it by mass) is for digits only.
         preprocessing = "mnist" if dataset == "mnist" and model.cfg.image_shape == (1, 28, 28) else "resize"
@@ -139,7 +140,7 @@ def bundle_facts(model: VAE, *, dataset: str, training: dict | None, metrics: di
         "preprocessing": preprocessing,
         "dataset": dataset,
         # Knows the training folder again wherever it lies, so it is never scored as held-out (vaegen.data.load).
-        "dataset_fingerprint": dataset_fingerprint(dataset),
+        "dataset_fingerprint": fingerprint or dataset_fingerprint(dataset),
         "architecture": model.cfg.to_dict(),
         # The grey level under transparent pixels, as the training images had it: the light commands
         # prepare a user's image the same way.
@@ -153,7 +154,7 @@ def bundle_facts(model: VAE, *, dataset: str, training: dict | None, metrics: di
 @contextlib.contextmanager
 def building_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", training: dict | None = None,
                     metrics: dict | None = None, preprocessing: str | None = None,
-                    fp16: bool = False) -> Iterator[Bundle]:
+                    fp16: bool = False, fingerprint: str | None = None) -> Iterator[Bundle]:
     """Build `model`'s bundle for `dst` in a folder beside it: both graphs,
     stamped and checked against torch; then yield it as a Bundle whose meta
     is vaegen.json to be, so the block can add records to it
@@ -168,7 +169,7 @@ def building_bundle(model: VAE, dst: str | Path, *, dataset: str = "mnist", trai
     dst = check_folder_target(dst, "Bundle folder")
     model = model.cpu().eval()
     facts = bundle_facts(model, dataset=dataset, training=training, metrics=metrics, preprocessing=preprocessing,
-                         fp16=fp16)
+                         fp16=fp16, fingerprint=fingerprint)
     try:
         with building_folder(dst) as tmp:
             build_graphs(model, tmp, facts, fp16)
@@ -246,10 +247,11 @@ def building_run_bundle(state: dict, dst: str | Path, *, extra_metrics: dict | N
     `extra_training` (e.g. a full evaluation and the hardware it ran on)
     join what the checkpoint records."""
     training, metrics = run_facts(state)
+    trained_on = training.get("dataset", "mnist")  # where the run read its images (a folder's path, as given)
     metrics.update(extra_metrics or {})
-    training.update(extra_training or {})
+    training.update(extra_training or {})  # a shipped bundle names its folder by a name: no path of this machine
     return building_bundle(model_from_checkpoint(state), dst, dataset=training.get("dataset", "mnist"),
-                           training=training, metrics=metrics, fp16=fp16)
+                           training=training, metrics=metrics, fp16=fp16, fingerprint=dataset_fingerprint(trained_on))
 
 
 def export_checkpoint(checkpoint: str | Path, dst: str | Path, *, extra_metrics: dict | None = None,
