@@ -155,7 +155,7 @@ def test_each_shipped_judge_never_saw_its_reference_or_floor(dataset, accuracy, 
 
 def test_no_judge_for_a_dataset_is_one_clear_error(monkeypatch):
     monkeypatch.delenv("VAEGEN_JUDGE", raising=False)
-    with pytest.raises(BundleError, match="No judge for cifar: vaegen ships judges for fashion-mnist, mnist;"):
+    with pytest.raises(BundleError, match="No judge for cifar: vaegen ships judges for emoji, fashion-mnist, mnist;"):
         load_judge(dataset="cifar")
 
 
@@ -425,3 +425,24 @@ def test_the_judge_command_trains_a_folders_judge_or_says_why_not(colour_folder,
     result = run("--dataset", tmp_path / "flat", "--out", tmp_path / "never")
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "no class subfolders" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "never").exists()
+
+
+EMOJI = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "emoji"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EMOJI.is_dir(), reason="the real colour folder is ../shared/data/emoji (CI has it)")
+def test_the_shipped_emoji_judge_is_found_by_the_folders_content_and_never_saw_its_figures(monkeypatch):
+    from vaegen.evaluation.judges import judge_dir
+
+    monkeypatch.delenv("VAEGEN_JUDGE", raising=False)
+    folder = judge_dir(None, str(EMOJI))
+    assert folder.name == "emoji"
+    judge = load_judge(folder, provider="cpu", threads=1)
+    meta = judge.meta
+    assert judge.image_shape == (3, 64, 64) and len(judge.classes) == 9 and "people-body" in judge.classes
+    # 7,562 images: 757 held out (the floor), 6,805 in training; every 4th of those (1,701) the reference
+    assert meta["reference"] == {"split": "train", "start": 3, "step": 4, "count": 1701}
+    assert meta["training"]["train_images"] == 6805 - 1701 and meta["floor"]["count"] == 757
+    assert meta["metrics"]["test_accuracy"] > 0.7  # well above the largest class's share (0.60)
+    assert not any(word.startswith("/") for word in meta["training"]["command"].split())

@@ -104,10 +104,11 @@ def test_the_api_runs_without_torch_or_click(no_torch_env, tmp_path, prior_bundl
     assert (tmp_path / "api.png").is_file()
 
 
-def test_train_says_what_to_install_without_torch(no_torch_env, tmp_path):
-    result = run(no_torch_env, tmp_path, "train", "--epochs", "1")
+@pytest.mark.parametrize("command", [["train", "--epochs", "1"], ["judge", "--dataset", "."]])
+def test_the_training_commands_say_what_to_install_without_torch(no_torch_env, tmp_path, command):
+    result = run(no_torch_env, tmp_path, *command)
     assert result.returncode == 1
-    assert result.stderr.strip().startswith("Error: vaegen train needs torch")
+    assert result.stderr.strip().startswith(f"Error: vaegen {command[0]} needs torch")
     assert "Traceback" not in result.stderr
 
 
