@@ -76,6 +76,8 @@ CONFIGS = {c.name: c for c in [
     Config("anchor", arch="vanilla", likelihood="mse", batch_size=64, lr=0.005, cpu_img_s=245),
     # not in the default list
     Config("mix10", likelihood="mix", mixtures=10, cpu_img_s=44),
+    Config("narrow-b0.1", channels=(16, 32, 64, 128), beta=0.1, cpu_img_s=250),
+    Config("narrow-b0.1-d64", channels=(16, 32, 64, 128), beta=0.1, latent_dim=64, cpu_img_s=250),
     Config("nan-test", inject="nan", cpu_img_s=100),
     Config("exit-test", inject="exit", cpu_img_s=100),
 ]}
@@ -596,6 +598,20 @@ def train_judge(train_u8, labels, classes, epochs, seed, bs=128):
     return net.eval()
 
 
+class OnnxJudge:
+    """vaegen's exported judge of the folder (`vaegen judge`, weights/judges/emoji) in the place of this
+    script's own: called on images in [0, 1] it gives (log-probabilities as logits, features), as JudgeNet does."""
+
+    def __init__(self, folder):
+        from vaegen.evaluation.judges import load_judge
+
+        self.judge = load_judge(folder, provider="cpu")
+
+    def __call__(self, x):
+        probs, feats = self.judge.predict(x.cpu().numpy().astype(np.float32))
+        return torch.from_numpy(np.log(np.maximum(probs, 1e-300))), torch.from_numpy(feats)
+
+
 @torch.no_grad()
 def judge_features(net, images_u8, dev, bs=500):
     """uint8 (N, C, H, W) numpy or tensor -> class probabilities, features (float64 numpy)."""
@@ -722,6 +738,8 @@ def main():
     p.add_argument("--subset", type=int, default=0, help="use this many images (evenly spread), 0: all")
     p.add_argument("--parallel", type=int, default=0, help="processes at once (0: one per config)")
     p.add_argument("--judge-epochs", type=int, default=15)
+    p.add_argument("--onnx-judge", default="", help="a vaegen judge folder to score with, instead of training one")
+    p.add_argument("--reuse", action="store_true", help="score configs already trained into --scratch, not retrain")
     p.add_argument("--gmm-components", type=int, default=50)
     p.add_argument("--iw-k", type=int, default=16)
     p.add_argument("--amp", action="store_true", help="bf16 autocast for the networks")
@@ -794,6 +812,11 @@ def main():
         cfgs.append(dataclasses.asdict(cfg))
         results[name] = {"name": name, "config": cfgs[-1], "status": "waiting"}
     queue, running = list(cfgs), {}
+    if args.reuse:  # configs already trained into --scratch are scored again, not trained again
+        for c in list(queue):
+            if (scratch / f"{c['name']}.json").exists() and (scratch / f"{c['name']}_images.npz").exists():
+                queue.remove(c)
+                running[c["name"]] = None
 
     def launch():
         while queue and len(running) < parallel and time.time() < opts["train_deadline"] - 30:
@@ -808,7 +831,8 @@ def main():
     judge = None
     try:
         t = time.time()
-        judge = train_judge(train_u8, train_y, classes, args.judge_epochs, args.seed)
+        judge = (OnnxJudge(args.onnx_judge) if args.onnx_judge else
+                 train_judge(train_u8, train_y, classes, args.judge_epochs, args.seed))
         probs, feats_held = judge_features(judge, held_u8, dev)
         a_idx = np.arange(0, len(held_u8), 2)[: len(held_u8) // 2]  # interleaved: the held-out set is class-sorted
         b_idx = np.arange(1, len(held_u8), 2)[: len(held_u8) // 2]
@@ -830,8 +854,9 @@ def main():
     while (running or queue) and time.time() < hard_deadline:
         for name, proc in list(running.items()):
             res_path = scratch / f"{name}.json"
-            if res_path.exists() or not proc.is_alive():
-                proc.join(timeout=10)
+            if proc is None or res_path.exists() or not proc.is_alive():
+                if proc is not None:
+                    proc.join(timeout=10)
                 if res_path.exists():
                     res = json.loads(res_path.read_text())
                 else:
@@ -856,7 +881,8 @@ def main():
         launch()
         time.sleep(1.0)
     for name, proc in running.items():
-        proc.terminate()
+        if proc is not None:
+            proc.terminate()
         results[name].update(status="killed at budget", error=f"not finished by {args.budget_s} s")
     for c in queue:
         results[c["name"]].update(status="not started (budget)")
