@@ -3,8 +3,8 @@
 #   make test     set up if needed, then run the fast test suite
 #   make test-all the fast and the slow tests (real MNIST when VAEGEN_DATA_DIR points at it)
 #   make lint     ruff
-#   make bench    side-by-side benchmarks into benchmarks/results/ (about 40 min: four training runs;
-#                 BENCH_ARGS=--sections=ttq runs one part)
+#   make bench    side-by-side benchmarks into benchmarks/results/ (about 1 h 40 min: six training runs,
+#                 the colour default against the anchor among them; BENCH_ARGS=--sections=ttq runs one part)
 #   make screenshots  the README's explorer pictures (docs/map.png, docs/serve.png; needs MNIST and chromium)
 #   make weights  retrain the shipped models and their judges (hours on a 2-core CPU; weights-mnist,
 #                 weights-fashion-mnist, weights-emoji and judges do one part each)

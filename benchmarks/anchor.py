@@ -87,7 +87,7 @@ def bench_anchor(folder: str, work: Path, run: Path | None = None, run_seconds: 
                                                      "recipe": json.loads((run / "model" / "vaegen.json").read_text())
                                                      ["training"].get("command", "")},
         "anchor": {"frechet_distance": theirs_fd, **anchor_facts},
-        "fd_ratio": {k: round(ours_fd[k] / theirs_fd[k], 3) for k in ROWS[1:] if theirs_fd.get(k)},
+        "fd_ratio": {k: round(ours_fd[k] / theirs_fd[k], 3) for k in ROWS[1:] if theirs_fd.get(k, 0) > 0},
         "throughput_ratio": round(ours_rate / anchor_facts["images_per_s"], 3),
     }
 

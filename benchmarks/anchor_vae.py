@@ -95,7 +95,7 @@ def train_for(model: VanillaVAE, train_u8: np.ndarray, seconds: float, seed: int
     model.train()
     while time.perf_counter() - start < seconds:
         order = rng.permutation(len(train_u8))
-        steps = len(order) // BATCH
+        steps = max(1, len(order) // BATCH)  # whole batches (a folder smaller than one: one batch of it)
         for step in range(steps):
             x = to_model(train_u8[np.sort(order[step * BATCH : (step + 1) * BATCH])])
             flip = torch.from_numpy(rng.random(len(x)) < 0.5)
@@ -104,13 +104,13 @@ def train_for(model: VanillaVAE, train_u8: np.ndarray, seconds: float, seed: int
             optimizer.zero_grad(set_to_none=True)
             loss_t.backward()
             optimizer.step()
+            loss = float(loss_t)
             seen += len(x)
             epochs += 1 / steps
             if time.perf_counter() - start >= seconds:
                 break
         else:
             schedule.step()
-        loss = float(loss_t)
     elapsed = time.perf_counter() - start
     return {"train_seconds": round(elapsed, 1), "epochs": round(epochs, 2), "images_seen": seen,
             "images_per_s": round(seen / elapsed, 1), "last_loss": round(loss, 5)}

@@ -79,8 +79,9 @@ def _colour(c: dict) -> list[str]:
              "| images | vaegen | anchor | vaegen / anchor |", "|---|---|---|---|"]
     for row, value in ours["frechet_distance"].items():
         other = theirs["frechet_distance"].get(row)
-        ratio = c["fd_ratio"].get(row)
-        lines.append(f"| {row} | {value:.2f} | {other:.2f} | " + (f"**{ratio:.2f}x** |" if ratio else "(the floor) |"))
+        ratio = c["fd_ratio"].get(row, float("nan"))
+        lines.append(f"| {row} | {value:.2f} | {other:.2f} | " +
+                     ("(the floor) |" if row == "real held-out" else f"**{ratio:.2f}x** |"))
     lines += ["", f"Training throughput: {ours['images_per_s']:.0f} against {theirs['images_per_s']:.0f} images/s "
                   f"(**{c['throughput_ratio']:.2f}x**)."]
     return lines
