@@ -184,3 +184,46 @@ def test_a_grey_model_takes_a_file_as_well_as_a_drawing(browser, url, tmp_path):
         page.set_input_files("#file", str(tmp_path / "bad.png"))  # a 400 with a one-line reason, shown; the page goes on
         page.wait_for_function("() => document.getElementById('status').textContent.includes('bad.png')", timeout=5000)
         assert "not an image" in page.locator("#status").inner_text()
+
+
+@pytest.fixture(scope="module")
+def emoji_url():
+    """The explorer of the shipped emoji model, on the map its bundle carries (it needs no dataset)."""
+    from vaegen.bundle.read import shipped_model_dir
+    from vaegen.bundle.records import read_map
+
+    model = vaegen.load_model(shipped_model_dir("emoji"), threads=1)
+    server = start_server(Explorer(model, read_map(model.bundle)))
+    yield server.url
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_shipped_emoji_model_decodes_map_clicks_and_encodes_a_dropped_emoji(browser, emoji_url, tmp_path):
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(picture).ellipse([6, 6, 58, 58], fill=(250, 200, 40, 255))  # a yellow face, no features
+    picture.save(tmp_path / "face.png")
+    for page in open_page(browser, emoji_url):
+        info = page.evaluate("fetch('/api/info').then((r) => r.json())")
+        assert info["image_shape"] == [3, 64, 64] and info["drawing"] is False and len(info["points"]["x"]) > 100
+        before, decodes = canvas_png(page, "view"), page.evaluate("window.vaegen.decodes")
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+        page.wait_for_function(f"() => window.vaegen.decodes > {decodes}", timeout=5000)
+        assert canvas_png(page, "view") != before
+        page.evaluate("""async (bytes) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], 'face.png', { type: 'image/png' }));
+            document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
+        }""", list((tmp_path / "face.png").read_bytes()))
+        page.wait_for_function("() => window.vaegen.encodes > 0", timeout=10000)
+        recon = page.evaluate("""() => {
+            const d = document.getElementById('recon').getContext('2d').getImageData(0, 0, 84, 84).data;
+            const at = (x, y) => [...d.slice(4 * (y * 84 + x), 4 * (y * 84 + x) + 3)];
+            return { centre: at(42, 42), corner: at(2, 2) }; }""")
+        r, g, b = recon["centre"]
+        assert r > 150 and g > 100 and b < r - 60  # the disc comes back yellow-orange
+        assert max(recon["corner"]) - min(recon["corner"]) < 40  # on the grey ground
+        page.wait_for_function("() => window.vaegen.scores > 0", timeout=10000)
