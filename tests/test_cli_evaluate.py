@@ -49,3 +49,15 @@ def test_a_bundle_without_a_fingerprint_knows_its_folder_by_name(vaegen, tiny_bu
     assert meta.pop("dataset_fingerprint")
     (older / "vaegen.json").write_text(json.dumps(meta))
     assert evaluated(vaegen, "--model", older)["images"] == 20
+
+
+def test_a_shipped_folder_model_asks_for_its_folders_path(tmp_path, monkeypatch):
+    """weights/emoji records its folder by name alone: where no folder of that name is, one line says what to give."""
+    from click.testing import CliRunner
+
+    from vaegen.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["evaluate", "--model", "emoji", "--limit", "5"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "trained on the image folder 'emoji', which is not here" in result.output and "--dataset PATH" in result.output

@@ -115,12 +115,12 @@ def evaluate(dataset, data_dir, skip_bad, split, k, limit, samples, judge_path, 
         vaegen evaluate --samples 10000
         vaegen evaluate --model fashion-mnist --ood mnist --ood upside-down --limit 1000
     """
-    from vaegen.data.load import model_split
+    from vaegen.data.load import model_dataset, model_split
 
     if samples is not None and ood_sets:
         raise click.UsageError("--ood and --samples each make their own report; choose one.")
     model = options.open_model(model_dir, provider, threads, verbose)
-    dataset = dataset or model.bundle.dataset
+    dataset = model_dataset(dataset, model.bundle.meta)
     if samples is not None:
         return _sample_report(model, dataset, (data_dir, skip_bad), split, samples, seed, judge_path, quiet, as_json)
     split = model_split(dataset, split, model.bundle.meta)  # a folder the model never saw is scored whole

@@ -67,6 +67,19 @@ def load_dataset(
     return whole if split == "all" else folder_split(whole, split)
 
 
+def model_dataset(dataset: str | None, meta: Mapping) -> str:
+    """`dataset` when given, else the model's own (its vaegen.json's): a
+    shipped folder model records its folder by name alone, so where no folder
+    of that name is here, a DataError says to name the folder's path."""
+    if dataset:
+        return dataset
+    own = str(meta.get("dataset") or "mnist")
+    if own not in DATASETS and not Path(own).expanduser().is_dir():
+        raise DataError(f"This model was trained on the image folder {PurePath(own).name!r}, which is not here: "
+                        "give that folder's path as the dataset (--dataset PATH).")
+    return own
+
+
 def is_folder(dataset: str) -> bool:
     """Whether `dataset` names an image folder (a path) rather than a named dataset."""
     return dataset not in DATASETS and _folder(dataset) is not None

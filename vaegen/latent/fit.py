@@ -33,7 +33,7 @@ from vaegen.bundle.records import PRIOR_FILE, as_stored
 from vaegen.bundle.write import install_prior
 from vaegen.choices import COVARIANCES
 from vaegen.choices import PRIOR_CODES as CODES
-from vaegen.data.load import check_image_shape, split_for_training
+from vaegen.data.load import check_image_shape, model_dataset, split_for_training
 from vaegen.data.sets import FolderOptions, ImageSet, Progress, Rows
 from vaegen.errors import TrainingError
 from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
@@ -223,7 +223,7 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     folder's held-out tenth): vaegen.bundle.write.install_prior writes each
     file once. `progress` follows the data's loading and `scoring` the
     held-out images' scoring, each called as (done, total)."""
-    dataset = dataset or model.bundle.dataset
+    dataset = model_dataset(dataset, model.bundle.meta)
     c, h, w = model.image_shape
     data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress,
                               options=FolderOptions(skip_bad, model.bundle.background))

@@ -174,10 +174,10 @@ def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike
     dataset the bundle was trained on, from its vaegen.json; a folder the
     model never saw is mapped whole: vaegen.data.load.model_split) with
     `model` and fit the map."""
-    from vaegen.data.load import load_for_model, model_split
+    from vaegen.data.load import load_for_model, model_dataset, model_split
     from vaegen.data.sets import FolderOptions
 
-    dataset = dataset or model.bundle.dataset
+    dataset = model_dataset(dataset, model.bundle.meta)
     split = model_split(dataset, split, model.bundle.meta)
     data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress,
                           options=FolderOptions(skip_bad, model.bundle.background))
