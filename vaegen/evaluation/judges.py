@@ -125,7 +125,7 @@ def judge_dir(path: str | os.PathLike | None = None, dataset: str = "mnist") -> 
     given = _given_judge(path)
     if given is not None:
         return Path(given).expanduser()
-    if dataset not in DATASETS and is_folder(dataset):
+    if is_folder(dataset):
         return folder_judge(dataset)
     return shipped_model_dir(f"{JUDGES}/{dataset}", marker=JUDGE_META)
 

@@ -1,7 +1,7 @@
 """The judge: a small classifier per dataset that scores generated images,
 trained here in torch and exported to ONNX for vaegen.evaluation.judges (which runs it
 without torch). The commands that train one are tools/train_judge.py (a named
-dataset) and `vaegen judge` (a labelled image folder: train_folder_judge()).
+dataset) and `vaegen judge` (a labelled image folder: train_judge()).
 
 The network is 3x3 convolutions (32 channels, doubling per level; each
 followed by ReLU and 2x2 max-pooling) down to a grid of at most 8x8 (two at
