@@ -13,7 +13,7 @@ from vaegen.archs import ARCHS
 from vaegen.choices import CHANNELS, DEVICES, IW_ESTIMATORS, LR_SCHEDULES, PRECISIONS
 from vaegen.cli import options
 from vaegen.likelihoods import LIKELIHOODS
-from vaegen.recipes import COMMON, default_note, recipe
+from vaegen.recipes import COLOUR, COMMON, default_note, recipe
 
 
 class ClickReporter:
@@ -91,7 +91,7 @@ def recipe_help(f):
     mnist, gpu = recipe("mnist"), recipe("fashion-mnist", gpu=True)
     h, d, pixels = mnist["hidden"], mnist["latent_dim"], COMMON["image_size"] ** 2
     decoder = [d] + [h] * (mnist["decoder_layers"] - 1) + [2 * h, pixels]  # the mlp's layers (vaegen.training.model)
-    f.__doc__ = f.__doc__.format(mnist=mnist, gpu=gpu, common=COMMON, encoder=f"{pixels}-{2 * h}-{h}",
+    f.__doc__ = f.__doc__.format(mnist=mnist, gpu=gpu, common=COMMON, colour=COLOUR, encoder=f"{pixels}-{2 * h}-{h}",
                                  decoder="-".join(map(str, decoder)))
     return f
 
@@ -189,7 +189,10 @@ def train(**p):
     ({gpu[conv_channels]} channels, --conv-blocks {gpu[conv_blocks]},
     {gpu[latent_dim]}-d latent), {gpu[epochs]} epochs at KL weight
     {gpu[beta]:g}, 1.8 minutes of epochs on one H200. The others run there as
-    they are.
+    they are. Any folder read in colour (--channels 3) takes the colour
+    recipe: a {colour[arch]} at {colour[image_size]}x{colour[image_size]} (channels {colour[res_channels]}, {colour[latent_dim]}-d
+    latent), KL weight {colour[beta]:g}, {colour[epochs]} epochs; about 24 minutes on
+    2 CPU cores for 7,562 emoji, export and prior fit included.
 
     Each epoch writes a checkpoint, metrics.jsonl and a sample grid in the
     run folder; the bundle goes to <out>/model, ready for `vaegen sample`.
@@ -202,6 +205,7 @@ def train(**p):
     Example:
         vaegen train
         vaegen train --dataset fashion-mnist
+        vaegen train --dataset photos/ --channels 3
         vaegen train --latent-dim 2 --out runs/mnist-2d
         vaegen train --resume --epochs 40 --out runs/mnist
     """
