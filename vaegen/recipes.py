@@ -57,6 +57,10 @@ PRIOR = {"components": 20, "class_components": 5, "max_codes": 10_000, "class_ma
          "covariance_type": "full", "codes": "means", "seed": 0}
 
 
+# A labelled folder's judge (`vaegen judge`, vaegen.training.judge): its epochs (the emoji's judge was trained
+# for 8, `make judges`), and the reference it keeps back: every 4th training image.
+JUDGE = {"epochs": 15, "reference_every": 4}
+
 # Per-image scores (vaegen.evaluation.scores, `vaegen score`), each measured (docs/ood.md): the importance
 # samples per image (AUROC is the same from k=1 to 300; k=10 keeps 99.8% of flags against a second draw, at a
 # tenth of k=100's time), the percentile of the held-out images' OOD scores above which an image is flagged,

@@ -8,9 +8,7 @@ import click
 
 from vaegen.choices import CHANNELS
 from vaegen.cli import options
-from vaegen.recipes import COLOUR, COMMON, recipe
-
-EPOCHS = 15  # vaegen.training.judge.JudgeSettings.epochs, without importing torch for --help
+from vaegen.recipes import COLOUR, COMMON, JUDGE, recipe
 
 
 @click.command()
@@ -27,7 +25,7 @@ EPOCHS = 15  # vaegen.training.judge.JudgeSettings.epochs, without importing tor
               help=f"Grey level under transparent pixels. [default: the model's, else {COMMON['background']}]")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Judge folder to write. [default: runs/judge-<folder name>]")
-@click.option("--epochs", type=click.IntRange(min=1), default=EPOCHS, show_default=True, help="Training epochs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=JUDGE["epochs"], show_default=True, help="Training epochs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch. [default: torch's choice]")
 @options.skip_bad_option

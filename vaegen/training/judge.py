@@ -61,6 +61,7 @@ from vaegen.evaluation.judges import (
     sample_quality,
 )
 from vaegen.fileio import atomic_path, check_folder_target
+from vaegen.recipes import JUDGE
 from vaegen.training.export import PARITY_BATCHES, export_graph, model_id, stamp_graph
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -333,14 +334,14 @@ def judge_card(facts: dict) -> str:
     return "\n".join(lines)
 
 
-FOLDER_REFERENCE_EVERY = 4  # a folder judge's reference: every 4th training image, the judge learns from the rest
+FOLDER_REFERENCE_EVERY = JUDGE["reference_every"]  # a folder judge's reference; it learns from the rest
 
 
 @dataclasses.dataclass(frozen=True)
 class JudgeSettings:
     """How train_judge() trains: each a keyword of it."""
 
-    epochs: int = 15
+    epochs: int = JUDGE["epochs"]
     seed: int = 0
     batch_size: int = 128
     lr: float = 2e-3
