@@ -49,7 +49,9 @@ class Config:
     blocks: int = 1  # residual blocks per level
     latent_dim: int = 128
     beta: float = 0.3
-    likelihood: str = "logistic"  # logistic (per channel) | mix (coupled mixture, PixelCNN++) | mse (anchor)
+    # logistic (per value) | shared (one scale per image and channel: a calibrated decoder, Rybkin et al. 2021)
+    # | mix (coupled mixture, PixelCNN++) | mse (anchor)
+    likelihood: str = "logistic"
     mixtures: int = 5
     batch_size: int = 128
     lr: float = 1e-3
@@ -78,6 +80,14 @@ CONFIGS = {c.name: c for c in [
     Config("mix10", likelihood="mix", mixtures=10, cpu_img_s=44),
     Config("narrow-b0.1", channels=(16, 32, 64, 128), beta=0.1, cpu_img_s=250),
     Config("narrow-b0.1-d64", channels=(16, 32, 64, 128), beta=0.1, latent_dim=64, cpu_img_s=250),
+    Config("shared-b0.1", channels=(16, 32, 64, 128), beta=0.1, latent_dim=64, likelihood="shared", cpu_img_s=250),
+    Config("shared-b0.03", channels=(16, 32, 64, 128), beta=0.03, latent_dim=64, likelihood="shared", cpu_img_s=250),
+    Config("shared-b0.3", channels=(16, 32, 64, 128), beta=0.3, latent_dim=64, likelihood="shared", cpu_img_s=250),
+    Config("shared-d128", channels=(16, 32, 64, 128), beta=0.1, likelihood="shared", cpu_img_s=250),
+    Config("shared-deep", channels=(16, 32, 64, 128), blocks=2, beta=0.1, latent_dim=64, likelihood="shared",
+           cpu_img_s=167),
+    Config("shared-lr2e-3", channels=(16, 32, 64, 128), beta=0.1, latent_dim=64, likelihood="shared", lr=2e-3,
+           cpu_img_s=250),
     Config("nan-test", inject="nan", cpu_img_s=100),
     Config("exit-test", inject="exit", cpu_img_s=100),
 ]}
@@ -143,7 +153,7 @@ class ResConvVAE(nn.Module):
 
     def param_channels(self):
         c = self.shape[0]
-        return 2 * c if self.cfg.likelihood == "logistic" else self.cfg.mixtures * (1 + 3 * c)
+        return 2 * c if self.cfg.likelihood in ("logistic", "shared") else self.cfg.mixtures * (1 + 3 * c)
 
     def encode(self, x):  # x (B, C, H, W) in [0, 1] -> mu, logvar (B, D)
         mu, logvar = self.to_latent(self.encoder(2 * x - 1)).split(self.cfg.latent_dim, dim=1)
@@ -156,7 +166,7 @@ class ResConvVAE(nn.Module):
     def init_output_bias(self, mean_rgb):
         """Start every location at the data's mean colour with a scale of 0.1."""
         bias, c = self.decoder[-1].bias, self.shape[0]
-        if self.cfg.likelihood == "logistic":
+        if self.cfg.likelihood in ("logistic", "shared"):
             bias.copy_(torch.cat([mean_rgb, torch.full((c,), math.log(0.1))]))
         else:
             k = self.cfg.mixtures
@@ -166,14 +176,16 @@ class ResConvVAE(nn.Module):
 
     def log_prob(self, params, x):  # -> log p(x|z) (B,) in nats, float32
         params = params.float()
-        if self.cfg.likelihood == "logistic":
+        if self.cfg.likelihood in ("logistic", "shared"):
             loc, log_scale = params.chunk(2, dim=1)
+            if self.cfg.likelihood == "shared":
+                log_scale = log_scale.mean((2, 3), keepdim=True).expand_as(loc)
             return logistic_log_prob(loc, log_scale, x).sum((1, 2, 3))
         return mixture_log_prob(params, x, self.cfg.mixtures)
 
     def pictures(self, params):  # -> {name: picture (B, C, H, W) in [0, 1]}
         params = params.float()
-        if self.cfg.likelihood == "logistic":
+        if self.cfg.likelihood in ("logistic", "shared"):
             return {"loc": params[:, :self.shape[0]].clamp(0, 1)}
         return mixture_pictures(params, self.cfg.mixtures)
 
