@@ -25,8 +25,9 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (3, 2, 4, 5), dtype=np.uint8)
 
 def test_a_likelihood_is_found_by_name_and_an_unknown_one_names_the_known():
     assert get_likelihood("logistic") is LIKELIHOODS["logistic"]
-    assert list(LIKELIHOODS) == ["bernoulli", "logistic"]
-    with pytest.raises(ArgumentError, match=r"^unknown likelihood 'gaussian'; choose one of bernoulli, logistic$"):
+    assert list(LIKELIHOODS) == ["bernoulli", "logistic", "logistic-shared", "logistic-dual"]
+    known = "bernoulli, logistic, logistic-shared, logistic-dual"
+    with pytest.raises(ArgumentError, match=rf"^unknown likelihood 'gaussian'; choose one of {known}$"):
         get_likelihood("gaussian")
 
 
@@ -35,7 +36,7 @@ def test_each_likelihood_declares_its_outputs_and_their_tolerances(name):
     likelihood = LIKELIHOODS[name]
     assert likelihood.name == name
     assert likelihood.outputs == (*likelihood.parameters, PICTURE)
-    assert likelihood.outputs_per_value == len(likelihood.parameters) >= 1
+    assert likelihood.outputs_per_value >= len(likelihood.parameters) >= 1
     assert set(likelihood.fp16_atol) == set(likelihood.outputs)
     assert likelihood.description and likelihood.scored_as
 
@@ -70,7 +71,7 @@ def test_the_torch_half_and_the_numpy_half_agree(name):
     x = model_input(IMAGES[:1], name, seed=0)
     trained = -likelihood.nll(params, torch.from_numpy(x).double().expand(k, -1, -1, -1)).numpy()
     parameters = likelihood.split(params.float(), c)
-    assert [tuple(p.shape) for p in parameters] == [(k, c, h, w)] * likelihood.outputs_per_value
+    assert [tuple(p.shape) for p in parameters] == [(k, c, h, w)] * len(likelihood.parameters)
     scored = likelihood.log_likelihood(*[p.reshape(k, -1).numpy() for p in parameters], x.reshape(-1))
     assert scored.shape == (k,) and scored.dtype == np.float64
     np.testing.assert_allclose(trained, scored, rtol=1e-5)
@@ -153,3 +154,37 @@ def test_a_likelihood_registered_alone_trains_exports_and_is_scored(tmp_path, mo
     assert 0 <= model.decode(np.zeros((2, 2), np.float32)).min()
     result = evaluate(model, model_input(draw_digits(3)[0][:, None], "gaussian"), k=4)
     assert result["likelihood"] == "gaussian" and np.isfinite(result["nll"])
+
+
+@pytest.mark.torch
+def test_the_shared_logistic_gives_each_image_and_channel_one_scale_the_mean_of_its_map():
+    torch = pytest.importorskip("torch")
+    shared, per_value = LIKELIHOODS["logistic-shared"], LIKELIHOODS["logistic"]
+    params = torch.randn(2, 6, 4, 5)
+    loc, log_scale = shared.split(params, 3)
+    torch.testing.assert_close(loc, per_value.split(params, 3)[0])
+    torch.testing.assert_close(log_scale, params[:, 3:].mean(dim=(2, 3), keepdim=True).expand(2, 3, 4, 5))
+    assert not torch.equal(log_scale, per_value.split(params, 3)[1])
+    assert shared.binarized is False and likelihood_for("photos/", None, "logistic-shared") == "logistic-shared"
+
+
+@pytest.mark.torch
+def test_the_dual_logistic_trains_its_location_on_the_shared_scale_and_scores_with_the_per_value_one():
+    """Its location's gradient is the shared logistic's; its per-value scale's is the logistic's at that
+    location; the model it exports and scores is the logistic's (location, per-value scale)."""
+    torch = pytest.importorskip("torch")
+    dual, shared, per_value = (LIKELIHOODS[n] for n in ("logistic-dual", "logistic-shared", "logistic"))
+    x = torch.from_numpy(model_input(IMAGES[:2], "logistic"))
+    loc, log_scale, shared_map = torch.randn(3, 2, 2, 4, 5).unbind(0)
+    params = torch.cat([loc, log_scale, shared_map], dim=1).requires_grad_()
+    (grad,) = torch.autograd.grad(dual.training_nll(params, x).sum(), params)
+    shared_params = torch.cat([loc, shared_map], dim=1).requires_grad_()
+    (shared_grad,) = torch.autograd.grad(shared.nll(shared_params, x).sum(), shared_params)
+    per_value_params = torch.cat([loc, log_scale], dim=1).requires_grad_()
+    (per_value_grad,) = torch.autograd.grad(per_value.nll(per_value_params, x).sum(), per_value_params)
+    torch.testing.assert_close(grad[:, :2], shared_grad[:, :2])
+    torch.testing.assert_close(grad[:, 4:], shared_grad[:, 2:])
+    torch.testing.assert_close(grad[:, 2:4], per_value_grad[:, 2:])
+    torch.testing.assert_close(dual.nll(params, x), per_value.nll(per_value_params, x))
+    torch.testing.assert_close(dual.training_nll(params, x), dual.nll(params, x))  # its value: the model's -log p
+    assert [tuple(p.shape) for p in dual.split(params, 2)] == [(2, 2, 4, 5)] * 2

@@ -5,6 +5,8 @@ are prepared for it.
     base.py       Likelihood: what each one declares, and its two halves (torch, numpy)
     bernoulli.py  binarized pixels: logits, the picture their sigmoid
     logistic.py   8-bit values: the discretized logistic's loc and log_scale, the picture the clipped loc
+    shared.py     8-bit values: the same with one scale per image and channel (a calibrated decoder)
+    dual.py       8-bit values: the location trained as shared.py's, the per-value scale fitted to it
 
 A new likelihood is a new file with a Likelihood subclass, and one line in
 LIKELIHOODS below (docs/extending.md). Standard library only at import; the
@@ -16,12 +18,14 @@ from __future__ import annotations
 from vaegen.errors import ArgumentError
 from vaegen.likelihoods.base import EVAL_SEED, PICTURE, Likelihood
 from vaegen.likelihoods.bernoulli import Bernoulli
+from vaegen.likelihoods.dual import DualLogistic
 from vaegen.likelihoods.logistic import Logistic
+from vaegen.likelihoods.shared import SharedLogistic
 
 __all__ = ["EVAL_SEED", "LIKELIHOODS", "PICTURE", "Likelihood", "binarized_by_default", "get_likelihood",
            "likelihood_for", "model_input"]
 
-LIKELIHOODS: dict[str, Likelihood] = {lik.name: lik for lik in (Bernoulli(), Logistic())}
+LIKELIHOODS: dict[str, Likelihood] = {lik.name: lik for lik in (Bernoulli(), Logistic(), SharedLogistic(), DualLogistic())}
 # The likelihood binarized data (True) and 8-bit data (False) take when none is named.
 DEFAULT_FOR = {True: "bernoulli", False: "logistic"}
 

@@ -78,6 +78,11 @@ class Likelihood:
         """-log p(x|z) per image, summed over values, from the decoder's raw output: (B,)."""
         raise NotImplementedError
 
+    def training_nll(self, params: Any, x: Any) -> Any:
+        """The reconstruction term training minimises, per image (B,): nll()
+        unless the likelihood trains its parameters with another objective."""
+        return self.nll(params, x)
+
     def output_bias(self, mean_image: Any) -> Any:
         """The raw decoder output (outputs_per_value * C, H, W) that starts the
         model at the data's mean image (C, H, W) in [0, 1]."""

@@ -79,7 +79,7 @@ def batch_loss(model, vae: VAE, x: torch.Tensor, beta: float, iw_samples: int, g
     """
     b = x.shape[0]
     latent_dim = vae.cfg.latent_dim
-    nll = vae.likelihood.nll
+    nll = vae.likelihood.training_nll
     shape = (b, latent_dim) if iw_samples <= 1 else (iw_samples, b, latent_dim)
     eps = torch.randn(shape, generator=gen, device=x.device)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
