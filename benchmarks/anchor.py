@@ -9,7 +9,8 @@ the same folder, for the same wall time, judged by the same judge.
    code fit and decoding are not counted: generous to the anchor).
 3. The folder's judge (the shipped one, found by the folder's content, or
    --judge) scores both: reconstructions of the held-out images, samples of
-   a mixture fitted to the training codes, N(0, I) samples, as many images
+   a mixture fitted to the training codes (the anchor's better of two
+   component counts, anchor_vae.py), N(0, I) samples, as many images
    as the held-out split, against the judge's reference (training images it
    never saw); the real held-out images are the floor.
 
@@ -74,10 +75,14 @@ def bench_anchor(folder: str, work: Path, run: Path | None = None, run_seconds: 
     ours = compare_priors(model, judge, n=n, seed=0, **real)
     reference = reference_statistics(judge, real["reference_images"])
     with np.load(anchor_out) as images:
+        fits = {int(key.split("_")[1]): sample_quality(judge, images[key], reference)
+                for key in images.files if key.startswith("fitted_")}
         theirs = {"real held-out": ours["real held-out"],
                   "reconstructions": sample_quality(judge, images["reconstructions"], reference),
-                  "fitted prior": sample_quality(judge, images["fitted"], reference),
                   "standard prior": sample_quality(judge, images["standard"], reference)}
+    best = min(fits, key=lambda k: fits[k]["frechet_distance"])  # the anchor's better mixture
+    theirs["fitted prior"] = fits[best]
+    anchor_facts["prior_components"] = {str(k): round(fits[k]["frechet_distance"], 2) for k in sorted(fits)}
     fd = lambda rows: {k: round(rows[k]["frechet_distance"], 2) for k in ROWS if k in rows}  # noqa: E731
     ours_fd, theirs_fd = fd(ours), fd(theirs)
     ours_rate = vaegen_throughput(run)

@@ -84,6 +84,9 @@ def _colour(c: dict) -> list[str]:
                      ("(the floor) |" if row == "real held-out" else f"**{ratio:.2f}x** |"))
     lines += ["", f"Training throughput: {ours['images_per_s']:.0f} against {theirs['images_per_s']:.0f} images/s "
                   f"(**{c['throughput_ratio']:.2f}x**)."]
+    if theirs.get("prior_components"):
+        fits = ", ".join(f"{k} components {v:.2f}" for k, v in theirs["prior_components"].items())
+        lines.append(f"The anchor's fitted-prior row is the better of its mixtures ({fits}).")
     return lines
 
 

@@ -458,3 +458,18 @@ def test_malformed_class_mixtures_are_refused_when_a_class_is_drawn(vaegen, prio
     assert vaegen("sample", "--model", copy, "-n", 4, "-o", "all.png").exit_code == 0  # the overall mixture is fine
     assert_one_line_error(vaegen("sample", "--model", copy, "--label", "1", "-o", "one.png"), 1, "is malformed")
     assert not (tmp_path / "one.png").exists()
+
+
+def test_a_colour_model_takes_more_components_each_with_a_latent_dimensions_worth_of_codes(colour_bundle, tiny_bundle,
+                                                                                          tmp_path):
+    """vaegen.recipes: a grey model's prior has 20 components, a colour model's 100; either is cut to one
+    component per latent dimension's worth of codes (the tiny colour folder's 81 codes of 8 dimensions: 10)."""
+    from vaegen.latent.fit import fit_bundle_prior
+    from vaegen.recipes import COLOUR_PRIOR, PRIOR, prior_defaults
+
+    assert prior_defaults(1) == PRIOR and prior_defaults(3)["components"] == COLOUR_PRIOR["components"] > PRIOR["components"]
+    meta = json.loads((colour_bundle / "vaegen.json").read_text())
+    assert " of 81 " in meta["prior"]["fitted_on"] and meta["prior"]["components"] == 81 // 8
+    grey = load_model(shutil.copytree(tiny_bundle, tmp_path / "grey"), provider="cpu")
+    assert fit_bundle_prior(grey).facts["components"] == PRIOR["components"]  # 180 codes of 4 dimensions: no cut
+    assert fit_bundle_prior(grey, settings={"components": 60}).facts["components"] == 180 // 4

@@ -8,14 +8,15 @@ import click
 
 from vaegen.choices import COVARIANCES, PRIOR_CODES
 from vaegen.cli import options
-from vaegen.recipes import PRIOR
+from vaegen.recipes import COLOUR_PRIOR, PRIOR
 
 
 @click.command("fit-prior")
 @click.argument("model_dir", metavar="MODEL", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @options.data_options()
 @click.option("--components", type=click.IntRange(min=1), default=None,
-              help=f"Mixture components over all codes. [default: {PRIOR['components']}]")
+              help="Mixture components over all codes, at most one per latent dimension's worth of codes. "
+                   f"[default: {PRIOR['components']}; {COLOUR_PRIOR['components']} for a colour model]")
 @click.option("--class-components", type=click.IntRange(min=1), default=None,
               help=f"Components of each class's mixture (data with labels). [default: {PRIOR['class_components']}]")
 @click.option("--max-codes", type=click.IntRange(min=2), default=None,

@@ -40,7 +40,7 @@ from vaegen.evaluation.metrics import ACTIVE_THRESHOLD
 from vaegen.evaluation.scores import DEFAULT_K, Calibration, calibrate, calibration_rows
 from vaegen.latent.map import LatentMap, map_images
 from vaegen.latent.sampling import FittedPrior, GaussianMixture
-from vaegen.recipes import PRIOR
+from vaegen.recipes import PRIOR, prior_defaults
 
 
 def encode_codes(model, images: np.ndarray, *, codes: str, seed: int) -> np.ndarray:
@@ -155,7 +155,9 @@ def fit_prior(model, data: ImageSet, settings: PriorSettings = PriorSettings()) 
     z = encode_codes(model, Rows(data.images, needed), codes=s.codes, seed=s.seed)
     encode_seconds = time.perf_counter() - start
     overall = z[np.searchsorted(needed, overall_rows)]
-    mixture = fit_mixture(overall, s.components, s.covariance_type, s.seed)
+    # At least as many codes as dimensions per component: fewer leave a full covariance unestimated.
+    components = max(1, min(s.components, len(overall) // z.shape[1]))
+    mixture = fit_mixture(overall, components, s.covariance_type, s.seed)
     classes, per_class, used = [], [], 0
     if labelled:
         # A class the data lacks (or nearly) gets no mixture and is not
@@ -197,7 +199,7 @@ def fit_latents(model, data: tuple[ImageSet, ImageSet], dataset: str, settings: 
     (k decodes an image: for a conv decoder on a CPU, about as long as the fit)."""
     train_set, held_out = data
     check_image_shape(train_set, model.image_shape, dataset)
-    prior = fit_prior(model, train_set, PriorSettings(**(settings or {})))
+    prior = fit_prior(model, train_set, PriorSettings(**{**prior_defaults(model.image_shape[0]), **(settings or {})}))
     if len(held_out) < 3:
         return LatentFit(prior, None, None)
     latent_map = map_images(model, held_out, dataset=dataset)
