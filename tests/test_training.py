@@ -295,8 +295,11 @@ def test_a_folder_in_colour_takes_the_colour_recipe_whatever_its_name(monkeypatc
     cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder), "--channels", "3")
     assert (model.arch, model.height, model.channels, model.latent_dim) == ("resnet", 64, 3, COLOUR["latent_dim"])
     assert (model.res_channels, cfg.epochs, cfg.beta) == (COLOUR["res_channels"], COLOUR["epochs"], COLOUR["beta"])
+    assert model.likelihood == COLOUR["likelihood"] == "logistic-dual"
+    cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder), "--channels", "3", "--binarize")
+    assert (model.arch, model.likelihood) == ("resnet", "bernoulli")
     cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder))
-    assert (model.arch, model.height, model.channels, cfg.beta) == ("mlp", 28, 1, 1.0)
+    assert (model.arch, model.height, model.channels, cfg.beta, model.likelihood) == ("mlp", 28, 1, 1.0, "logistic")
     cfg, model = _planned_run(monkeypatch, tmp_path, "--dataset", str(folder), "--channels", "3", "--arch", "mlp",
                               "--image-size", "32")
     assert (model.arch, model.height, model.latent_dim, cfg.beta) == ("mlp", 32, 32, 1.0)
