@@ -98,7 +98,7 @@ $(FASHION_RUN)/train.done:
 # its designs' licences on the card, judged by weights/judges/emoji (make judges).
 EMOJI_RUN ?= runs/weights-emoji
 weights-emoji: install $(EMOJI_RUN)/train.done
-	$(BIN)/python tools/ship.py bundle $(EMOJI_RUN) weights/emoji --folder $(EMOJI) --k 100 --components 50 \
+	$(BIN)/python tools/ship.py bundle $(EMOJI_RUN) weights/emoji --folder $(EMOJI) --k 100 --components 100 \
 		--class-components 5
 
 $(EMOJI_RUN)/train.done:
