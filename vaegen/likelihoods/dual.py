@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 
 from vaegen.likelihoods.logistic import MAX_LOG_SCALE, MIN_LOG_SCALE, Logistic
+from vaegen.likelihoods.shared import shared_log_scale
 
 
 class DualLogistic(Logistic):
@@ -55,10 +56,10 @@ class DualLogistic(Logistic):
         scale's with the location detached; the value the per-value scale's alone,
         the -log p(x|z) of the model the bundle holds, so a run's training
         figures compare with its held-out ones (a non-finite term still shows)."""
-        loc, log_scale, shared_map = params.split(x.shape[1], dim=1)
-        shared = shared_map.mean(dim=(2, 3), keepdim=True).clamp(MIN_LOG_SCALE, MAX_LOG_SCALE).expand_as(loc)
-        fitted = self.discretized_nll(loc.detach(), log_scale.clamp(MIN_LOG_SCALE, MAX_LOG_SCALE), x)
-        picture = self.discretized_nll(loc, shared, x)
+        channels = x.shape[1]
+        loc, log_scale = self.split(params, channels)
+        fitted = self.discretized_nll(loc.detach(), log_scale, x)
+        picture = self.discretized_nll(loc, shared_log_scale(params[:, 2 * channels :]), x)
         return fitted + (picture - picture.detach())
 
     def output_bias(self, mean_image):

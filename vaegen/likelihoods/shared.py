@@ -27,8 +27,12 @@ class SharedLogistic(Logistic):
     scored_as = "256 levels, discretized logistic, one scale per image and channel"
 
     def split(self, params, channels):
-        """(B, 2C, H, W) -> loc and log_scale (B, C, H, W), the log-scale the
-        mean of its map over each image's pixels, kept in [MIN_LOG_SCALE, MAX_LOG_SCALE]."""
+        """(B, 2C, H, W) -> loc and log_scale (B, C, H, W), the log-scale shared_log_scale() of its map."""
         loc, log_scale = params.split(channels, dim=1)
-        shared = log_scale.mean(dim=(2, 3), keepdim=True).clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
-        return loc, shared.expand_as(loc)
+        return loc, shared_log_scale(log_scale)
+
+
+def shared_log_scale(log_scale_map):
+    """(B, C, H, W) -> each image and channel's one log-scale, the map's mean over
+    its pixels kept in [MIN_LOG_SCALE, MAX_LOG_SCALE], at every pixel (B, C, H, W)."""
+    return log_scale_map.mean(dim=(2, 3), keepdim=True).clamp(MIN_LOG_SCALE, MAX_LOG_SCALE).expand_as(log_scale_map)
