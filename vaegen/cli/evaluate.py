@@ -120,7 +120,7 @@ def evaluate(dataset, data_dir, skip_bad, split, k, limit, samples, judge_path, 
     if samples is not None and ood_sets:
         raise click.UsageError("--ood and --samples each make their own report; choose one.")
     model = options.open_model(model_dir, provider, threads, verbose)
-    dataset = model_dataset(dataset, model.bundle.meta)
+    dataset = model_dataset(dataset, model.bundle.dataset)
     if samples is not None:
         return _sample_report(model, dataset, (data_dir, skip_bad), split, samples, seed, judge_path, quiet, as_json)
     split = model_split(dataset, split, model.bundle.meta)  # a folder the model never saw is scored whole

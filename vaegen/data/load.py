@@ -67,13 +67,12 @@ def load_dataset(
     return whole if split == "all" else folder_split(whole, split)
 
 
-def model_dataset(dataset: str | None, meta: Mapping) -> str:
-    """`dataset` when given, else the model's own (its vaegen.json's): a
+def model_dataset(dataset: str | None, own: str) -> str:
+    """`dataset` when given, else the model's `own` (Bundle.dataset): a
     shipped folder model records its folder by name alone, so where no folder
     of that name is here, a DataError says to name the folder's path."""
     if dataset:
         return dataset
-    own = str(meta.get("dataset") or "mnist")
     if own not in DATASETS and not Path(own).expanduser().is_dir():
         raise DataError(f"This model was trained on the image folder {PurePath(own).name!r}, which is not here: "
                         "give that folder's path as the dataset (--dataset PATH).")

@@ -225,7 +225,7 @@ def fit_bundle_prior(model, dataset: str | None = None, data_dir=None, settings:
     folder's held-out tenth): vaegen.bundle.write.install_prior writes each
     file once. `progress` follows the data's loading and `scoring` the
     held-out images' scoring, each called as (done, total)."""
-    dataset = model_dataset(dataset, model.bundle.meta)
+    dataset = model_dataset(dataset, model.bundle.dataset)
     c, h, w = model.image_shape
     data = split_for_training(dataset, data_dir, channels=c, size=(h, w), progress=progress,
                               options=FolderOptions(skip_bad, model.bundle.background))

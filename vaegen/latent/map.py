@@ -177,7 +177,7 @@ def encode_map(model, dataset: str | None = None, *, data_dir: str | os.PathLike
     from vaegen.data.load import load_for_model, model_dataset, model_split
     from vaegen.data.sets import FolderOptions
 
-    dataset = model_dataset(dataset, model.bundle.meta)
+    dataset = model_dataset(dataset, model.bundle.dataset)
     split = model_split(dataset, split, model.bundle.meta)
     data = load_for_model(dataset, split, data_dir, model.image_shape, progress=progress,
                           options=FolderOptions(skip_bad, model.bundle.background))
